@@ -1,0 +1,154 @@
+# soundcloud-auth: libscauth, git-credential-soundcloud and pam_soundcloud.so.
+#
+#   make            build everything into build/
+#   make check      install missing test dependencies (Debian, as root), run all tests
+#   make demo       run the main flows against the local sandbox, narrated
+#   make bench      benchmarks (ratios against baselines measured in the same run)
+#   make fuzz       run each libFuzzer target for FUZZ_SECONDS
+#   make install    PREFIX=/usr/local DESTDIR= PAMDIR=<multiarch>/security
+#
+# Knobs: CC, CFLAGS, LDFLAGS as usual (ours are appended after yours);
+# SANITIZE=address,undefined builds into build-san/; WERROR=1 adds -Werror.
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+PAMDIR ?= $(if $(MULTIARCH),/lib/$(MULTIARCH)/security,/lib/security)
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+SANITIZE ?=
+WERROR ?=
+FUZZ_SECONDS ?= 60
+
+ifneq ($(SANITIZE),)
+B ?= build-san
+else
+B ?= build
+endif
+
+# libcurl and libcrypto: headers only; they are dlopen()ed on first use.
+PKGS_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c libcurl libcrypto libkeyutils pam 2>/dev/null)
+PKGS_LIBS := $(shell $(PKG_CONFIG) --libs json-c libkeyutils 2>/dev/null)
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wno-unused-parameter
+HARDEN := -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fno-strict-overflow
+override CFLAGS += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(HARDEN) \
+	-MMD -MP -Ilib $(PKGS_CFLAGS)
+override LDFLAGS += -Wl,-z,relro,-z,now -Wl,--as-needed
+ifneq ($(WERROR),)
+override CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LIBS := $(PKGS_LIBS) -ldl
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+GC_SRC := $(sort $(wildcard git-credential/*.c))
+GC_OBJ := $(GC_SRC:%.c=$(B)/%.o)
+PAM_SRC := $(sort $(wildcard pam/*.c))
+PAM_OBJ := $(PAM_SRC:%.c=$(B)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+STATIC := $(B)/libscauth.a
+SHARED := $(B)/libscauth.so.0
+HELPER := $(B)/git-credential-soundcloud
+PAMMOD := $(B)/pam_soundcloud.so
+
+all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STATIC): $(LIB_OBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ) lib/libscauth.map
+	$(CC) $(CFLAGS) -shared -Wl,-soname,libscauth.so.0 -Wl,--version-script=lib/libscauth.map \
+		$(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
+	ln -sf libscauth.so.0 $(B)/libscauth.so
+
+$(HELPER): $(GC_OBJ) $(STATIC)
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(GC_OBJ) $(STATIC) $(LIBS)
+
+# The module exports only pam_sm_* (pam/pam_soundcloud.map).
+$(PAMMOD): $(PAM_OBJ) $(STATIC) pam/pam_soundcloud.map
+	$(CC) $(CFLAGS) -shared -Wl,--version-script=pam/pam_soundcloud.map -Wl,-z,defs \
+		$(LDFLAGS) -o $@ $(PAM_OBJ) $(STATIC) $(LIBS) -lpam
+
+# Unit tests see the internals: the library archive and archives of the
+# front ends' objects other than their entry points.
+GC_CORE := $(filter-out $(B)/git-credential/main.o,$(GC_OBJ))
+PAM_CORE := $(filter-out $(B)/pam/pam_soundcloud.o,$(PAM_OBJ))
+$(B)/gcred.a: $(GC_CORE)
+	rm -f $@
+	$(AR) rcs $@ $^
+$(B)/pamcore.a: $(PAM_CORE)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/gcred.a $(B)/pamcore.a $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Igit-credential -Ipam -Itests/unit $(LDFLAGS) -o $@ $< \
+		$(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lcmocka -lpamtest -lpam
+
+units: $(UNIT_BIN)
+
+deps:
+	@scripts/deps
+
+check: deps
+	$(MAKE) all units
+	tests/run $(B)
+
+demo: deps all
+	tests/demo.sh $(B)
+
+bench: all
+	tests/bench/run $(B)
+
+fuzz:
+	tests/fuzz/run $(FUZZ_SECONDS)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(PAMDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(HELPER) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/
+	ln -sf libscauth.so.0 $(DESTDIR)$(LIBDIR)/libscauth.so
+	install -m 0644 lib/scauth.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 $(PAMMOD) $(DESTDIR)$(PAMDIR)/
+	install -m 0644 doc/git-credential-soundcloud.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 doc/soundcloud-auth.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 doc/pam_soundcloud.8 $(DESTDIR)$(MANDIR)/man8/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/git-credential-soundcloud \
+		$(DESTDIR)$(LIBDIR)/libscauth.a $(DESTDIR)$(LIBDIR)/libscauth.so.0 \
+		$(DESTDIR)$(LIBDIR)/libscauth.so $(DESTDIR)$(INCLUDEDIR)/scauth.h \
+		$(DESTDIR)$(PAMDIR)/pam_soundcloud.so \
+		$(DESTDIR)$(MANDIR)/man1/git-credential-soundcloud.1 \
+		$(DESTDIR)$(MANDIR)/man5/soundcloud-auth.conf.5 \
+		$(DESTDIR)$(MANDIR)/man8/pam_soundcloud.8
+
+clean:
+	rm -rf build build-san build-fuzz
+
+.PHONY: all units deps check demo bench fuzz install uninstall clean
+
+-include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d)

@@ -1,0 +1,410 @@
+/*
+ * internal.h - what the modules of libscauth share.  Not installed.
+ *
+ * Layering (calls go down only):
+ *   broker.c login.c         token lifecycle, login flow      (public API)
+ *   oauth.c  listen.c        token endpoint grants, callback listener
+ *   store.c record.c keyring.c lock.c    storage
+ *   http.c json.c config.c   one request, parsers, configuration
+ *   dl.c encode.c url.c secret.c error.c pkce.c   foundations
+ */
+#ifndef SCAUTH_INTERNAL_H
+#define SCAUTH_INTERNAL_H
+
+#ifndef SCAUTH_BUILDING
+#define SCAUTH_BUILDING
+#endif
+#include "scauth.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Named caps: every buffer filled from outside has one. */
+#define MAX_TOKEN_RESPONSE   (64 * 1024)        /* token endpoint answer */
+#define MAX_API_RESPONSE     (16 * 1024 * 1024) /* one API answer */
+#define MAX_ERROR_BODY       (64 * 1024)        /* error bodies we bother to parse */
+#define MAX_JSON_DEPTH       32
+#define MAX_RECORD           (16 * 1024)        /* one stored grant */
+#define MAX_CONFIG_FILE      (64 * 1024)
+#define MAX_SECRET_FILE      4096
+#define MAX_TOKEN_LEN        4096               /* an access or refresh token */
+#define MAX_CALLBACK_REQUEST 8192               /* the redirect request head */
+#define MAX_PROFILE_LEN      64
+#define ERRMSG_LEN           512
+
+/* ------------------------------------------------------------------------ */
+/* secret.c: buffers for secrets, wiped on grow, reset and free. */
+
+struct sbuf {
+	char *p;        /* NUL-terminated when cap > 0 */
+	size_t len;
+	size_t cap;
+	size_t max;     /* cap on len; 0 means MAX_API_RESPONSE */
+};
+#define SBUF_INIT(maxlen) { NULL, 0, 0, (maxlen) }
+
+/* Appends; SCAUTH_ENOMEM, or SCAUTH_EPROTO when len would pass max. */
+HIDDEN int sbuf_add(struct sbuf *b, const void *data, size_t n);
+HIDDEN int sbuf_addstr(struct sbuf *b, const char *s);
+HIDDEN int sbuf_addch(struct sbuf *b, char c);
+HIDDEN int sbuf_addf(struct sbuf *b, const char *fmt, ...) PRINTF(2, 3);
+/* Returns the NUL-terminated contents ("" when empty). */
+HIDDEN const char *sbuf_str(const struct sbuf *b);
+/* Wipes the contents, keeps the allocation. */
+HIDDEN void sbuf_reset(struct sbuf *b);
+/* Wipes and frees; b is reusable afterwards. */
+HIDDEN void sbuf_free(struct sbuf *b);
+/* Transfers the contents as a string to free with sfree(); b is left empty. */
+HIDDEN char *sbuf_steal(struct sbuf *b);
+
+/* Secret strings: copies whose free wipes them. */
+HIDDEN char *sstrdup(const char *s);
+HIDDEN char *sstrndup(const char *s, size_t n);
+HIDDEN void sfree(char *s);
+/* 1 if equal; time depends only on the lengths. NULLs compare unequal. */
+HIDDEN int ct_streq(const char *a, const char *b);
+
+/* ------------------------------------------------------------------------ */
+/* encode.c: base64, URL encodings, query strings. */
+
+/* Standard base64 with padding, or base64url without (url != 0).  sfree() the result. */
+HIDDEN char *b64_encode(const void *in, size_t n, int url);
+/* Appends s percent-encoded; form != 0: application/x-www-form-urlencoded (space as '+'). */
+HIDDEN int url_escape(struct sbuf *out, const char *s, int form);
+/* Appends the decoded s[0..n); '+' is a space when form.  SCAUTH_EINVAL on bad escapes or %00. */
+HIDDEN int url_unescape(struct sbuf *out, const char *s, size_t n, int form);
+/*
+ * Finds key in an a=b&c=d query (form-decoded).  Returns 1 and fills out when
+ * present once, 0 when absent, SCAUTH_EINVAL when malformed or present twice.
+ */
+HIDDEN int query_get(const char *query, size_t n, const char *key, struct sbuf *out);
+
+/* ------------------------------------------------------------------------ */
+/* url.c: the strict subset of URLs we accept. */
+
+struct url {
+	char *scheme;   /* "https" or "http", lower case */
+	char *host;     /* without brackets for IPv6 */
+	char *port;     /* NULL when absent */
+	char *path;     /* "/" at least */
+	char *query;    /* NULL when absent; without '?' */
+	int ipv6;       /* host was [bracketed] */
+};
+/* Parses scheme://host[:port][/path][?query]; no userinfo, no fragment. SCAUTH_EINVAL otherwise. */
+HIDDEN int url_parse(const char *s, struct url *u);
+HIDDEN void url_free(struct url *u);
+
+/* ------------------------------------------------------------------------ */
+/* Configuration (config.c). */
+
+enum cfg_key {
+	CFG_CLIENT_ID,
+	CFG_CLIENT_SECRET,
+	CFG_CLIENT_SECRET_FILE,
+	CFG_REDIRECT_URI,
+	CFG_SCOPE,
+	CFG_AUTHORIZE_URL,
+	CFG_TOKEN_URL,
+	CFG_SIGNOUT_URL,
+	CFG_API_URL,
+	CFG_ISSUER,
+	CFG_CA_FILE,
+	CFG_STORE,
+	CFG_KEYRING,
+	CFG_REFRESH_MARGIN,
+	CFG_TIMEOUT,
+	CFG_NKEYS
+};
+
+/* Returns the key's index, or -1 when unknown. */
+HIDDEN int cfg_key_index(const char *name);
+HIDDEN const char *cfg_key_name(enum cfg_key k);
+
+/*
+ * The pure INI parser (fuzzed): calls cb for each "key = value" line that
+ * applies to profile, with in_profile set inside its [profile NAME] section.
+ * Comments start with '#' or ';'; values keep inner '=' and spaces, lose
+ * surrounding blanks, may be "double-quoted".  Returns 0, a negative code
+ * from cb, or SCAUTH_ECONFIG with "line N: why" in err.
+ */
+typedef int cfg_line_fn(void *arg, const char *key, const char *value, int in_profile, int lineno);
+HIDDEN int config_parse(const char *text, size_t len, const char *profile, cfg_line_fn *cb,
+                        void *arg, char *err, size_t errlen);
+
+/* Resolves everything (scauth_ctx_load). */
+HIDDEN int config_load(scauth_ctx *ctx);
+
+/* The client secret, read lazily from client_secret(_file); owned by ctx. SCAUTH_ECONFIG if none. */
+HIDDEN int config_client_secret(scauth_ctx *ctx, const char **out);
+
+/* Profile names: [A-Za-z0-9._-], 1..MAX_PROFILE_LEN, not starting with '.'. */
+HIDDEN int profile_valid(const char *name);
+
+/* ------------------------------------------------------------------------ */
+/* dl.c: libraries loaded on first use. */
+
+struct curl_fns;   /* defined in http.c's view of dl.h */
+struct crypto_fns;
+HIDDEN int dl_curl(scauth_ctx *ctx, const struct curl_fns **out);
+HIDDEN int dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out);
+HIDDEN void dl_release(scauth_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* The context. */
+
+enum store_kind { STORE_FILE = 0, STORE_KEYRING = 1 };
+
+struct scauth_ctx {
+	unsigned flags;
+	int loaded;
+	char *opt[SCAUTH_OPT_HOME + 1];   /* scauth_ctx_setopt() values */
+	char *cli[CFG_NKEYS];              /* scauth_ctx_set() values */
+	char *cfg[CFG_NKEYS];              /* resolved values; client_secret is a secret */
+	int rank[CFG_NKEYS];               /* which source each came from (config.c) */
+	char *secret;                      /* resolved client secret (lazy), a secret */
+	char *profile;
+	char *state_dir;
+	char *api_host;
+	long refresh_margin;
+	long timeout;
+	enum store_kind store;
+	int keyring_session;               /* keyring = session */
+	scauth_trace_fn *trace;
+	void *trace_arg;
+	void *curl_handle;                 /* dl.c */
+	struct curl_fns *curl;
+	void *easy;                        /* CURL *, kept for connection reuse */
+	void *crypto_handle;
+	struct crypto_fns *crypto;
+	char err[ERRMSG_LEN];
+};
+
+/* ------------------------------------------------------------------------ */
+/* error.c: errors and traces. */
+
+/* Records "fmt..." as the detail of the failure and returns code. */
+HIDDEN int ctx_err(scauth_ctx *ctx, int code, const char *fmt, ...) PRINTF(3, 4);
+/* Same, with ": strerror(errno)" appended. */
+HIDDEN int ctx_errno(scauth_ctx *ctx, int code, const char *fmt, ...) PRINTF(3, 4);
+HIDDEN void ctx_clear_err(scauth_ctx *ctx);
+/* One trace line, when tracing is on. */
+HIDDEN void ctx_trace(scauth_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
+/* Seconds since the epoch; one place so that tests see one clock. */
+HIDDEN time_t now(void);
+
+/* ------------------------------------------------------------------------ */
+/* pkce.c */
+
+#define PKCE_VERIFIER_LEN 43   /* 32 random bytes, base64url */
+#define STATE_LEN 43           /* 256 random bits, base64url */
+
+HIDDEN int random_bytes(scauth_ctx *ctx, void *buf, size_t n);
+/* out must hold PKCE_VERIFIER_LEN + 1. */
+HIDDEN int pkce_verifier(scauth_ctx *ctx, char *out);
+/* BASE64URL(SHA256(verifier)) without padding; out must hold 44. Loads libcrypto. */
+HIDDEN int pkce_challenge(scauth_ctx *ctx, const char *verifier, char *out);
+/* out must hold STATE_LEN + 1. */
+HIDDEN int random_state(scauth_ctx *ctx, char *out);
+/* 1 if v is 43..128 chars of [A-Za-z0-9-._~]. */
+HIDDEN int pkce_verifier_valid(const char *v);
+
+/* ------------------------------------------------------------------------ */
+/* http.c: one HTTPS request over libcurl. */
+
+struct http_req {
+	const char *method;        /* "GET", "POST", ... */
+	const char *url;           /* https only */
+	const char *authorization; /* whole header value, a secret; NULL for none */
+	const char *content_type;  /* with a body */
+	const char *accept;        /* NULL: application/json */
+	const char *body;
+	size_t bodylen;
+	size_t max_body;           /* cap on the answer; 0: MAX_API_RESPONSE */
+};
+
+struct http_resp {
+	long status;
+	struct sbuf body;          /* wiped on free: may hold tokens */
+	char *content_type;
+	char *www_authenticate;
+	char *location;
+	long retry_after;          /* seconds; -1 when absent */
+	long ms;                   /* time taken */
+};
+
+/*
+ * Performs the request.  SCAUTH_OK whatever the status (the caller decides);
+ * SCAUTH_ENETWORK, SCAUTH_ETLS, SCAUTH_ETIMEOUT, SCAUTH_EPROTO (answer over
+ * the cap, malformed HTTP), SCAUTH_ENOLIB otherwise.  Never follows a redirect.
+ */
+HIDDEN int http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp);
+HIDDEN void http_resp_free(struct http_resp *resp);
+
+/* ------------------------------------------------------------------------ */
+/* json.c: the parsers for what servers send (fuzzed). */
+
+struct token_reply {
+	char *access;              /* secret */
+	char *refresh;             /* secret; NULL when none was issued */
+	char *scope;               /* NULL when absent */
+	long expires_in;           /* -1 when absent */
+};
+/*
+ * Parses a token endpoint success body: strict JSON object, depth and size
+ * capped, no trailing data, access_token a non-empty string of printable
+ * ASCII, token_type absent or bearer (any case), expires_in a non-negative
+ * integer, unknown fields ignored.  SCAUTH_EPROTO with why filled otherwise.
+ */
+HIDDEN int json_token_reply(const char *body, size_t len, struct token_reply *out,
+                            char *why, size_t whylen);
+HIDDEN void token_reply_free(struct token_reply *r);
+
+struct oauth_error {
+	char error[64];            /* "invalid_grant", ... ("" if none) */
+	char description[200];     /* printable ASCII only, may be "" */
+	time_t reset_time;         /* from a SoundCloud 429 body; 0 if none */
+};
+/*
+ * Recognises an error body: RFC 6749 {"error": ...}, SoundCloud's legacy
+ * {"code":..,"message":..,"error_code":..} wrapper, and its 429 body with
+ * errors[].meta.reset_time.  Returns 1 when recognised, 0 otherwise.
+ */
+HIDDEN int json_oauth_error(const char *body, size_t len, struct oauth_error *out);
+/* Maps an OAuth error string to a SCAUTH_E* code. */
+HIDDEN int oauth_error_code(const char *error);
+/* Parses "YYYY/MM/DD HH:MM:SS +0000"; 0 on failure. */
+HIDDEN time_t parse_reset_time(const char *s);
+
+struct me_reply {
+	char *urn;
+	char *permalink;
+	char *username;
+};
+HIDDEN int json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, size_t whylen);
+HIDDEN void me_reply_free(struct me_reply *m);
+
+/* ------------------------------------------------------------------------ */
+/* The stored grant: the record behind scauth_token (record.c). */
+
+#define RECORD_VERSION 1
+
+struct scauth_token {
+	char *access;              /* secret; NULL when invalidated */
+	char *refresh;             /* secret; NULL when none */
+	time_t expires_at;         /* 0 unknown */
+	time_t obtained_at;
+	time_t retry_at;           /* rate limited until (app slot); 0 none */
+	char *scope;
+	char *urn;
+	char *permalink;
+	char *username;
+};
+
+HIDDEN struct scauth_token *record_new(void);
+/* Text lines "key value", first line "scauth-token 1"; values without CR/LF/NUL. */
+HIDDEN int record_serialize(const struct scauth_token *t, struct sbuf *out);
+/* Parses what record_serialize wrote (and what a future version may add). SCAUTH_ECORRUPT otherwise. */
+HIDDEN int record_parse(const char *data, size_t len, struct scauth_token **out);
+/* Same, with the reason (never quoting the input) in why on failure. */
+HIDDEN int record_parse_why(const char *data, size_t len, struct scauth_token **out,
+                            char *why, size_t whylen);
+HIDDEN struct scauth_token *record_dup(const struct scauth_token *t);
+
+/* ------------------------------------------------------------------------ */
+/* store.c: the slot of a grant in the configured backend. */
+
+/*
+ * A backend stores opaque bytes per slot name ("<profile>.user",
+ * "<profile>.app").  load: 1 found (out filled), 0 absent, <0 error.  All
+ * writes happen under the profile lock (lock.c).
+ */
+struct store_backend {
+	const char *name;
+	int (*load)(scauth_ctx *ctx, const char *slot, struct sbuf *out);
+	int (*save)(scauth_ctx *ctx, const char *slot, const char *data, size_t len);
+	int (*erase)(scauth_ctx *ctx, const char *slot);
+	/* Optional: reserve what save needs, so that it cannot fail for space. */
+	int (*prepare)(scauth_ctx *ctx, const char *slot);
+};
+HIDDEN extern const struct store_backend store_file_backend;
+HIDDEN extern const struct store_backend store_keyring_backend;
+
+/* SCAUTH_ELOGIN when the slot is empty; SCAUTH_ECORRUPT, SCAUTH_EUNSAFE ... */
+HIDDEN int store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out);
+HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
+HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
+HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);
+/* Creates (0700) and checks the state directory; returns an O_DIRECTORY fd or <0. */
+HIDDEN int state_dir_open(scauth_ctx *ctx, int create);
+/*
+ * Opens name in the state directory with O_NOFOLLOW and checks the open file
+ * (regular, ours, no group/other bits).  Returns 0 (*fdp set), 1 when absent
+ * (without O_CREAT), SCAUTH_EUNSAFE or SCAUTH_ESYSTEM/ESTORE naming the path.
+ */
+HIDDEN int state_file_open(scauth_ctx *ctx, int dirfd, const char *name, int flags, int *fdp);
+
+/* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock). */
+HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
+HIDDEN void lock_release(int fd);
+
+/* ------------------------------------------------------------------------ */
+/* oauth.c: the token endpoint and friends. */
+
+/* Each fills *out (a new record, identity empty) on success. */
+HIDDEN int oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scauth_token **out);
+HIDDEN int oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out);
+/* *retry_at receives the time to wait for when rate limited (SCAUTH_ERATELIMIT). */
+HIDDEN int oauth_client_credentials(scauth_ctx *ctx, struct scauth_token **out, time_t *retry_at);
+HIDDEN int oauth_signout(scauth_ctx *ctx, const char *access);
+/* GET /me; fills urn, permalink and username of t. */
+HIDDEN int oauth_me(scauth_ctx *ctx, struct scauth_token *t);
+/* One API request with the given token (no retry). */
+HIDDEN int api_call(scauth_ctx *ctx, const char *access, const char *method, const char *path,
+                    const char *body, size_t bodylen, const char *content_type, struct http_resp *resp);
+
+/* ------------------------------------------------------------------------ */
+/* listen.c: the redirect listener and the callback parser (fuzzed). */
+
+struct callback {
+	char *code;                /* secret */
+	char *state;
+	char *error;
+	char *error_description;   /* printable ASCII only */
+	char *iss;
+};
+/*
+ * Parses a request head "GET /path?query HTTP/1.x\r\n..." (up to the blank
+ * line).  Returns 1 when the path equals expect_path and the query parsed
+ * (fields filled, absent ones NULL), 0 for another path (favicon ...),
+ * SCAUTH_EINVAL for a malformed request.
+ */
+HIDDEN int callback_parse(const char *req, size_t len, const char *expect_path, struct callback *out);
+HIDDEN void callback_free(struct callback *cb);
+/* The query of a callback ("code=..&state=.."), checked as callback_parse does.  0 or SCAUTH_EINVAL. */
+HIDDEN int callback_parse_query(const char *query, size_t n, struct callback *out);
+/*
+ * Judges a callback against the login's state and the configured issuer: 0
+ * when it carries the code; SCAUTH_ESTATE for a wrong state or iss; for an
+ * error= redirect its mapped error (SCAUTH_EDENIED for access_denied).
+ */
+HIDDEN int callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state);
+/* Binds redirect_uri's host and port (close-on-exec, non-blocking).  SCAUTH_ESYSTEM. */
+HIDDEN int listener_open(scauth_ctx *ctx, const struct url *u, int *fdp);
+/*
+ * Serves the listener until the callback with state arrives on path (0, out
+ * filled), one ends the login (its error) or timeout_sec pass (SCAUTH_ETIMEOUT).
+ * Other requests get an error page and the wait goes on.
+ */
+HIDDEN int listener_wait(scauth_ctx *ctx, int fd, const char *path, const char *state,
+                         int timeout_sec, struct callback *out);
+/* login.c, for tests: the login's verifier and code (secrets; NULL when none). */
+HIDDEN const char *login_verifier(const scauth_login *lg);
+HIDDEN const char *login_code(const scauth_login *lg);
+
+#endif /* SCAUTH_INTERNAL_H */

@@ -1,0 +1,296 @@
+/*
+ * scauth.h - libscauth, the one public interface of soundcloud-auth.
+ *
+ * libscauth hands out valid SoundCloud access tokens: it runs the OAuth 2.1
+ * flows (Authorization Code with PKCE, Client Credentials), refreshes with
+ * single-use rotating refresh tokens under a cross-process lock, caches and
+ * stores tokens safely (files or the kernel keyring) and recovers from 401s.
+ * Front ends (the git credential helper, the PAM module) are thin layers over
+ * this header.
+ *
+ * Conventions:
+ *  - Every function that can fail returns 0 (SCAUTH_OK) or a negative
+ *    SCAUTH_E* code.  scauth_strerror() names the code; scauth_errmsg() gives
+ *    the detail of the last failure on a context.  No message ever holds a
+ *    token, secret, code or verifier.
+ *  - Out-pointers are set to NULL on entry and only set on success; the
+ *    caller owns what they point to and frees it with the matching _free().
+ *  - Strings returned by accessors are owned by the object they come from and
+ *    live as long as it does.  Accessors that return a secret say so: do not
+ *    copy those strings without wiping the copy.
+ *  - The library never prints, never exits, never reads the terminal and
+ *    keeps no global state; one context must not be used by two threads at
+ *    once, distinct contexts may.
+ *  - libcurl and libcrypto are loaded on first use, so that work needing no
+ *    network (a cached token, status) does not pay for loading them.
+ */
+#ifndef SCAUTH_H
+#define SCAUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SCAUTH_BUILDING) && defined(__GNUC__)
+#define SCAUTH_API __attribute__((visibility("default")))
+#else
+#define SCAUTH_API
+#endif
+
+#define SCAUTH_VERSION "0.1.0"
+
+/* Error codes.  Keep scauth_strerror() in step. */
+enum scauth_err {
+	SCAUTH_OK = 0,
+	SCAUTH_EINTERNAL = -1,     /* a bug: an impossible state was reached */
+	SCAUTH_ENOMEM = -2,        /* out of memory */
+	SCAUTH_EINVAL = -3,        /* invalid argument or input from the caller */
+	SCAUTH_ECONFIG = -4,       /* configuration missing, malformed or unsafe */
+	SCAUTH_ESYSTEM = -5,       /* an operating system call failed */
+	SCAUTH_EUNSAFE = -6,       /* store or file with a wrong owner, mode or a link */
+	SCAUTH_ECORRUPT = -7,      /* stored record unreadable */
+	SCAUTH_ESTORE = -8,        /* could not write the store; previous contents kept */
+	SCAUTH_ELOGIN = -9,        /* no usable grant: a login is required */
+	SCAUTH_ELOCKED = -10,      /* timed out waiting for another process's refresh */
+	SCAUTH_ERATELIMIT = -11,   /* rate limited by the server; try again later */
+	SCAUTH_EGRANT = -12,       /* invalid_grant: code, verifier or refresh token refused */
+	SCAUTH_ECLIENT = -13,      /* invalid_client: client id or secret refused */
+	SCAUTH_EREQUEST = -14,     /* invalid_request, unsupported_grant_type, invalid_scope ... */
+	SCAUTH_EDENIED = -15,      /* access_denied, unauthorized_client */
+	SCAUTH_ETOKEN = -16,       /* the API refused the access token (401) */
+	SCAUTH_EUNAVAIL = -17,     /* server error or unavailable (5xx, 403/429 from a CDN, HTML) */
+	SCAUTH_ENETWORK = -18,     /* could not reach the server */
+	SCAUTH_ETLS = -19,         /* TLS failure, certificate not trusted */
+	SCAUTH_ETIMEOUT = -20,     /* no answer in time */
+	SCAUTH_EPROTO = -21,       /* malformed or oversized answer, unexpected redirect */
+	SCAUTH_ESTATE = -22,       /* authorization callback with a wrong state or issuer */
+	SCAUTH_ENOLIB = -23,       /* a library needed for this (libcurl, libcrypto, libqrencode) is missing */
+	SCAUTH_EHTTP = -24,        /* the API answered with an error status (see the response) */
+};
+
+/* Returns a static, human-readable name for an error code; never NULL. */
+SCAUTH_API const char *scauth_strerror(int err);
+
+/* The two grant slots of a profile. */
+enum scauth_grant {
+	SCAUTH_GRANT_USER = 0,     /* a person's login (Authorization Code + PKCE) */
+	SCAUTH_GRANT_APP = 1,      /* the application's own token (Client Credentials) */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Context: configuration, store and network state of one profile. */
+
+typedef struct scauth_ctx scauth_ctx;
+
+/* Flags for scauth_ctx_new(). */
+#define SCAUTH_CTX_NO_ENV      0x1u /* ignore the environment and the user's config (PAM) */
+#define SCAUTH_CTX_ROOT_CONFIG 0x2u /* config files must be root-owned, not group/other-writable */
+
+/* Options for scauth_ctx_setopt(); each must be set before scauth_ctx_load(). */
+enum scauth_opt {
+	SCAUTH_OPT_CONFIG_FILE = 1, /* the --config file (default $SOUNDCLOUD_AUTH_CONFIG) */
+	SCAUTH_OPT_PROFILE,         /* profile name (default $SOUNDCLOUD_AUTH_PROFILE, else "default") */
+	SCAUTH_OPT_STATE_DIR,       /* store directory (default $XDG_STATE_HOME/soundcloud-auth) */
+	SCAUTH_OPT_HOME,            /* home directory for the XDG defaults (default $HOME, else passwd) */
+};
+
+/*
+ * Allocates an unloaded context.  Returns SCAUTH_OK or SCAUTH_ENOMEM; *ctxp
+ * owns the context, free it with scauth_ctx_free().
+ */
+SCAUTH_API int scauth_ctx_new(scauth_ctx **ctxp, unsigned flags);
+
+/* Sets an option (copied).  NULL restores the default.  SCAUTH_EINVAL after load. */
+SCAUTH_API int scauth_ctx_setopt(scauth_ctx *ctx, enum scauth_opt opt, const char *value);
+
+/*
+ * Sets one configuration key as given on a command line; it wins over every
+ * other source.  client_secret is refused (SCAUTH_EINVAL): secrets never come
+ * from argv.
+ */
+SCAUTH_API int scauth_ctx_set(scauth_ctx *ctx, const char *key, const char *value);
+
+/*
+ * Receives one line per traced event (HTTP request: method, URL, status,
+ * milliseconds; broker decisions: cache hit, lock wait, refresh).  Lines never
+ * hold a secret and have no trailing newline.
+ */
+typedef void scauth_trace_fn(void *arg, const char *line);
+SCAUTH_API void scauth_ctx_set_trace(scauth_ctx *ctx, scauth_trace_fn *fn, void *arg);
+
+/*
+ * Resolves the configuration: command line, environment, --config file,
+ * $XDG_CONFIG_HOME/soundcloud-auth/config, /etc/soundcloud-auth.conf; first
+ * found wins per key, a [profile NAME] section wins over the top level of the
+ * same file.  Returns SCAUTH_OK or SCAUTH_ECONFIG (detail in scauth_errmsg()).
+ */
+SCAUTH_API int scauth_ctx_load(scauth_ctx *ctx);
+
+/*
+ * Returns the resolved value of a non-secret configuration key ("api_url",
+ * "redirect_uri", "profile", "store", ...), or NULL when unset or secret.
+ * Owned by the context.
+ */
+SCAUTH_API const char *scauth_ctx_get(const scauth_ctx *ctx, const char *key);
+
+/*
+ * Returns "host" or "host:port" of api_url exactly as git sends host= for it,
+ * or NULL if api_url is not a valid https URL.  Owned by the context.
+ */
+SCAUTH_API const char *scauth_ctx_api_host(const scauth_ctx *ctx);
+
+/*
+ * Returns a message for the last failure on this context ("what: why"), or
+ * "" if none.  Never holds a secret.  Valid until the next call on ctx.
+ */
+SCAUTH_API const char *scauth_errmsg(const scauth_ctx *ctx);
+
+/* Wipes and frees the context.  NULL is allowed. */
+SCAUTH_API void scauth_ctx_free(scauth_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* Tokens. */
+
+typedef struct scauth_token scauth_token;
+
+/* The access token: a secret, owned by t.  NULL if it was invalidated. */
+SCAUTH_API const char *scauth_token_access(const scauth_token *t);
+/* Absolute expiry of the access token (0 if unknown). */
+SCAUTH_API time_t scauth_token_expires(const scauth_token *t);
+/* When the access token was obtained. */
+SCAUTH_API time_t scauth_token_obtained(const scauth_token *t);
+/* Granted scope, "" if none. */
+SCAUTH_API const char *scauth_token_scope(const scauth_token *t);
+/* Identity of a user grant: urn ("soundcloud:users:N"), permalink, username; NULL if unknown. */
+SCAUTH_API const char *scauth_token_urn(const scauth_token *t);
+SCAUTH_API const char *scauth_token_permalink(const scauth_token *t);
+SCAUTH_API const char *scauth_token_username(const scauth_token *t);
+/* 1 if the grant can be renewed without a login (a refresh token is held). */
+SCAUTH_API int scauth_token_renewable(const scauth_token *t);
+/* Wipes and frees.  NULL is allowed. */
+SCAUTH_API void scauth_token_free(scauth_token *t);
+
+/*
+ * Hands out a valid access token for the grant, with the least network work:
+ * a cached token that is still fresh (expiry minus refresh_margin) is returned
+ * without loading any network library; otherwise, under an exclusive
+ * per-profile lock and after re-reading the store, the token is refreshed (or,
+ * for SCAUTH_GRANT_APP, obtained with client credentials) and the rotated
+ * refresh token is stored durably before it returns.
+ * Errors: SCAUTH_ELOGIN (no grant, or invalid_grant: the stored grant was
+ * erased), SCAUTH_ELOCKED, SCAUTH_ERATELIMIT (no request is made until the
+ * server's reset time), network and server errors.
+ */
+SCAUTH_API int scauth_token_get(scauth_ctx *ctx, enum scauth_grant grant, scauth_token **out);
+
+/* Reads the stored grant without any network work; it may be expired. SCAUTH_ELOGIN if none. */
+SCAUTH_API int scauth_token_peek(scauth_ctx *ctx, enum scauth_grant grant, scauth_token **out);
+
+/*
+ * Drops the stored access token if it equals access_token (compared in
+ * constant time), or unconditionally when access_token is NULL.  The refresh
+ * token stays, so the next scauth_token_get() refreshes.  A token that is not
+ * the stored one is ignored (SCAUTH_OK).
+ */
+SCAUTH_API int scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant grant, const char *access_token);
+
+/* Stores t as the grant (replacing what was there), e.g. after a login. */
+SCAUTH_API int scauth_token_save(scauth_ctx *ctx, enum scauth_grant grant, const scauth_token *t);
+
+/* Erases the stored grant locally.  SCAUTH_OK if there was none. */
+SCAUTH_API int scauth_token_erase(scauth_ctx *ctx, enum scauth_grant grant);
+
+/*
+ * Signs the user grant out at the server (POST signout_url with its access
+ * token, refreshed first if needed), then erases it locally whatever the
+ * server said.  Returns SCAUTH_OK, or the server-side error after the local
+ * erase succeeded, or the local error.
+ */
+SCAUTH_API int scauth_logout(scauth_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* API calls. */
+
+typedef struct scauth_response scauth_response;
+
+/*
+ * Makes one API request with "Authorization: OAuth <token>" for the grant.
+ * path is "/..." relative to api_url (a full URL is refused so that the token
+ * never leaves api_url's origin).  body may be NULL; content_type defaults to
+ * application/json when a body is given.  On a 401 the access token is
+ * invalidated, refreshed once and the request retried once.  Any other status
+ * is SCAUTH_OK with the status in the response; a second 401 is SCAUTH_ETOKEN.
+ */
+SCAUTH_API int scauth_api_request(scauth_ctx *ctx, enum scauth_grant grant, const char *method,
+                                  const char *path, const char *body, size_t bodylen,
+                                  const char *content_type, scauth_response **out);
+SCAUTH_API long scauth_response_status(const scauth_response *r);
+/* The body (not NUL-terminated in general; *len receives its length). */
+SCAUTH_API const char *scauth_response_body(const scauth_response *r, size_t *len);
+SCAUTH_API void scauth_response_free(scauth_response *r);
+
+/* ------------------------------------------------------------------------ */
+/* Login: Authorization Code with PKCE. */
+
+typedef struct scauth_login scauth_login;
+
+/*
+ * Starts a login: a fresh PKCE verifier (S256) and state, and the authorize
+ * URL.  Needs client_id.  Free with scauth_login_free() (wipes the verifier).
+ */
+SCAUTH_API int scauth_login_begin(scauth_ctx *ctx, scauth_login **out);
+
+/* The authorize URL to open in a browser (not a secret).  Owned by lg. */
+SCAUTH_API const char *scauth_login_url(const scauth_login *lg);
+
+/*
+ * Binds the loopback (or LAN) listener on redirect_uri's host and port.
+ * Call before showing the URL so that the redirect cannot arrive early.
+ * SCAUTH_ESYSTEM (detail says why) when it cannot listen: fall back to paste.
+ */
+SCAUTH_API int scauth_login_listen(scauth_ctx *ctx, scauth_login *lg);
+
+/*
+ * Waits up to timeout_sec for the redirect on the listener.  Requests with a
+ * wrong state or path get an error page and the wait goes on; the matching
+ * one gets a success page.  An error= redirect with the right state ends the
+ * wait with SCAUTH_EDENIED (or the mapped error) and its error_description in
+ * scauth_errmsg().  SCAUTH_ETIMEOUT when the time runs out.
+ */
+SCAUTH_API int scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec);
+
+/*
+ * Takes what a person pasted: the whole redirect URL (its state is checked)
+ * or the bare code.  Surrounding white space is ignored.
+ */
+SCAUTH_API int scauth_login_paste(scauth_ctx *ctx, scauth_login *lg, const char *input);
+
+/*
+ * Exchanges the code (with the verifier and the same redirect_uri) and reads
+ * /me for the identity.  The token is not stored: see scauth_token_save().
+ */
+SCAUTH_API int scauth_login_finish(scauth_ctx *ctx, scauth_login *lg, scauth_token **out);
+
+/* Closes the listener, wipes and frees.  NULL is allowed. */
+SCAUTH_API void scauth_login_free(scauth_login *lg);
+
+/* ------------------------------------------------------------------------ */
+/* Helpers for front ends. */
+
+/*
+ * Renders text as a QR code for a terminal, two modules per character cell
+ * with Unicode half blocks, with a quiet zone.  *out is a NUL-terminated
+ * UTF-8 string of lines, free() it.  SCAUTH_ENOLIB without libqrencode.
+ */
+SCAUTH_API int scauth_qr_render(const char *text, char **out);
+
+/* Wipes n bytes at p in a way the compiler cannot drop. */
+SCAUTH_API void scauth_wipe(void *p, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SCAUTH_H */
