@@ -1,0 +1,119 @@
+/*
+ * ctx.c - the context object: options, command-line settings, loading.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int
+scauth_ctx_new(scauth_ctx **ctxp, unsigned flags)
+{
+	scauth_ctx *ctx;
+
+	*ctxp = NULL;
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
+		return SCAUTH_ENOMEM;
+	ctx->flags = flags;
+	*ctxp = ctx;
+	return SCAUTH_OK;
+}
+
+int
+scauth_ctx_setopt(scauth_ctx *ctx, enum scauth_opt opt, const char *value)
+{
+	char *copy = NULL;
+
+	if (ctx->loaded || opt < SCAUTH_OPT_CONFIG_FILE || opt > SCAUTH_OPT_HOME)
+		return ctx_err(ctx, SCAUTH_EINVAL, "option cannot be set now");
+	if (value != NULL && (copy = strdup(value)) == NULL)
+		return SCAUTH_ENOMEM;
+	free(ctx->opt[opt]);
+	ctx->opt[opt] = copy;
+	return SCAUTH_OK;
+}
+
+int
+scauth_ctx_set(scauth_ctx *ctx, const char *key, const char *value)
+{
+	int k = cfg_key_index(key);
+	char *copy = NULL;
+
+	if (ctx->loaded)
+		return ctx_err(ctx, SCAUTH_EINVAL, "settings cannot change after loading");
+	if (k < 0)
+		return ctx_err(ctx, SCAUTH_EINVAL, "unknown setting '%.40s'", key);
+	if (k == CFG_CLIENT_SECRET)
+		return ctx_err(ctx, SCAUTH_EINVAL,
+		    "client_secret is never taken from the command line; use client_secret_file");
+	if (value != NULL && (copy = sstrdup(value)) == NULL)
+		return SCAUTH_ENOMEM;
+	sfree(ctx->cli[k]);
+	ctx->cli[k] = copy;
+	return SCAUTH_OK;
+}
+
+void
+scauth_ctx_set_trace(scauth_ctx *ctx, scauth_trace_fn *fn, void *arg)
+{
+	ctx->trace = fn;
+	ctx->trace_arg = arg;
+}
+
+int
+scauth_ctx_load(scauth_ctx *ctx)
+{
+	int r;
+
+	if (ctx->loaded)
+		return ctx_err(ctx, SCAUTH_EINVAL, "context already loaded");
+	ctx_clear_err(ctx);
+	if ((r = config_load(ctx)) != 0)
+		return r;
+	ctx->loaded = 1;
+	return SCAUTH_OK;
+}
+
+const char *
+scauth_ctx_get(const scauth_ctx *ctx, const char *key)
+{
+	int k;
+
+	if (!ctx->loaded)
+		return NULL;
+	if (strcmp(key, "profile") == 0)
+		return ctx->profile;
+	if (strcmp(key, "state_dir") == 0)
+		return ctx->state_dir;
+	if ((k = cfg_key_index(key)) < 0 || k == CFG_CLIENT_SECRET)
+		return NULL;
+	return ctx->cfg[k];
+}
+
+const char *
+scauth_ctx_api_host(const scauth_ctx *ctx)
+{
+	return ctx->loaded ? ctx->api_host : NULL;
+}
+
+void
+scauth_ctx_free(scauth_ctx *ctx)
+{
+	size_t i;
+
+	if (ctx == NULL)
+		return;
+	dl_release(ctx);
+	for (i = 0; i < ARRAY_SIZE(ctx->opt); i++)
+		free(ctx->opt[i]);
+	for (i = 0; i < CFG_NKEYS; i++) {
+		sfree(ctx->cli[i]);
+		sfree(ctx->cfg[i]);
+	}
+	sfree(ctx->secret);
+	free(ctx->profile);
+	free(ctx->state_dir);
+	free(ctx->api_host);
+	scauth_wipe(ctx, sizeof(*ctx));
+	free(ctx);
+}

@@ -1,0 +1,126 @@
+/*
+ * error.c - error codes, the failure detail kept on a context, and traces.
+ *
+ * Detail messages are formatted by the library's own code from non-secret
+ * values only; the rule that no secret reaches a message is kept at the call
+ * sites, and the trace output is checked for secrets by the test suites.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+	int code;
+	const char *msg;
+} errors[] = {
+	{ SCAUTH_OK, "success" },
+	{ SCAUTH_EINTERNAL, "internal error" },
+	{ SCAUTH_ENOMEM, "out of memory" },
+	{ SCAUTH_EINVAL, "invalid argument" },
+	{ SCAUTH_ECONFIG, "configuration error" },
+	{ SCAUTH_ESYSTEM, "system error" },
+	{ SCAUTH_EUNSAFE, "unsafe file permissions" },
+	{ SCAUTH_ECORRUPT, "stored tokens are corrupt" },
+	{ SCAUTH_ESTORE, "cannot write the token store" },
+	{ SCAUTH_ELOGIN, "login required" },
+	{ SCAUTH_ELOCKED, "timed out waiting for another process" },
+	{ SCAUTH_ERATELIMIT, "rate limited by the server" },
+	{ SCAUTH_EGRANT, "grant refused by the server (invalid_grant)" },
+	{ SCAUTH_ECLIENT, "client id or secret refused (invalid_client)" },
+	{ SCAUTH_EREQUEST, "request refused by the server" },
+	{ SCAUTH_EDENIED, "access denied" },
+	{ SCAUTH_ETOKEN, "access token refused by the API" },
+	{ SCAUTH_EUNAVAIL, "server unavailable" },
+	{ SCAUTH_ENETWORK, "cannot reach the server" },
+	{ SCAUTH_ETLS, "TLS failure" },
+	{ SCAUTH_ETIMEOUT, "timed out" },
+	{ SCAUTH_EPROTO, "malformed answer from the server" },
+	{ SCAUTH_ESTATE, "authorization callback does not match this login" },
+	{ SCAUTH_ENOLIB, "a required library is not installed" },
+	{ SCAUTH_EHTTP, "the API answered with an error" },
+};
+
+const char *
+scauth_strerror(int err)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(errors); i++)
+		if (errors[i].code == err)
+			return errors[i].msg;
+	return "unknown error";
+}
+
+static void
+vset(scauth_ctx *ctx, const char *fmt, va_list ap, int errnum)
+{
+	size_t n;
+
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	if (errnum != 0) {
+		n = strlen(ctx->err);
+		snprintf(ctx->err + n, sizeof(ctx->err) - n, ": %s", strerror(errnum));
+	}
+}
+
+int
+ctx_err(scauth_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx == NULL)
+		return code;
+	va_start(ap, fmt);
+	vset(ctx, fmt, ap, 0);
+	va_end(ap);
+	return code;
+}
+
+int
+ctx_errno(scauth_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+	int errnum = errno;
+
+	if (ctx == NULL)
+		return code;
+	va_start(ap, fmt);
+	vset(ctx, fmt, ap, errnum);
+	va_end(ap);
+	errno = errnum;
+	return code;
+}
+
+void
+ctx_clear_err(scauth_ctx *ctx)
+{
+	ctx->err[0] = '\0';
+}
+
+const char *
+scauth_errmsg(const scauth_ctx *ctx)
+{
+	return ctx != NULL ? ctx->err : "";
+}
+
+void
+ctx_trace(scauth_ctx *ctx, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (ctx == NULL || ctx->trace == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	ctx->trace(ctx->trace_arg, line);
+}
+
+time_t
+now(void)
+{
+	return time(NULL);
+}
