@@ -1,0 +1,467 @@
+/*
+ * json.c - parsers for what the servers send: token answers, error bodies
+ * (RFC 6749 and SoundCloud's legacy wrapper and 429 body) and /me.
+ *
+ * Input is untrusted and may be hostile (a CDN error page, 20 MiB of junk, a
+ * nesting bomb), so json-c runs in strict mode with a depth cap, the input
+ * must be one JSON value and nothing after it, and every field we use is
+ * type-checked.  Token strings are copied into wiped memory, then the json-c
+ * objects and the tokener's scratch buffer are wiped before they are freed.
+ */
+#include "internal.h"
+
+#include <ctype.h>
+#include <json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Wipes every string in a json-c tree: they may be tokens. */
+static void
+json_wipe(struct json_object *o)
+{
+	size_t i, n;
+
+	switch (json_object_get_type(o)) {
+	case json_type_string:
+		scauth_wipe((char *)(uintptr_t)json_object_get_string(o),
+		    (size_t)json_object_get_string_len(o));
+		break;
+	case json_type_array:
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			json_wipe(json_object_array_get_idx(o, i));
+		break;
+	case json_type_object: {
+		json_object_object_foreach(o, key, val) {
+			(void)key;
+			json_wipe(val);
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void
+tokener_free(struct json_tokener *tok)
+{
+	/* Its scratch buffer held the strings as they were parsed. */
+	if (tok->pb != NULL && tok->pb->buf != NULL)
+		scauth_wipe(tok->pb->buf, (size_t)tok->pb->size);
+	json_tokener_free(tok);
+}
+
+static void
+put(struct json_object *o)
+{
+	if (o != NULL) {
+		json_wipe(o);
+		json_object_put(o);
+	}
+}
+
+/* Parses exactly one JSON value from body[0..len), strictly. NULL with why set otherwise. */
+static struct json_object *
+parse(const char *body, size_t len, char *why, size_t whylen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	enum json_tokener_error e;
+	size_t end;
+
+	if (len == 0) {
+		snprintf(why, whylen, "empty body");
+		return NULL;
+	}
+	if (len > INT32_MAX || memchr(body, '\0', len) != NULL) {
+		snprintf(why, whylen, "body is not text");
+		return NULL;
+	}
+	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	e = json_tokener_get_error(tok);
+	if (o == NULL || e != json_tokener_success) {
+		snprintf(why, whylen, "invalid JSON (%s)",
+		    e == json_tokener_continue ? "truncated" : json_tokener_error_desc(e));
+		put(o);
+		o = NULL;
+	} else {
+		for (end = json_tokener_get_parse_end(tok); end < len; end++)
+			if (!isspace((unsigned char)body[end])) {
+				snprintf(why, whylen, "trailing data after the JSON value");
+				put(o);
+				o = NULL;
+				break;
+			}
+	}
+	tokener_free(tok);
+	return o;
+}
+
+/* Printable ASCII without spaces: what a token may hold. */
+static int
+token_chars(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+scope_chars(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != ' ' && !token_chars(s + i, 1))
+			return 0;
+	return 1;
+}
+
+/*
+ * Fetches an optional string member.  Returns 1 with *s and *n set when present
+ * as a string, 0 when absent or null, -1 when of another type or holding NUL.
+ */
+static int
+get_string(struct json_object *o, const char *key, const char **s, size_t *n)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || json_object_get_type(v) == json_type_null)
+		return 0;
+	if (json_object_get_type(v) != json_type_string)
+		return -1;
+	*s = json_object_get_string(v);
+	*n = (size_t)json_object_get_string_len(v);
+	if (strlen(*s) != *n)
+		return -1;
+	return 1;
+}
+
+void
+token_reply_free(struct token_reply *r)
+{
+	sfree(r->access);
+	sfree(r->refresh);
+	free(r->scope);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+get_token(struct json_object *o, const char *key, int required, char **out, char *why,
+    size_t whylen)
+{
+	const char *s;
+	size_t n;
+	int g = get_string(o, key, &s, &n);
+
+	if (g < 0 || (g == 1 && (n == 0 || n > MAX_TOKEN_LEN || !token_chars(s, n)))) {
+		snprintf(why, whylen, "%s is not a valid token string", key);
+		return SCAUTH_EPROTO;
+	}
+	if (g == 0) {
+		if (!required)
+			return SCAUTH_OK;
+		snprintf(why, whylen, "no %s in the answer", key);
+		return SCAUTH_EPROTO;
+	}
+	if ((*out = sstrndup(s, n)) == NULL)
+		return SCAUTH_ENOMEM;
+	return SCAUTH_OK;
+}
+
+int
+json_token_reply(const char *body, size_t len, struct token_reply *out, char *why,
+    size_t whylen)
+{
+	struct json_object *o, *v;
+	const char *s;
+	size_t n;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	out->expires_in = -1;
+	if ((o = parse(body, len, why, whylen)) == NULL)
+		return SCAUTH_EPROTO;
+	if (json_object_get_type(o) != json_type_object) {
+		snprintf(why, whylen, "answer is not a JSON object");
+		r = SCAUTH_EPROTO;
+		goto out;
+	}
+	if ((r = get_token(o, "access_token", 1, &out->access, why, whylen)) != 0 ||
+	    (r = get_token(o, "refresh_token", 0, &out->refresh, why, whylen)) != 0)
+		goto out;
+	switch (get_string(o, "token_type", &s, &n)) {
+	case -1:
+		snprintf(why, whylen, "token_type is not a string");
+		r = SCAUTH_EPROTO;
+		goto out;
+	case 1:
+		/* RFC 6749 7.1: case-insensitive; SoundCloud has sent "bearer" and "Bearer". */
+		if (strcasecmp(s, "bearer") != 0) {
+			snprintf(why, whylen, "unsupported token_type '%.20s'", s);
+			r = SCAUTH_EPROTO;
+			goto out;
+		}
+		break;
+	}
+	switch (get_string(o, "scope", &s, &n)) {
+	case -1:
+		snprintf(why, whylen, "scope is not a string");
+		r = SCAUTH_EPROTO;
+		goto out;
+	case 1:
+		/* Space-separated scope tokens: printable ASCII and spaces only. */
+		if (n > 1024 || !scope_chars(s, n)) {
+			snprintf(why, whylen, "scope is not printable text");
+			r = SCAUTH_EPROTO;
+			goto out;
+		}
+		if ((out->scope = strndup(s, n)) == NULL) {
+			r = SCAUTH_ENOMEM;
+			goto out;
+		}
+		break;
+	}
+	if (json_object_object_get_ex(o, "expires_in", &v) &&
+	    json_object_get_type(v) != json_type_null) {
+		int64_t e;
+
+		if (json_object_get_type(v) == json_type_int)
+			e = json_object_get_int64(v);
+		else if (json_object_get_type(v) == json_type_string) {
+			/* Some servers quote it; accept plain digits only. */
+			char *end;
+			s = json_object_get_string(v);
+			e = *s != '\0' && strspn(s, "0123456789") == strlen(s) && strlen(s) < 10 ?
+			    strtoll(s, &end, 10) : -1;
+		} else
+			e = -1;
+		if (e < 0 || e > 10L * 365 * 86400) {
+			snprintf(why, whylen, "expires_in is not a sensible number of seconds");
+			r = SCAUTH_EPROTO;
+			goto out;
+		}
+		out->expires_in = (long)e;
+	}
+	r = SCAUTH_OK;
+ out:
+	put(o);
+	if (r != SCAUTH_OK)
+		token_reply_free(out);
+	return r;
+}
+
+/* Copies printable ASCII only: descriptions end up in messages and HTML. */
+static void
+copy_printable(char *dst, size_t dstlen, const char *s)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s[i] != '\0' && o + 1 < dstlen; i++)
+		dst[o++] = (s[i] >= 0x20 && s[i] <= 0x7e) ? s[i] : '?';
+	dst[o] = '\0';
+}
+
+time_t
+parse_reset_time(const char *s)
+{
+	struct tm tm;
+	char *end;
+	int sign, hh, mm;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	/* "2015/06/01 09:49:40 +0000" */
+	if ((end = strptime(s, "%Y/%m/%d %H:%M:%S", &tm)) == NULL)
+		return 0;
+	while (*end == ' ')
+		end++;
+	if ((end[0] != '+' && end[0] != '-') || strlen(end) != 5 ||
+	    strspn(end + 1, "0123456789") != 4)
+		return 0;
+	sign = end[0] == '-' ? -1 : 1;
+	hh = (end[1] - '0') * 10 + (end[2] - '0');
+	mm = (end[3] - '0') * 10 + (end[4] - '0');
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return 0;
+	return t - sign * (hh * 3600 + mm * 60);
+}
+
+/* SoundCloud's 429: {"errors":[{"meta":{...,"reset_time":"..."}}]} */
+static time_t
+reset_time_of(struct json_object *o)
+{
+	struct json_object *errors, *e, *meta, *rt;
+	size_t i, n;
+	time_t t, latest = 0;
+
+	if (!json_object_object_get_ex(o, "errors", &errors) ||
+	    json_object_get_type(errors) != json_type_array)
+		return 0;
+	n = json_object_array_length(errors);
+	for (i = 0; i < n && i < 16; i++) {
+		e = json_object_array_get_idx(errors, i);
+		if (json_object_get_type(e) != json_type_object ||
+		    !json_object_object_get_ex(e, "meta", &meta) ||
+		    json_object_get_type(meta) != json_type_object ||
+		    !json_object_object_get_ex(meta, "reset_time", &rt) ||
+		    json_object_get_type(rt) != json_type_string)
+			continue;
+		/* Several buckets may be exhausted: wait for the last to reset. */
+		if ((t = parse_reset_time(json_object_get_string(rt))) > latest)
+			latest = t;
+	}
+	return latest;
+}
+
+int
+json_oauth_error(const char *body, size_t len, struct oauth_error *out)
+{
+	struct json_object *o;
+	const char *s, *d;
+	size_t n, dn;
+	char why[64];
+	int found = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (len > MAX_ERROR_BODY || (o = parse(body, len, why, sizeof(why))) == NULL)
+		return 0;
+	if (json_object_get_type(o) != json_type_object)
+		goto out;
+	if (get_string(o, "error", &s, &n) == 1) {
+		/* RFC 6749 5.2 */
+		copy_printable(out->error, sizeof(out->error), s);
+		if (get_string(o, "error_description", &d, &dn) == 1)
+			copy_printable(out->description, sizeof(out->description), d);
+		found = 1;
+	} else if (get_string(o, "error_code", &s, &n) == 1) {
+		/* SoundCloud's legacy wrapper: {"code":401,"message":..,"error_code":..} */
+		copy_printable(out->error, sizeof(out->error), s);
+		if (get_string(o, "message", &d, &dn) == 1 && strcmp(d, s) != 0)
+			copy_printable(out->description, sizeof(out->description), d);
+		found = 1;
+	} else if (get_string(o, "message", &s, &n) == 1) {
+		/* API errors: {"code":..,"message":..,"link":..} */
+		copy_printable(out->description, sizeof(out->description), s);
+		found = 1;
+	}
+	if ((out->reset_time = reset_time_of(o)) != 0) {
+		if (out->error[0] == '\0')
+			copy_printable(out->error, sizeof(out->error), "rate_limit_exceeded");
+		found = 1;
+	}
+ out:
+	put(o);
+	return found;
+}
+
+int
+oauth_error_code(const char *error)
+{
+	static const struct {
+		const char *name;
+		int code;
+	} map[] = {
+		{ "invalid_grant", SCAUTH_EGRANT },
+		{ "invalid_client", SCAUTH_ECLIENT },
+		{ "unauthorized_client", SCAUTH_EDENIED },
+		{ "access_denied", SCAUTH_EDENIED },
+		{ "invalid_request", SCAUTH_EREQUEST },
+		{ "unsupported_grant_type", SCAUTH_EREQUEST },
+		{ "unsupported_response_type", SCAUTH_EREQUEST },
+		{ "invalid_scope", SCAUTH_EREQUEST },
+		{ "invalid_token", SCAUTH_ETOKEN },
+		{ "server_error", SCAUTH_EUNAVAIL },
+		{ "temporarily_unavailable", SCAUTH_EUNAVAIL },
+		{ "rate_limit_exceeded", SCAUTH_ERATELIMIT },
+		{ "rate limit exceeded", SCAUTH_ERATELIMIT },
+	};
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++)
+		if (strcasecmp(error, map[i].name) == 0)
+			return map[i].code;
+	return SCAUTH_EREQUEST;
+}
+
+void
+me_reply_free(struct me_reply *m)
+{
+	free(m->urn);
+	free(m->permalink);
+	free(m->username);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Copies a member that must be a printable, single-line string of sane length. */
+static int
+get_text(struct json_object *o, const char *key, size_t max, char **out)
+{
+	const char *s;
+	size_t n, i;
+
+	if (get_string(o, key, &s, &n) != 1 || n == 0 || n > max)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return (*out = strndup(s, n)) != NULL ? 1 : -1;
+}
+
+int
+json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, size_t whylen)
+{
+	struct json_object *o;
+	const char *digits;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((o = parse(body, len, why, whylen)) == NULL)
+		return SCAUTH_EPROTO;
+	if (json_object_get_type(o) != json_type_object) {
+		snprintf(why, whylen, "/me is not a JSON object");
+		r = SCAUTH_EPROTO;
+		goto out;
+	}
+	if (get_text(o, "urn", 128, &out->urn) != 1) {
+		snprintf(why, whylen, "/me has no urn");
+		r = SCAUTH_EPROTO;
+		goto out;
+	}
+	/* The identity everything keys on: soundcloud:users:DIGITS. */
+	digits = out->urn + strlen("soundcloud:users:");
+	if (strncmp(out->urn, "soundcloud:users:", 17) != 0 || *digits == '\0' ||
+	    strspn(digits, "0123456789") != strlen(digits)) {
+		snprintf(why, whylen, "/me urn is not soundcloud:users:N");
+		r = SCAUTH_EPROTO;
+		goto out;
+	}
+	if (get_text(o, "permalink", 256, &out->permalink) < 0 ||
+	    get_text(o, "username", 256, &out->username) < 0) {
+		r = SCAUTH_ENOMEM;
+		goto out;
+	}
+	if (out->permalink != NULL && strpbrk(out->permalink, " \t") != NULL) {
+		snprintf(why, whylen, "/me permalink holds white space");
+		r = SCAUTH_EPROTO;
+		goto out;
+	}
+	r = SCAUTH_OK;
+ out:
+	put(o);
+	if (r != SCAUTH_OK)
+		me_reply_free(out);
+	return r;
+}
