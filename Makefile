@@ -106,7 +106,16 @@ $(B)/tests/test_%: tests/unit/test_%.c $(B)/gcred.a $(B)/pamcore.a $(STATIC)
 	$(CC) $(CFLAGS) -Igit-credential -Ipam -Itests/unit $(LDFLAGS) -o $@ $< \
 		$(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lcmocka -lpamtest -lpam
 
-units: $(UNIT_BIN)
+# Every fuzz target also builds as a replay of its corpus (seeds and past
+# crashes) with the ordinary compiler and flags, so make check runs them.
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/replay_%)
+$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Igit-credential -Ipam $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
+		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lpam
+
+units: $(UNIT_BIN) $(REPLAY_BIN)
 
 deps:
 	@scripts/deps
@@ -151,4 +160,4 @@ clean:
 
 .PHONY: all units deps check demo bench fuzz install uninstall clean
 
--include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d)
