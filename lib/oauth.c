@@ -47,7 +47,7 @@ static int
 server_error(scauth_ctx *ctx, const char *what, const struct http_resp *resp, time_t *retry_at)
 {
 	struct oauth_error oe;
-	char when[40];
+	char when[40], scheme[64] = "";
 	int code, json;
 	time_t until;
 
@@ -81,9 +81,13 @@ server_error(scauth_ctx *ctx, const char *what, const struct http_resp *resp, ti
 		code = SCAUTH_ETOKEN;
 	else
 		code = SCAUTH_EHTTP;
-	return ctx_err(ctx, code, "%s: HTTP %ld%s%s%s%s%s", what, resp->status,
+	/* The challenge's scheme says which credentials the server wanted (RFC 6749 5.2). */
+	if (resp->www_authenticate != NULL)
+		snprintf(scheme, sizeof(scheme), "; it asks for %.*s authentication",
+		    (int)strcspn(resp->www_authenticate, " ,"), resp->www_authenticate);
+	return ctx_err(ctx, code, "%s: HTTP %ld%s%s%s%s%s%s", what, resp->status,
 	    oe.error[0] ? " " : "", oe.error, oe.description[0] ? " (" : "", oe.description,
-	    oe.description[0] ? ")" : "");
+	    oe.description[0] ? ")" : "", scheme);
 }
 
 /* Adds "&name=value" (form-encoded) to a request body. */

@@ -250,6 +250,7 @@ wrong_verifier_and_wrong_secret(void **state)
 	assert_int_equal(oauth_client_credentials(bad, &t, &retry), SCAUTH_ECLIENT);
 	assert_non_null(strstr(scauth_errmsg(bad), "invalid_client"));
 	assert_non_null(strstr(scauth_errmsg(bad), "HTTP 401"));
+	assert_non_null(strstr(scauth_errmsg(bad), "it asks for Basic authentication"));
 	scauth_ctx_free(bad);
 	scauth_ctx_free(ctx);
 }
