@@ -1,0 +1,680 @@
+/*
+ * listen.c - the redirect listener of a login and the parser of what
+ * arrives on it.
+ *
+ * The browser brings the authorization code back to redirect_uri: a plain
+ * HTTP GET on a loopback (or kiosk LAN) port.  Anything may connect there:
+ * other local programs, web pages probing ports, browsers that preconnect a
+ * spare socket and never send a byte on it.  So the listener trusts nothing
+ * but the state: every connection is read under a byte cap and a deadline of
+ * its own, all of them in one poll loop so that an idle one cannot hold up
+ * the real redirect, and a request without our state gets an error page while
+ * the wait goes on.  callback_parse() is pure and fuzzed
+ * (tests/fuzz/fuzz_callback.c).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONN_MAX        16    /* connections read at once; more wait in the backlog */
+#define CONN_MS         5000  /* time one connection has to send its request head */
+#define LISTEN_BACKLOG  16
+#define CB_ERROR_MAX    64    /* an OAuth error code */
+#define CB_DESC_MAX     200   /* the part of an error_description we repeat */
+#define CB_VALUE_MAX    512   /* state and iss */
+#define TRACE_PATH_MAX  64
+#define PAGE_MAX        4096  /* one answer, head and page */
+#define POLL_MAX_MS     60000 /* longest single poll(); the loop re-checks the deadline */
+
+/* ------------------------------------------------------------------------ */
+/* The parser. */
+
+/* RFC 9110 tchar: what a header field name is made of. */
+static int
+is_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Visible ASCII: no space, no control, no byte >= 0x80. */
+static int
+visible(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Returns the length of the request head up to and including the blank line
+ * that ends it, or 0 when it has not arrived in p[0..len).  Bare LF line ends
+ * are accepted as RFC 9112 2.2 allows; scanning starts at from (a previous
+ * length) so that a client trickling bytes costs linear time.
+ */
+static size_t
+head_end(const char *p, size_t len, size_t from)
+{
+	size_t i;
+
+	for (i = from > 3 ? from - 3 : 0; i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < len && p[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
+			return i + 3;
+	}
+	return 0;
+}
+
+/* "GET SP origin-form SP HTTP/1.x": only what a browser sends for a redirect. */
+static int
+request_line(const char *l, size_t n, const char **target, size_t *tlen)
+{
+	const char *sp, *version;
+	size_t vlen;
+
+	if (n < 4 || memcmp(l, "GET ", 4) != 0)
+		return SCAUTH_EINVAL;
+	if ((sp = memchr(l + 4, ' ', n - 4)) == NULL)
+		return SCAUTH_EINVAL;
+	version = sp + 1;
+	vlen = (size_t)(l + n - version);
+	if (vlen != 8 || (memcmp(version, "HTTP/1.1", 8) != 0 && memcmp(version, "HTTP/1.0", 8) != 0))
+		return SCAUTH_EINVAL;
+	*target = l + 4;
+	*tlen = (size_t)(sp - *target);
+	/* Fragments never reach a server; a '#' means this is no browser's redirect. */
+	if (*tlen == 0 || **target != '/' || !visible(*target, *tlen) ||
+	    memchr(*target, '#', *tlen) != NULL)
+		return SCAUTH_EINVAL;
+	return 0;
+}
+
+/* "name: value" with a token name; no controls but HTAB; no obsolete line folding. */
+static int
+header_line(const char *l, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n && is_tchar((unsigned char)l[i]))
+		i++;
+	if (i == 0 || i == n || l[i] != ':')
+		return SCAUTH_EINVAL;
+	for (i++; i < n; i++) {
+		if (((unsigned char)l[i] < 0x20 && l[i] != '\t') || (unsigned char)l[i] == 0x7f)
+			return SCAUTH_EINVAL;
+	}
+	return 0;
+}
+
+/* RFC 6749 4.1.2.1: error is %x20-21 / %x23-5B / %x5D-7E. */
+static int
+error_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > CB_ERROR_MAX)
+		return 0;
+	for (; *s; s++) {
+		if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+/* Makes an error_description safe to repeat: printable ASCII, capped. */
+static void
+sanitise(char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i == CB_DESC_MAX) {
+			s[i] = '\0';
+			break;
+		}
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			s[i] = '?';
+	}
+}
+
+void
+callback_free(struct callback *cb)
+{
+	if (cb == NULL)
+		return;
+	sfree(cb->code);
+	sfree(cb->state);
+	sfree(cb->error);
+	sfree(cb->error_description);
+	sfree(cb->iss);
+	memset(cb, 0, sizeof(*cb));
+}
+
+int
+callback_parse_query(const char *query, size_t n, struct callback *out)
+{
+	static const char *const keys[] = { "code", "state", "error", "error_description", "iss" };
+	char **fields[] = { &out->code, &out->state, &out->error, &out->error_description, &out->iss };
+	struct sbuf v = SBUF_INIT(MAX_CALLBACK_REQUEST);
+	size_t i;
+	int r = SCAUTH_EINTERNAL;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		sbuf_free(&v);
+		v = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
+		if ((r = query_get(query, n, keys[i], &v)) < 0) {
+			if (r != SCAUTH_ENOMEM)
+				r = SCAUTH_EINVAL;
+			goto out;
+		}
+		/* An empty value is as good as none for a description, malformed otherwise. */
+		if (r == 0 || (v.len == 0 && fields[i] == &out->error_description))
+			continue;
+		if (v.len == 0 || strlen(sbuf_str(&v)) != v.len) {
+			r = SCAUTH_EINVAL;
+			goto out;
+		}
+		if ((*fields[i] = sbuf_steal(&v)) == NULL) {
+			r = SCAUTH_ENOMEM;
+			goto out;
+		}
+	}
+	r = SCAUTH_EINVAL;
+	if (out->code != NULL &&
+	    (strlen(out->code) > MAX_TOKEN_LEN || !visible(out->code, strlen(out->code))))
+		goto out;
+	if (out->state != NULL &&
+	    (strlen(out->state) > CB_VALUE_MAX || !visible(out->state, strlen(out->state))))
+		goto out;
+	if (out->iss != NULL &&
+	    (strlen(out->iss) > CB_VALUE_MAX || !visible(out->iss, strlen(out->iss))))
+		goto out;
+	if (out->error != NULL && !error_valid(out->error))
+		goto out;
+	if (out->error_description != NULL)
+		sanitise(out->error_description);
+	r = 0;
+ out:
+	sbuf_free(&v);
+	if (r != 0)
+		callback_free(out);
+	return r;
+}
+
+int
+callback_parse(const char *req, size_t len, const char *expect_path, struct callback *out)
+{
+	const char *line, *eol, *target = NULL, *q;
+	size_t end, n, tlen = 0, plen;
+	int r = SCAUTH_EINVAL, first = 1;
+
+	memset(out, 0, sizeof(*out));
+	if (req == NULL || expect_path == NULL)
+		goto out;
+	if ((end = head_end(req, len, 0)) == 0 || end > MAX_CALLBACK_REQUEST)
+		goto out;
+	if (memchr(req, '\0', end) != NULL)
+		goto out;
+	for (line = req; line < req + end; line = eol + 1) {
+		eol = memchr(line, '\n', (size_t)(req + end - line));
+		n = (size_t)(eol - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (memchr(line, '\r', n) != NULL)
+			goto out;
+		if (n == 0)
+			break;          /* the blank line */
+		if (first) {
+			if (request_line(line, n, &target, &tlen) != 0)
+				goto out;
+			first = 0;
+		} else if (header_line(line, n) != 0)
+			goto out;
+	}
+	if (target == NULL)
+		goto out;               /* a blank line before any request line */
+
+	q = memchr(target, '?', tlen);
+	plen = q != NULL ? (size_t)(q - target) : tlen;
+	if (plen != strlen(expect_path) || memcmp(target, expect_path, plen) != 0) {
+		r = 0;
+		goto out;
+	}
+	if (q == NULL)
+		r = callback_parse_query("", 0, out);
+	else
+		r = callback_parse_query(q + 1, (size_t)(target + tlen - q - 1), out);
+	if (r == 0)
+		r = 1;
+ out:
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Judging a callback. */
+
+int
+callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state)
+{
+	const char *issuer = ctx->cfg[CFG_ISSUER];
+	const char *desc = cb->error_description;
+	int code;
+
+	if (!ct_streq(cb->state, state))
+		return ctx_err(ctx, SCAUTH_ESTATE,
+		    "callback: the state does not match: this login link is stale or forged");
+	/* RFC 9207 2.4: checked before anything else is believed, error responses included. */
+	if (issuer != NULL && *issuer != '\0' && cb->iss != NULL && strcmp(cb->iss, issuer) != 0)
+		return ctx_err(ctx, SCAUTH_ESTATE,
+		    "callback: iss is not the configured issuer %s (RFC 9207)", issuer);
+	if (cb->error != NULL) {
+		if (strcmp(cb->error, "access_denied") == 0)
+			code = SCAUTH_EDENIED;
+		else if ((code = oauth_error_code(cb->error)) >= 0)
+			code = SCAUTH_EREQUEST;
+		return ctx_err(ctx, code, "login refused by SoundCloud: %s%s%s", cb->error,
+		    desc != NULL ? ": " : "", desc != NULL ? desc : "");
+	}
+	if (cb->code == NULL)
+		return ctx_err(ctx, SCAUTH_EPROTO, "callback: the redirect carries neither code nor error");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The listener. */
+
+struct conn {
+	int fd;
+	long long deadline;     /* monotonic ms */
+	struct sbuf head;       /* holds the code: a secret */
+};
+
+/* What a connection came to. */
+enum {
+	SERVE_MORE = 1,         /* keep reading */
+	SERVE_DONE = 2,         /* answered or dropped; the wait goes on */
+};
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+html_escape(struct sbuf *b, const char *s)
+{
+	int r = 0;
+
+	for (; *s != '\0' && r == 0; s++) {
+		switch (*s) {
+		case '&': r = sbuf_addstr(b, "&amp;"); break;
+		case '<': r = sbuf_addstr(b, "&lt;"); break;
+		case '>': r = sbuf_addstr(b, "&gt;"); break;
+		case '"': r = sbuf_addstr(b, "&quot;"); break;
+		case '\'': r = sbuf_addstr(b, "&#39;"); break;
+		default: r = sbuf_addch(b, *s); break;
+		}
+	}
+	return r;
+}
+
+static const char *
+reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 431: return "Request Header Fields Too Large";
+	default: return "Error";
+	}
+}
+
+/*
+ * Answers with a small page that loads nothing (its policy says so), then
+ * closes.  detail is HTML already (escaped by the caller).  The page is far
+ * smaller than a fresh socket's send buffer, so a send that would block means
+ * a peer not worth waiting for.
+ */
+static void
+reply(int fd, int status, const char *title, const char *detail)
+{
+	struct sbuf page = SBUF_INIT(PAGE_MAX), msg = SBUF_INIT(PAGE_MAX);
+	char drain[512];
+	size_t off = 0, drained = 0;
+	ssize_t k;
+
+	if (sbuf_addf(&page, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+	    "<title>SoundCloud login</title><style>body{font-family:sans-serif;"
+	    "max-width:36em;margin:3em auto;padding:0 1em}</style></head>\n"
+	    "<body><h1>%s</h1>\n<p>%s</p></body></html>\n", title, detail) != 0)
+		goto out;
+	if (sbuf_addf(&msg, "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\nCache-Control: no-store\r\n"
+	    "Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n"
+	    "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n\r\n",
+	    status, reason(status), page.len) != 0 || sbuf_add(&msg, page.p, page.len) != 0)
+		goto out;
+	while (off < msg.len) {
+		k = send(fd, msg.p + off, msg.len - off, MSG_NOSIGNAL);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto out;
+		off += (size_t)k;
+	}
+	/*
+	 * Unread bytes at close() make the kernel reset the connection, and the
+	 * page with it; a peer that keeps sending gets no more than the cap.
+	 */
+	shutdown(fd, SHUT_WR);
+	while (drained < MAX_CALLBACK_REQUEST &&
+	    (k = recv(fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
+		drained += (size_t)k;
+ out:
+	scauth_wipe(drain, sizeof(drain));
+	sbuf_free(&page);
+	sbuf_free(&msg);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	c->fd = -1;
+	sbuf_free(&c->head);
+}
+
+/* The path of a request that callback_parse() accepted, for the trace (never the query). */
+static void
+trace_path(const struct sbuf *head, char *buf, size_t size)
+{
+	const char *p = head->p + 4;
+	size_t n = strcspn(p, "? ");
+
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, p, n);
+	buf[n] = '\0';
+}
+
+/* Answers a complete request head; 0 or an error ends the login, SERVE_DONE goes on. */
+static int
+conn_answer(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
+    struct callback *out)
+{
+	struct callback cb = { 0 };
+	struct sbuf detail = SBUF_INIT(PAGE_MAX);
+	char shown[TRACE_PATH_MAX + 1];
+	int r;
+
+	if ((r = callback_parse(c->head.p, c->head.len, path, &cb)) < 0) {
+		if (r == SCAUTH_ENOMEM) {
+			r = ctx_err(ctx, r, "callback: out of memory");
+			goto out;
+		}
+		reply(c->fd, 400, "Bad request", "This is not a login redirect.");
+		ctx_trace(ctx, "callback: malformed request -> 400");
+		r = SERVE_DONE;
+		goto out;
+	}
+	trace_path(&c->head, shown, sizeof(shown));
+	if (r == 0) {
+		/* The browser's favicon request and anything else that is not the redirect. */
+		reply(c->fd, 404, "Not found", "Nothing here.");
+		ctx_trace(ctx, "callback: GET %s -> 404", shown);
+		r = SERVE_DONE;
+		goto out;
+	}
+	/* Not ours: answer and go on, so that a forged request cannot end or spoil the login. */
+	if (!ct_streq(cb.state, state)) {
+		reply(c->fd, 400, "Login link not accepted",
+		    "This login link is stale or forged.  If you started a login, "
+		    "open the newest link it showed.");
+		ctx_trace(ctx, "callback: GET %s -> 400 (wrong state)", shown);
+		r = SERVE_DONE;
+		goto out;
+	}
+	if ((r = callback_check(ctx, &cb, state)) == 0) {
+		reply(c->fd, 200, "Logged in to SoundCloud - you can close this tab",
+		    "The login goes on where you started it.");
+		ctx_trace(ctx, "callback: GET %s -> 200", shown);
+		*out = cb;      /* transferred */
+		memset(&cb, 0, sizeof(cb));
+		goto out;
+	}
+	if (cb.error != NULL) {
+		if (sbuf_addstr(&detail, "SoundCloud answered: ") != 0 ||
+		    html_escape(&detail, cb.error) != 0 ||
+		    (cb.error_description != NULL && (sbuf_addstr(&detail, ": ") != 0 ||
+		    html_escape(&detail, cb.error_description) != 0)))
+			sbuf_reset(&detail);
+		reply(c->fd, 400, "Login failed", sbuf_str(&detail));
+	} else if (r == SCAUTH_ESTATE) {
+		reply(c->fd, 400, "Login failed",
+		    "The answer came from another server than the configured issuer.");
+	} else {
+		reply(c->fd, 400, "Login failed", "The redirect carried neither a code nor an error.");
+	}
+	ctx_trace(ctx, "callback: GET %s -> 400 (%s)", shown, scauth_strerror(r));
+ out:
+	sbuf_free(&detail);
+	callback_free(&cb);
+	return r;
+}
+
+/* Reads what has arrived on c; 0 or an error ends the login. */
+static int
+conn_serve(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
+    struct callback *out)
+{
+	char chunk[1024];
+	size_t room = MAX_CALLBACK_REQUEST - c->head.len, old = c->head.len;
+	ssize_t k;
+	int r;
+
+	k = recv(c->fd, chunk, room < sizeof(chunk) ? room : sizeof(chunk), 0);
+	if (k == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+		r = SERVE_MORE;
+		goto out;
+	}
+	if (k <= 0) {
+		r = SERVE_DONE;         /* gone before a whole request: nobody to answer */
+		goto out;
+	}
+	if (sbuf_add(&c->head, chunk, (size_t)k) != 0) {
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "callback: out of memory");
+		goto out;
+	}
+	if (head_end(c->head.p, c->head.len, old) == 0) {
+		r = SERVE_MORE;
+		if (c->head.len == MAX_CALLBACK_REQUEST) {
+			reply(c->fd, 431, "Request too large", "The request head is too large.");
+			ctx_trace(ctx, "callback: request head over %d bytes -> 431",
+			    MAX_CALLBACK_REQUEST);
+			r = SERVE_DONE;
+		}
+		goto out;
+	}
+	r = conn_answer(ctx, c, path, state, out);
+ out:
+	scauth_wipe(chunk, sizeof(chunk));
+	return r;
+}
+
+int
+listener_open(scauth_ctx *ctx, const struct url *u, int *fdp)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	const char *host = u->host;
+	char shown[300];
+	int fd = -1, one = 1, saved = EADDRNOTAVAIL, r;
+
+	*fdp = -1;
+	/* RFC 8252 8.3: loopback by address, not by a name that may resolve elsewhere. */
+	if (strcasecmp(host, "localhost") == 0)
+		host = "127.0.0.1";
+	snprintf(shown, sizeof(shown), "%s%s%s:%s", u->ipv6 ? "[" : "", host, u->ipv6 ? "]" : "",
+	    u->port != NULL ? u->port : "");
+	if (u->port == NULL) {
+		r = ctx_err(ctx, SCAUTH_ECONFIG, "cannot listen on %s: redirect_uri has no port", shown);
+		goto out;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = u->ipv6 ? AF_INET6 : AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (u->ipv6 ? AI_NUMERICHOST : 0);
+	if ((r = getaddrinfo(host, u->port, &hints, &res)) != 0) {
+		if (r == EAI_SYSTEM)
+			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "cannot listen on %s", shown);
+		else
+			r = ctx_err(ctx, SCAUTH_ESYSTEM, "cannot listen on %s: %s", shown,
+			    gai_strerror(r));
+		res = NULL;
+		goto out;
+	}
+	for (ai = res; ai != NULL && fd == -1; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    ai->ai_protocol);
+		if (fd == -1) {
+			saved = errno;
+			continue;
+		}
+		/* Rebinding right after a previous login, while its port is in TIME_WAIT. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	if (fd == -1) {
+		errno = saved;
+		r = ctx_errno(ctx, SCAUTH_ESYSTEM, "cannot listen on %s", shown);
+		goto out;
+	}
+	ctx_trace(ctx, "login: listening on %s", shown);
+	*fdp = fd;
+	r = 0;
+ out:
+	if (res != NULL)
+		freeaddrinfo(res);
+	return r;
+}
+
+int
+listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int timeout_sec,
+    struct callback *out)
+{
+	struct conn conns[CONN_MAX];
+	struct pollfd pfd[CONN_MAX + 1];
+	size_t nconn = 0, npfd, i;
+	long long deadline, t, wake;
+	int r, fd, paused = 0, accepting;
+
+	memset(out, 0, sizeof(*out));
+	deadline = mono_ms() + (long long)timeout_sec * 1000;
+	for (;;) {
+		t = mono_ms();
+		if (t >= deadline) {
+			r = ctx_err(ctx, SCAUTH_ETIMEOUT, "no answer from the browser within %d s",
+			    timeout_sec);
+			goto out;
+		}
+		wake = deadline;
+		for (i = nconn; i-- > 0;) {
+			if (conns[i].deadline <= t) {
+				ctx_trace(ctx, "callback: no request within %d ms -> closed", CONN_MS);
+				conn_close(&conns[i]);
+				conns[i] = conns[--nconn];
+				paused = 0;
+			} else if (conns[i].deadline < wake)
+				wake = conns[i].deadline;
+		}
+		for (npfd = 0; npfd < nconn; npfd++) {
+			pfd[npfd].fd = conns[npfd].fd;
+			pfd[npfd].events = POLLIN;
+			pfd[npfd].revents = 0;
+		}
+		if ((accepting = nconn < CONN_MAX && !paused)) {
+			pfd[npfd].fd = lfd;
+			pfd[npfd].events = POLLIN;
+			pfd[npfd].revents = 0;
+			npfd++;
+		}
+		if (wake - t > POLL_MAX_MS)
+			wake = t + POLL_MAX_MS;
+		if (poll(pfd, npfd, (int)(wake - t)) == -1) {
+			if (errno == EINTR)
+				continue;
+			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: poll");
+			goto out;
+		}
+		/* Downwards, so that moving the last connection into a freed slot skips nothing. */
+		for (i = nconn; i-- > 0;) {
+			if (pfd[i].revents == 0)
+				continue;
+			r = conn_serve(ctx, &conns[i], path, state, out);
+			if (r <= 0)
+				goto out;
+			if (r == SERVE_DONE) {
+				conn_close(&conns[i]);
+				conns[i] = conns[--nconn];
+				paused = 0;
+			}
+		}
+		if (!accepting || pfd[npfd - 1].revents == 0)
+			continue;
+		while (nconn < CONN_MAX) {
+			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd == -1) {
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				    errno == ENOMEM) {
+					/* Out of descriptors: wait for ours to close, if any. */
+					if (nconn == 0) {
+						r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: accept");
+						goto out;
+					}
+					paused = 1;
+				} else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK) {
+					r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: accept");
+					goto out;
+				}
+				break;  /* EAGAIN, or an error that accept(2) says to retry */
+			}
+			conns[nconn].fd = fd;
+			conns[nconn].deadline = mono_ms() + CONN_MS;
+			conns[nconn].head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
+			nconn++;
+		}
+	}
+ out:
+	for (i = 0; i < nconn; i++)
+		conn_close(&conns[i]);
+	return r;
+}

@@ -1,0 +1,1117 @@
+/*
+ * test_listen.c - the login flow of lib/login.c and lib/listen.c through
+ * the public API: the authorize URL, a real listener on a free loopback port
+ * with a forked child playing the browser (forged, stray, malformed, silent
+ * and flooding clients before the real redirect), paste, and whole logins
+ * against the sandbox.  The child writes each answer it got to a pipe; the
+ * parent asserts on them after the wait.  Codes never reach the output.
+ */
+#include "testutil.h"
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* lib/listen.c: connections read at once, and how long one may take. */
+#define CONN_MAX 16
+#define CONN_MS 5000
+
+#define CODE "the-code_0123456789.~"
+
+struct opts {
+	const char *issuer;
+	const char *origin;     /* scheme://host before ":port"; NULL: http://127.0.0.1 */
+	const char *path;       /* NULL: /callback */
+	int no_listen;
+	const char *scope;
+	const char *authorize_url;
+};
+
+struct fixture {
+	const struct opts *o;
+	char *home;
+	int port;
+	char redirect[256];
+	scauth_ctx *ctx;
+	scauth_login *lg;
+	char state[STATE_LEN + 1];
+	char trace[32768];
+	size_t tracelen;
+	struct tu_sandbox sb;
+};
+
+static void
+on_trace(void *arg, const char *line)
+{
+	struct fixture *f = arg;
+	size_t n = strlen(line);
+
+	if (f->tracelen + n + 2 < sizeof(f->trace)) {
+		memcpy(f->trace + f->tracelen, line, n);
+		f->tracelen += n;
+		f->trace[f->tracelen++] = '\n';
+		f->trace[f->tracelen] = '\0';
+	}
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Copies the value of key in the authorize URL's query into buf. */
+static int
+url_param(const char *url, const char *key, char *buf, size_t size)
+{
+	const char *q = strchr(url, '?'), *p, *e;
+	size_t klen = strlen(key), n;
+
+	for (p = q; p != NULL; p = strchr(p + 1, '&')) {
+		if (strncmp(p + 1, key, klen) == 0 && p[1 + klen] == '=') {
+			p += klen + 2;
+			e = p + strcspn(p, "&");
+			n = (size_t)(e - p);
+			if (n >= size)
+				return -1;
+			memcpy(buf, p, n);
+			buf[n] = '\0';
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+make_ctx(struct fixture *f)
+{
+	const struct opts *o = f->o;
+
+	snprintf(f->redirect, sizeof(f->redirect), "%s:%d%s",
+	    o->origin != NULL ? o->origin : "http://127.0.0.1", f->port,
+	    o->path != NULL ? o->path : "/callback");
+	if (f->sb.pid > 0) {
+		f->ctx = tu_ctx(f->home, "config", f->sb.config, "client_id", "test-client",
+		    "client_secret", "test-secret", "redirect_uri", f->redirect,
+		    "issuer", o->issuer, NULL);
+	} else {
+		f->ctx = tu_ctx(f->home, "client_id", "test-client", "redirect_uri", f->redirect,
+		    "issuer", o->issuer, "scope", o->scope,
+		    "authorize_url", o->authorize_url, NULL);
+	}
+	scauth_ctx_set_trace(f->ctx, on_trace, f);
+}
+
+static void
+begin(struct fixture *f)
+{
+	int r;
+
+	if ((r = scauth_login_begin(f->ctx, &f->lg)) != 0)
+		fail_msg("begin: %s: %s", scauth_strerror(r), scauth_errmsg(f->ctx));
+	assert_int_equal(url_param(scauth_login_url(f->lg), "state", f->state, sizeof(f->state)), 0);
+	if (!f->o->no_listen && (r = scauth_login_listen(f->ctx, f->lg)) != 0)
+		fail_msg("listen: %s: %s", scauth_strerror(r), scauth_errmsg(f->ctx));
+}
+
+static const struct opts plain;
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->o = *state != NULL ? *state : &plain;
+	f->home = tu_tmpdir();
+	f->port = free_port();
+	make_ctx(f);
+	begin(f);
+	*state = f;
+	return 0;
+}
+
+static int
+setup_sandbox(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char json[512];
+
+	assert_non_null(f);
+	f->o = *state != NULL ? *state : &plain;
+	f->home = tu_tmpdir();
+	f->port = free_port();
+	tu_sandbox_start(&f->sb);
+	snprintf(json, sizeof(json), "{\"client_id\":\"test-client\",\"client_secret\":"
+	    "\"test-secret\",\"redirect_uris\":[\"http://127.0.0.1:%d/callback\"]}", f->port);
+	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/clients", json, NULL, 0), 0);
+	make_ctx(f);
+	begin(f);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	scauth_login_free(f->lg);
+	scauth_ctx_free(f->ctx);
+	if (f->sb.pid > 0)
+		tu_sandbox_stop(&f->sb);
+	tu_rmrf(f->home);
+	free(f->home);
+	free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The browser: a child process. */
+
+static int
+dial(int family, int port)
+{
+	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6 };
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (family == AF_INET) {
+		a4.sin_port = htons((uint16_t)port);
+		a4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (struct sockaddr *)&a4, sizeof(a4)) == 0)
+			return fd;
+	} else {
+		a6.sin6_port = htons((uint16_t)port);
+		a6.sin6_addr = in6addr_loopback;
+		if (connect(fd, (struct sockaddr *)&a6, sizeof(a6)) == 0)
+			return fd;
+	}
+	close(fd);
+	return -1;
+}
+
+/* Reads until EOF, within 10 s; returns the length or -1. */
+static ssize_t
+read_all(int fd, char *buf, size_t cap)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	size_t n = 0;
+	ssize_t k;
+
+	for (;;) {
+		if (poll(&p, 1, 10000) != 1)
+			return -1;
+		if ((k = read(fd, buf + n, cap - n - 1)) < 0)
+			return -1;
+		if (k == 0)
+			break;
+		n += (size_t)k;
+		if (n + 1 == cap)
+			break;
+	}
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* One request on a new connection; the answer, length first, goes to out. */
+static void
+browse(int out, int family, int port, const char *req, size_t len)
+{
+	static char resp[65536];
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = dial(family, port)) >= 0) {
+		if (write(fd, req, len) == (ssize_t)len)
+			n = read_all(fd, resp, sizeof(resp));
+		close(fd);
+	}
+	dprintf(out, "%zd\n", n);
+	if (n > 0 && write(out, resp, (size_t)n) != n)
+		_exit(3);
+}
+
+struct browser {
+	pid_t pid;
+	int fd;
+	char *answers;
+	size_t len;
+	size_t pos;
+};
+
+/* Runs script(out, arg) in a child; its answers are read back with browser_end(). */
+static void
+browser_start(struct browser *b, void (*script)(int, void *), void *arg)
+{
+	int p[2];
+
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	b->pid = fork();
+	assert_true(b->pid >= 0);
+	if (b->pid == 0) {
+		close(p[0]);
+		script(p[1], arg);
+		_exit(0);
+	}
+	close(p[1]);
+	b->fd = p[0];
+}
+
+static void
+browser_end(struct browser *b)
+{
+	char buf[65536];
+	ssize_t k;
+	int status;
+
+	while ((k = read(b->fd, buf, sizeof(buf))) > 0) {
+		b->answers = realloc(b->answers, b->len + (size_t)k + 1);
+		assert_non_null(b->answers);
+		memcpy(b->answers + b->len, buf, (size_t)k);
+		b->len += (size_t)k;
+		b->answers[b->len] = '\0';
+	}
+	close(b->fd);
+	assert_int_equal(waitpid(b->pid, &status, 0), b->pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* The next answer: its status (0 when none came) and a copy of it in buf. */
+static int
+answer(struct browser *b, char *buf, size_t size)
+{
+	long n;
+	char *nl;
+	int status = 0;
+
+	assert_true(b->pos < b->len);
+	n = strtol(b->answers + b->pos, &nl, 10);
+	assert_true(*nl == '\n');
+	b->pos = (size_t)(nl + 1 - b->answers);
+	buf[0] = '\0';
+	if (n <= 0)
+		return 0;
+	assert_true((size_t)n < size && b->pos + (size_t)n <= b->len);
+	memcpy(buf, b->answers + b->pos, (size_t)n);
+	buf[n] = '\0';
+	b->pos += (size_t)n;
+	assert_int_equal(sscanf(buf, "HTTP/1.1 %d ", &status), 1);
+	/* Every answer is a page that closes and must not be cached. */
+	assert_non_null(strstr(buf, "\r\nConnection: close\r\n"));
+	assert_non_null(strstr(buf, "\r\nCache-Control: no-store\r\n"));
+	assert_non_null(strstr(buf, "\r\n\r\n<!DOCTYPE html>"));
+	return status;
+}
+
+static void
+browser_free(struct browser *b)
+{
+	free(b->answers);
+}
+
+/* A list of whole requests, sent one after the other. */
+struct requests {
+	int family;
+	int port;
+	char *req[8];
+};
+
+static void
+send_requests(int out, void *arg)
+{
+	const struct requests *r = arg;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(r->req) && r->req[i] != NULL; i++)
+		browse(out, r->family, r->port, r->req[i], strlen(r->req[i]));
+}
+
+static char *
+request(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&s, fmt, ap) > 0);
+	va_end(ap);
+	return s;
+}
+
+static void
+assert_no_code_in_trace(const struct fixture *f)
+{
+	assert_null(strstr(f->trace, CODE));
+	assert_null(strstr(f->trace, "code="));
+	assert_null(strstr(f->trace, f->state));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The listener. */
+
+static void
+test_wait_forged_then_real(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192];
+
+	rq.req[0] = request("GET /callback?code=forged&state=%.42sX HTTP/1.1\r\nHost: x\r\n\r\n",
+	    f->state);
+	rq.req[1] = request("GET /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n");
+	rq.req[2] = request("GET /callback?code=forged HTTP/1.1\r\nHost: x\r\n\r\n");
+	rq.req[3] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\nHost: x\r\n"
+	    "User-Agent: test\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "stale or forged"));
+	assert_int_equal(answer(&b, page, sizeof(page)), 404);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "stale or forged"));
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_non_null(strstr(page, "Logged in to SoundCloud - you can close this tab"));
+	assert_null(strstr(page, CODE));
+
+	/* The code of the matching request, not the forged one, was kept. */
+	assert_string_equal(login_code(f->lg), CODE);
+	assert_non_null(strstr(f->trace, "callback: GET /callback -> 200\n"));
+	assert_non_null(strstr(f->trace, "callback: GET /favicon.ico -> 404\n"));
+	assert_no_code_in_trace(f);
+	/* A second wait after success has nothing left to do. */
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 1), 0);
+	/* The port is free again: a late favicon request is refused, not left hanging. */
+	assert_int_equal(dial(AF_INET, f->port), -1);
+	assert_int_equal(errno, ECONNREFUSED);
+	browser_free(&b);
+	for (size_t i = 0; rq.req[i] != NULL; i++)
+		free(rq.req[i]);
+}
+
+static void
+test_wait_denied(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192];
+
+	rq.req[0] = request("GET /callback?error=access_denied&error_description=The+user+"
+	    "%%3Cb%%3Edenied%%3C%%2Fb%%3E+access&state=%s HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_EDENIED);
+	assert_string_equal(scauth_errmsg(f->ctx),
+	    "login refused by SoundCloud: access_denied: The user <b>denied</b> access");
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	/* The description is shown, escaped: it is the server's text, not our markup. */
+	assert_non_null(strstr(page, "access_denied: The user &lt;b&gt;denied&lt;/b&gt; access"));
+	assert_null(strstr(page, "<b>denied"));
+	assert_null(login_code(f->lg));
+	browser_free(&b);
+	free(rq.req[0]);
+}
+
+static void
+test_wait_malformed(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192], *big;
+
+	big = malloc(MAX_CALLBACK_REQUEST + 100);
+	assert_non_null(big);
+	memset(big, 'x', MAX_CALLBACK_REQUEST + 99);
+	big[MAX_CALLBACK_REQUEST + 99] = '\0';
+	rq.req[0] = request("POST /callback?code=c&state=%s HTTP/1.1\r\n\r\n", f->state);
+	rq.req[1] = request("GET /callback?code=c&state=%s HTTP/1.1\r\nX: %s\r\n\r\n", f->state,
+	    big);
+	rq.req[2] = request("GET /callback?code=c&state=%s&state=%s HTTP/1.1\r\n\r\n", f->state,
+	    f->state);
+	rq.req[3] = request("GET /callback?state=%s HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	/* A redirect with our state but neither code nor error ends the login. */
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_EPROTO);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_int_equal(answer(&b, page, sizeof(page)), 431);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "neither a code nor an error"));
+	assert_non_null(strstr(f->trace, "callback: malformed request -> 400\n"));
+	assert_non_null(strstr(f->trace, "-> 431\n"));
+	browser_free(&b);
+	free(big);
+	for (size_t i = 0; rq.req[i] != NULL; i++)
+		free(rq.req[i]);
+}
+
+struct slow {
+	int port;
+	int nsilent;
+	const char *real;
+};
+
+/*
+ * Opens idle connections (one of them with half a request), then sends the
+ * real redirect; then checks that every idle one was closed by the listener.
+ * Writes the real answer, then one line per idle connection: "closed" or not.
+ */
+static void
+slow_clients(int out, void *arg)
+{
+	const struct slow *s = arg;
+	int fds[CONN_MAX + 1];
+	char buf[64];
+	int i;
+
+	for (i = 0; i < s->nsilent; i++) {
+		if ((fds[i] = dial(AF_INET, s->port)) < 0)
+			_exit(4);
+	}
+	if (write(fds[0], "GET /callback?code=slow", 23) != 23)
+		_exit(5);
+	browse(out, AF_INET, s->port, s->real, strlen(s->real));
+	for (i = 0; i < s->nsilent; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		int closed = poll(&p, 1, 10000) == 1 && read(fds[i], buf, sizeof(buf)) <= 0;
+
+		dprintf(out, "%s\n", closed ? "closed" : "open");
+		close(fds[i]);
+	}
+}
+
+static long long
+ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+test_wait_silent_clients(void **state)
+{
+	struct fixture *f = *state;
+	struct slow s = { f->port, 3, NULL };
+	struct browser b;
+	char page[8192], *real;
+	long long t0;
+	int i;
+
+	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
+	s.real = real;
+	t0 = ms();
+	browser_start(&b, slow_clients, &s);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	/* Served while the idle ones were still within their own deadline. */
+	assert_true(ms() - t0 < CONN_MS);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	for (i = 0; i < s.nsilent; i++) {
+		assert_true(b.pos + 7 <= b.len);
+		assert_memory_equal(b.answers + b.pos, "closed\n", 7);
+		b.pos += 7;
+	}
+	assert_string_equal(login_code(f->lg), CODE);
+	browser_free(&b);
+	free(real);
+}
+
+/* More idle clients than the listener reads at once: the real one comes through late. */
+static void
+test_wait_flood(void **state)
+{
+	struct fixture *f = *state;
+	struct slow s = { f->port, CONN_MAX, NULL };
+	struct browser b;
+	char page[8192], *real;
+	long long t0;
+
+	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
+	s.real = real;
+	t0 = ms();
+	browser_start(&b, slow_clients, &s);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	assert_true(ms() - t0 < 4 * CONN_MS);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	assert_non_null(strstr(f->trace, "no request within"));
+	browser_free(&b);
+	free(real);
+}
+
+static void
+test_wait_timeout(void **state)
+{
+	struct fixture *f = *state;
+	long long t0 = ms();
+
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 1), SCAUTH_ETIMEOUT);
+	assert_string_equal(scauth_errmsg(f->ctx), "no answer from the browser within 1 s");
+	assert_true(ms() - t0 >= 1000);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 0), SCAUTH_EINVAL);
+	assert_null(login_code(f->lg));
+}
+
+static struct opts no_listen = { .no_listen = 1 };
+
+static void
+test_listen_port_in_use(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	char want[128];
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin_port = htons((uint16_t)f->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	assert_int_equal(scauth_login_listen(f->ctx, f->lg), SCAUTH_ESYSTEM);
+	snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: Address already in use",
+	    f->port);
+	assert_string_equal(scauth_errmsg(f->ctx), want);
+	/* Not listening: nothing to wait on. */
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 1), SCAUTH_EINVAL);
+	close(fd);
+	/* Free again: it works, and listening twice is harmless. */
+	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
+	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
+}
+
+static struct opts localhost = { .origin = "http://localhost", .path = "/cb" };
+
+static void
+test_listen_localhost(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192];
+
+	rq.req[0] = request("GET /callback?code=x&state=%s HTTP/1.1\r\n\r\n", f->state);
+	rq.req[1] = request("GET /cb?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 404);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	browser_free(&b);
+	free(rq.req[0]);
+	free(rq.req[1]);
+}
+
+static struct opts ipv6 = { .origin = "http://[::1]", .no_listen = 1 };
+
+static void
+test_listen_ipv6(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET6, f->port, { NULL } };
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+	struct browser b;
+	char page[8192];
+	int fd, have6;
+
+	/* Whether this machine has ::1 at all decides what listen must say. */
+	fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin6_addr = in6addr_loopback;
+	have6 = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	if (!have6) {
+		assert_int_equal(scauth_login_listen(f->ctx, f->lg), SCAUTH_ESYSTEM);
+		assert_non_null(strstr(scauth_errmsg(f->ctx), "cannot listen on [::1]:"));
+		return;
+	}
+	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
+	assert_non_null(strstr(f->trace, "login: listening on [::1]:"));
+	rq.req[0] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	browser_free(&b);
+	free(rq.req[0]);
+}
+
+static struct opts https_redirect = {
+	.origin = "https://kiosk.example", .path = "/done", .no_listen = 1
+};
+
+/* An https redirect_uri is for paste mode: listen says why it cannot, paste works. */
+static void
+test_listen_https(void **state)
+{
+	struct fixture *f = *state;
+	char input[256];
+
+	assert_int_equal(scauth_login_listen(f->ctx, f->lg), SCAUTH_ESYSTEM);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "https redirect_uri"));
+	snprintf(input, sizeof(input), "https://kiosk.example:%d/done?code=" CODE "&state=%s",
+	    f->port, f->state);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, input), 0);
+	assert_string_equal(login_code(f->lg), CODE);
+}
+
+static struct opts with_issuer = { .issuer = "https://issuer.test" };
+
+static void
+test_wait_iss(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192];
+
+	/* A wrong iss with the right state ends the login: a mix-up (RFC 9207). */
+	rq.req[0] = request("GET /callback?code=c&state=%s&iss=https%%3A%%2F%%2Fevil.test"
+	    " HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "RFC 9207"));
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "issuer"));
+	assert_null(login_code(f->lg));
+	browser_free(&b);
+	free(rq.req[0]);
+
+	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fissuer.test"
+	    " HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	browser_free(&b);
+	free(rq.req[0]);
+}
+
+/* Without an issuer configured, iss is not looked at. */
+static void
+test_wait_iss_ignored(void **state)
+{
+	struct fixture *f = *state;
+	struct requests rq = { AF_INET, f->port, { NULL } };
+	struct browser b;
+	char page[8192];
+
+	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fany.test"
+	    " HTTP/1.1\r\n\r\n", f->state);
+	browser_start(&b, send_requests, &rq);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	browser_free(&b);
+	free(rq.req[0]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The authorize URL. */
+
+static void
+b64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned long v;
+	size_t i, o = 0;
+
+	for (i = 0; i < n; i += 3) {
+		v = (unsigned long)in[i] << 16 | (i + 1 < n ? (unsigned long)in[i + 1] << 8 : 0) |
+		    (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = a[v >> 18 & 63];
+		out[o++] = a[v >> 12 & 63];
+		if (i + 1 < n)
+			out[o++] = a[v >> 6 & 63];
+		if (i + 2 < n)
+			out[o++] = a[v & 63];
+	}
+	out[o] = '\0';
+}
+
+static int
+b64url_alphabet(const char *s)
+{
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+	    strlen(s);
+}
+
+static void
+test_begin_url(void **state)
+{
+	struct fixture *f = *state;
+	const char *url = scauth_login_url(f->lg), *p;
+	unsigned char *(*sha256)(const unsigned char *, size_t, unsigned char *);
+	unsigned char md[32];
+	char want[512], value[256], expect[64];
+	const char *keys[] = { "client_id", "redirect_uri", "response_type", "code_challenge",
+		"code_challenge_method", "state" };
+	scauth_login *other;
+	void *h;
+	size_t i, n;
+
+	/* Exactly these parameters, in this order, values percent-encoded. */
+	snprintf(want, sizeof(want), "https://secure.soundcloud.com/authorize?client_id=test-client"
+	    "&redirect_uri=http%%3A%%2F%%2F127.0.0.1%%3A%d%%2Fcallback&response_type=code"
+	    "&code_challenge=", f->port);
+	assert_memory_equal(url, want, strlen(want));
+	for (p = strchr(url, '?'), n = 0; p != NULL; p = strchr(p + 1, '&'))
+		n++;
+	assert_int_equal(n, ARRAY_SIZE(keys));
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
+		assert_int_equal(url_param(url, keys[i], value, sizeof(value)), 0);
+	assert_int_equal(url_param(url, "scope", value, sizeof(value)), -1);
+	assert_int_equal(url_param(url, "code_challenge_method", value, sizeof(value)), 0);
+	assert_string_equal(value, "S256");
+
+	/* 256 bits of state in base64url. */
+	assert_int_equal(strlen(f->state), STATE_LEN);
+	assert_true(b64url_alphabet(f->state));
+
+	/* The challenge is BASE64URL(SHA256(verifier)), computed here with libcrypto. */
+	assert_int_equal(strlen(login_verifier(f->lg)), PKCE_VERIFIER_LEN);
+	assert_true(b64url_alphabet(login_verifier(f->lg)));
+	h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+	assert_non_null(h);
+	*(void **)&sha256 = dlsym(h, "SHA256");
+	assert_non_null(sha256);
+	sha256((const unsigned char *)login_verifier(f->lg), PKCE_VERIFIER_LEN, md);
+	b64url(md, sizeof(md), expect);
+	assert_int_equal(url_param(url, "code_challenge", value, sizeof(value)), 0);
+	assert_string_equal(value, expect);
+	dlclose(h);
+
+	/* Each login is new. */
+	assert_int_equal(scauth_login_begin(f->ctx, &other), 0);
+	assert_int_equal(url_param(scauth_login_url(other), "state", value, sizeof(value)), 0);
+	assert_string_not_equal(value, f->state);
+	assert_string_not_equal(login_verifier(other), login_verifier(f->lg));
+	scauth_login_free(other);
+}
+
+static struct opts scoped = {
+	.scope = "non-expiring read&write", .no_listen = 1,
+	.authorize_url = "https://auth.test:8443/authorize?tenant=a%20b"
+};
+
+static void
+test_begin_scope(void **state)
+{
+	/* A configured query stays, ours follows with '&'. */
+	static const char want[] = "https://auth.test:8443/authorize?tenant=a%20b&client_id=";
+	struct fixture *f = *state;
+	const char *url = scauth_login_url(f->lg);
+	char value[256];
+
+	assert_memory_equal(url, want, sizeof(want) - 1);
+	assert_int_equal(url_param(url, "scope", value, sizeof(value)), 0);
+	assert_string_equal(value, "non-expiring%20read%26write");
+	/* scope is last, and nothing follows it. */
+	assert_non_null(strstr(url, "&state="));
+	assert_true(strstr(url, "&scope=") > strstr(url, "&state="));
+}
+
+static void
+test_begin_config(void **state)
+{
+	char *home = tu_tmpdir();
+	scauth_login *lg = (scauth_login *)&home;      /* must be NULLed */
+	scauth_ctx *ctx;
+
+	ctx = tu_ctx(home, NULL);
+	assert_int_equal(scauth_login_begin(ctx, &lg), SCAUTH_ECONFIG);
+	assert_null(lg);
+	assert_non_null(strstr(scauth_errmsg(ctx), "client_id"));
+	scauth_ctx_free(ctx);
+
+	ctx = tu_ctx(home, "client_id", "c", "redirect_uri", "http://127.0.0.1/callback", NULL);
+	assert_int_equal(scauth_login_begin(ctx, &lg), SCAUTH_ECONFIG);
+	assert_non_null(strstr(scauth_errmsg(ctx), "explicit port"));
+	scauth_ctx_free(ctx);
+
+	/* An https redirect_uri may leave out its port: it is for paste mode. */
+	ctx = tu_ctx(home, "client_id", "c", "redirect_uri", "https://example.test/cb", NULL);
+	assert_int_equal(scauth_login_begin(ctx, &lg), 0);
+	assert_int_equal(scauth_login_listen(ctx, lg), SCAUTH_ESYSTEM);
+	scauth_login_free(lg);
+	scauth_ctx_free(ctx);
+
+	/* An unloaded context is refused. */
+	assert_int_equal(scauth_ctx_new(&ctx, 0), 0);
+	assert_int_equal(scauth_login_begin(ctx, &lg), SCAUTH_EINVAL);
+	scauth_ctx_free(ctx);
+	tu_rmrf(home);
+	free(home);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Paste. */
+
+/* Pastes before + state + after; state NULL means ours. */
+static int
+paste(struct fixture *f, const char *before, const char *st, const char *after)
+{
+	char input[1024];
+
+	snprintf(input, sizeof(input), "%s%s%s", before, st != NULL ? st : f->state, after);
+	return scauth_login_paste(f->ctx, f->lg, input);
+}
+
+static void
+test_paste(void **state)
+{
+	struct fixture *f = *state;
+	char wrong[STATE_LEN + 1], *big;
+
+	/* The whole redirect URL, as the address bar shows it. */
+	assert_int_equal(paste(f, "  http://127.0.0.1:8765/callback?code=" CODE "&state=", NULL,
+	    "\n"), 0);
+	assert_string_equal(login_code(f->lg), CODE);
+	/* Its path need not match: the state is the proof. */
+	assert_int_equal(paste(f, "http://elsewhere.test/x?state=", NULL, "&code=c1#frag"), 0);
+	assert_string_equal(login_code(f->lg), "c1");
+	assert_int_equal(paste(f, "/callback?code=c2&state=", NULL, ""), 0);
+	assert_string_equal(login_code(f->lg), "c2");
+	assert_int_equal(paste(f, "?code=c3&state=", NULL, ""), 0);
+	assert_string_equal(login_code(f->lg), "c3");
+	assert_int_equal(paste(f, "code=c4&state=", NULL, ""), 0);
+	assert_string_equal(login_code(f->lg), "c4");
+
+	/* A bare code, white space around it ignored. */
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, "\t bare-Code_1.~ \r\n"), 0);
+	assert_string_equal(login_code(f->lg), "bare-Code_1.~");
+
+	/* Wrong or missing state: refused, and the code held so far stays. */
+	memcpy(wrong, f->state, sizeof(wrong));
+	wrong[STATE_LEN - 1] = wrong[STATE_LEN - 1] == 'A' ? 'B' : 'A';
+	assert_int_equal(paste(f, "http://127.0.0.1:8765/callback?code=evil&state=", wrong, ""),
+	    SCAUTH_ESTATE);
+	assert_int_equal(paste(f, "http://127.0.0.1:8765/callback?code=evil", "", ""),
+	    SCAUTH_ESTATE);
+	wrong[20] = '\0';
+	assert_int_equal(paste(f, "code=evil&state=", wrong, ""), SCAUTH_ESTATE);
+	assert_string_equal(login_code(f->lg), "bare-Code_1.~");
+
+	/* An error on the redirect is reported as such. */
+	assert_int_equal(paste(f, "http://127.0.0.1:8765/callback?error=access_denied&"
+	    "error_description=No+thanks&state=", NULL, ""), SCAUTH_EDENIED);
+	assert_string_equal(scauth_errmsg(f->ctx),
+	    "login refused by SoundCloud: access_denied: No thanks");
+
+	/* Garbage. */
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, ""), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, " \n\t "), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, "two words"), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, "ctl\x01"), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, "caf\xc3\xa9"), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, "http://127.0.0.1:8765/callback"),
+	    SCAUTH_EINVAL);
+	assert_int_equal(paste(f, "http://h/cb?code=a%00b&state=", NULL, ""), SCAUTH_EINVAL);
+	assert_int_equal(paste(f, "http://h/cb?code=a&code=b&state=", NULL, ""), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, NULL), SCAUTH_EINVAL);
+	assert_string_equal(login_code(f->lg), "bare-Code_1.~");
+	big = malloc(MAX_TOKEN_LEN + 2);
+	assert_non_null(big);
+	memset(big, 'c', MAX_TOKEN_LEN + 1);
+	big[MAX_TOKEN_LEN + 1] = '\0';
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, big), SCAUTH_EINVAL);
+	big[MAX_TOKEN_LEN] = '\0';
+	assert_int_equal(scauth_login_paste(f->ctx, f->lg, big), 0);
+	free(big);
+	assert_int_equal(strlen(login_code(f->lg)), MAX_TOKEN_LEN);
+}
+
+static void
+test_finish_without_code(void **state)
+{
+	struct fixture *f = *state;
+	scauth_token *tok = (scauth_token *)f;  /* must be NULLed */
+
+	assert_int_equal(scauth_login_finish(f->ctx, f->lg, &tok), SCAUTH_EINVAL);
+	assert_null(tok);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "no authorization code"));
+	scauth_login_free(NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Whole logins against the sandbox. */
+
+struct via {
+	const char *ca;
+	const char *url;
+	int port;
+};
+
+/* Follows the authorize URL with curl, then brings the redirect to the listener. */
+static void
+via_sandbox(int out, void *arg)
+{
+	const struct via *v = arg;
+	char loc[8192], req[8400], prefix[64];
+	int p[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(p) != 0)
+		_exit(6);
+	if ((pid = fork()) == 0) {
+		dup2(p[1], 1);
+		execlp("curl", "curl", "-sS", "--cacert", v->ca, "-o", "/dev/null",
+		    "-w", "%{redirect_url}", v->url, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	n = read_all(p[0], loc, sizeof(loc));
+	close(p[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		_exit(7);
+	snprintf(prefix, sizeof(prefix), "http://127.0.0.1:%d/", v->port);
+	if (n <= 0 || strncmp(loc, prefix, strlen(prefix)) != 0)
+		_exit(8);
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+	    loc + strlen(prefix) - 1, v->port);
+	browse(out, AF_INET, v->port, req, (size_t)n);
+	explicit_bzero(loc, sizeof(loc));
+	explicit_bzero(req, sizeof(req));
+}
+
+static int
+sandbox_wait(struct fixture *f, struct browser *b)
+{
+	struct via v = { f->sb.ca, scauth_login_url(f->lg), f->port };
+	int r;
+
+	browser_start(b, via_sandbox, &v);
+	r = scauth_login_wait(f->ctx, f->lg, 30);
+	browser_end(b);
+	return r;
+}
+
+static void
+test_sandbox_login(void **state)
+{
+	struct fixture *f = *state;
+	scauth_token *tok = NULL;
+	struct browser b;
+	char page[8192];
+	int r;
+
+	assert_int_equal(sandbox_wait(f, &b), 0);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_non_null(login_code(f->lg));
+	if ((r = scauth_login_finish(f->ctx, f->lg, &tok)) != 0)
+		fail_msg("finish: %s: %s", scauth_strerror(r), scauth_errmsg(f->ctx));
+	assert_non_null(scauth_token_access(tok));
+	assert_true(scauth_token_renewable(tok));
+	assert_string_equal(scauth_token_urn(tok), "soundcloud:users:1001");
+	assert_string_equal(scauth_token_permalink(tok), "test-user");
+	scauth_token_free(tok);
+	tok = NULL;
+	/* The code is spent: it is gone from the login. */
+	assert_null(login_code(f->lg));
+	assert_int_equal(scauth_login_finish(f->ctx, f->lg, &tok), SCAUTH_EINVAL);
+	assert_null(tok);
+	assert_no_code_in_trace(f);
+	browser_free(&b);
+}
+
+static void
+test_sandbox_denied(void **state)
+{
+	struct fixture *f = *state;
+	struct browser b;
+	char page[8192];
+
+	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
+	    "{\"endpoint\":\"authorize\",\"kind\":\"deny\"}", NULL, 0), 0);
+	assert_int_equal(sandbox_wait(f, &b), SCAUTH_EDENIED);
+	assert_string_equal(scauth_errmsg(f->ctx),
+	    "login refused by SoundCloud: access_denied: The user denied access");
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "The user denied access"));
+	browser_free(&b);
+}
+
+static struct opts sandbox_issuer = { .issuer = "https://secure.soundcloud.com" };
+
+static void
+test_sandbox_iss(void **state)
+{
+	struct fixture *f = *state;
+	struct browser b;
+	char page[8192];
+
+	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
+	    "{\"endpoint\":\"authorize\",\"kind\":\"iss\",\"value\":\"https://mix-up.test\"}",
+	    NULL, 0), 0);
+	assert_int_equal(sandbox_wait(f, &b), SCAUTH_ESTATE);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_null(login_code(f->lg));
+	browser_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_wait_forged_then_real, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_denied, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_silent_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_timeout, setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_listen_port_in_use, setup, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_listen_localhost, setup, teardown,
+		    (void *)&localhost),
+		cmocka_unit_test_prestate_setup_teardown(test_listen_ipv6, setup, teardown,
+		    (void *)&ipv6),
+		cmocka_unit_test_prestate_setup_teardown(test_listen_https, setup, teardown,
+		    (void *)&https_redirect),
+		cmocka_unit_test_prestate_setup_teardown(test_wait_iss, setup, teardown,
+		    (void *)&with_issuer),
+		cmocka_unit_test_setup_teardown(test_wait_iss_ignored, setup, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_begin_url, setup, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_begin_scope, setup, teardown,
+		    (void *)&scoped),
+		cmocka_unit_test(test_begin_config),
+		cmocka_unit_test_prestate_setup_teardown(test_paste, setup, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_finish_without_code, setup, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_setup_teardown(test_sandbox_login, setup_sandbox, teardown),
+		cmocka_unit_test_setup_teardown(test_sandbox_denied, setup_sandbox, teardown),
+		cmocka_unit_test_prestate_setup_teardown(test_sandbox_iss, setup_sandbox, teardown,
+		    (void *)&sandbox_issuer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
