@@ -1,0 +1,491 @@
+#!/usr/bin/env bats
+# git-credential-cli.bats - the verbs of git-credential-soundcloud for people and scripts:
+# login (loopback listener, forged callbacks, paste, QR, timeout), logout, token, header with
+# real curl, status, api, options, tracing, and every exit code provoked for real against the
+# sandbox.  Tokens are compared inside the shell only, never printed.
+
+load '../lib/common'
+
+bats_require_minimum_version 1.5.0
+
+setup_file() { sc_setup_file; }
+teardown_file() { sc_teardown_file; }
+
+setup() {
+	sc_setup
+	API_HOST="127.0.0.1:$SANDBOX_PORT"
+	export HELPER
+	BLOCKER_PID=
+	HELPER_PID=
+}
+
+teardown() {
+	[ -z "$BLOCKER_PID" ] || kill "$BLOCKER_PID" 2>/dev/null || true
+	[ -z "$HELPER_PID" ] || kill "$HELPER_PID" 2>/dev/null || true
+}
+
+stored() {
+	local f="$XDG_STATE_HOME/soundcloud-auth/${2:-default}.user"
+	[ -f "$f" ] || return 0
+	awk -v k="$1" '$1 == k { print $2 }' "$f"
+}
+
+# Polls (bounded) until a command succeeds.
+wait_for() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		"$@" && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# A browser for paste logins: it follows the authorize redirect like tests/lib/browser,
+# then "pastes" the address it landed on (or only the code, or the address with another
+# state) into the FIFO that the helper reads as stdin.
+make_paste_browser() {
+	local mode=$1
+	PASTE_FIFO="$BATS_TEST_TMPDIR/paste"
+	mkfifo "$PASTE_FIFO"
+	cat >"$BATS_TEST_TMPDIR/paste-browser" <<-EOF
+		#!/bin/sh
+		set -eu
+		location=\$(curl -sS --cacert "\$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' \
+			"\$1")
+		code=\$(printf '%s' "\$location" | sed -n 's/.*[?&]code=\([^&]*\).*/\1/p')
+		case $mode in
+		url) printf '%s\n' "\$location" ;;
+		code) printf '  %s  \n' "\$code" ;;
+		wrongstate) printf '%s\n' "\$location" | sed 's/state=[^&]*/state=forged/' ;;
+		esac >"$PASTE_FIFO"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/paste-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/paste-browser"
+}
+
+# Runs the helper's login reading the paste from the FIFO (held open read-write by this
+# shell, so that it never blocks on open and the helper sees no end of file).
+run_paste_login() {
+	exec 5<>"$PASTE_FIFO"
+	run --separate-stderr timeout 60 "$HELPER" login "$@" <&5
+	exec 5>&-
+}
+
+# Drops the stored access token the way git does after a 401: erase with the token.
+erase_current() {
+	"$HELPER" erase < <(printf 'protocol=https\nhost=%s\npassword=%s\n' "$API_HOST" \
+		"$(stored access_token)")
+}
+
+assert_logged_in() {
+	[ -n "$(stored access_token "${1:-default}")" ] || fail "no access token stored"
+	[ -n "$(stored refresh_token "${1:-default}")" ] || fail "no refresh token stored"
+}
+
+assert_url_line() {
+	grep -qx "https://$API_HOST/authorize?[^ ]*state=[^ ]*" <<<"$1" ||
+		fail "the authorize URL is not alone on a line of stderr"
+}
+
+@test "login through the browser and the loopback listener" {
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[ -z "$output" ] || fail "login wrote to stdout"
+	assert_url_line "$stderr"
+	[[ $stderr == *"Logged in as Test User (test-user, soundcloud:users:1001)"* ]]
+	assert_logged_in
+	refute_secrets "$stderr"
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
+	assert_equal "$(sandbox_stat me)" 1
+}
+
+@test "a forged callback with a wrong state gets an error page; the real one still logs in" {
+	cat >"$BATS_TEST_TMPDIR/forging-browser" <<-EOF
+		#!/bin/sh
+		curl -s -o "$BATS_TEST_TMPDIR/forged-page" -w '%{http_code}' --max-time 10 \\
+			"http://127.0.0.1:$REDIRECT_PORT/callback?code=forged&state=forged-state" \\
+			>"$BATS_TEST_TMPDIR/forged-status"
+		exec "$TOP/tests/lib/browser" "\$1"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/forging-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/forging-browser"
+	export BROWSER_LOG="$BATS_TEST_TMPDIR/real-status"
+	run --separate-stderr "$HELPER" login
+	assert_success
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/forged-status")" 400
+	grep -qi "forged" "$BATS_TEST_TMPDIR/forged-page" || fail "the error page does not say why"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/real-status")" 200
+	assert_logged_in
+	# Only the real code was exchanged.
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
+	assert_equal "$(sandbox_stat token.errors.invalid_grant)" 0
+}
+
+@test "login --paste takes the pasted redirect address and draws a QR code" {
+	make_paste_browser url
+	run_paste_login --paste
+	assert_success
+	assert_url_line "$stderr"
+	[[ $stderr == *"▀"* || $stderr == *"▄"* ]] || fail "no QR code drawn"
+	[[ $stderr == *"Logged in as Test User"* ]]
+	assert_logged_in
+	refute_secrets "$stderr"
+}
+
+@test "login --paste takes the bare code, blanks around it ignored" {
+	make_paste_browser code
+	run_paste_login --paste
+	assert_success
+	assert_logged_in
+}
+
+@test "login --paste refuses an address with another state" {
+	make_paste_browser wrongstate
+	run_paste_login --paste
+	assert_equal "$status" 77
+	[ -z "$(stored access_token)" ] || fail "a forged paste logged in"
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+	refute_secrets "$stderr"
+}
+
+@test "login --paste with nothing pasted fails with 77" {
+	run --separate-stderr "$HELPER" login --paste --no-browser </dev/null
+	assert_equal "$status" 77
+	[[ $stderr == *"nothing was pasted"* ]]
+}
+
+@test "login --paste on a terminal reads the paste with echo off" {
+	# The browser only notes where it landed; the test types that once the prompt is up.
+	cat >"$BATS_TEST_TMPDIR/noting-browser" <<-EOF
+		#!/bin/sh
+		curl -sS --cacert "\$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' "\$1" \\
+			>"$BATS_TEST_TMPDIR/landed.tmp"
+		mv "$BATS_TEST_TMPDIR/landed.tmp" "$BATS_TEST_TMPDIR/landed"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/noting-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/noting-browser"
+	local keys="$BATS_TEST_TMPDIR/keys" screen="$BATS_TEST_TMPDIR/screen" code
+	mkfifo "$keys"
+	exec 5<>"$keys"
+	# script(1) gives the helper a terminal of its own.
+	script -qefc "$HELPER login --paste" /dev/null <&5 >"$screen" 2>&1 3>&- &
+	HELPER_PID=$!
+	wait_for grep -q "input hidden" "$screen" || fail "no prompt on the terminal"
+	wait_for test -s "$BATS_TEST_TMPDIR/landed" || fail "the browser did not land"
+	printf '%s\n' "$(cat "$BATS_TEST_TMPDIR/landed")" >&5
+	wait "$HELPER_PID"
+	HELPER_PID=
+	exec 5>&-
+	grep -q "Logged in as Test User" "$screen" || fail "the login did not finish"
+	code=$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' "$BATS_TEST_TMPDIR/landed")
+	[ -n "$code" ] || fail "no code in the redirect"
+	! grep -qF "$code" "$screen" || fail "the pasted code was echoed"
+	refute_secrets "$(cat "$screen")"
+	assert_logged_in
+}
+
+@test "login falls back to paste when the redirect port is taken" {
+	node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1")' \
+		"$REDIRECT_PORT" 3>&- &
+	BLOCKER_PID=$!
+	wait_for bash -c "exec 6<>/dev/tcp/127.0.0.1/$REDIRECT_PORT" 2>/dev/null ||
+		fail "the blocker never listened"
+	make_paste_browser url
+	run_paste_login
+	assert_success
+	[[ $stderr == *"cannot wait for the browser"* ]] || fail "no word about the fallback"
+	assert_logged_in
+}
+
+@test "login --no-browser starts no browser; a script can take the URL from stderr" {
+	cat >"$BATS_TEST_TMPDIR/marker-browser" <<-EOF
+		#!/bin/sh
+		touch "$BATS_TEST_TMPDIR/browser-ran"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/marker-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/marker-browser"
+	"$HELPER" login --no-browser --timeout 60 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	HELPER_PID=$!
+	wait_for grep -q '^https://' "$BATS_TEST_TMPDIR/err" || fail "no URL on stderr"
+	# Play the browser: what tests/lib/browser does, with the URL from stderr.
+	"$TOP/tests/lib/browser" "$(grep '^https://' "$BATS_TEST_TMPDIR/err")"
+	wait "$HELPER_PID"
+	HELPER_PID=
+	assert_logged_in
+	[ ! -e "$BATS_TEST_TMPDIR/browser-ran" ] || fail "--no-browser ran the browser"
+	refute_secrets "$(cat "$BATS_TEST_TMPDIR/err")"
+}
+
+@test "login gives up after --timeout with 69" {
+	export BROWSER=true
+	run --separate-stderr timeout 60 "$HELPER" login --timeout 1
+	assert_equal "$status" 69
+	[ -z "$(stored access_token)" ]
+}
+
+@test "a login the user denies exits 77 with SoundCloud's reason" {
+	sandbox_fault '{"endpoint":"authorize","kind":"deny"}'
+	run --separate-stderr "$HELPER" login --timeout 60
+	assert_equal "$status" 77
+	[[ $stderr == *"denied"* ]] || fail "the reason is not shown: $stderr"
+	[ -z "$(stored access_token)" ]
+}
+
+@test "token prints the stored token and a newline, nothing else" {
+	sc_login
+	run --separate-stderr "$HELPER" token
+	assert_success
+	local tok
+	tok=$(stored access_token)
+	[ "$output" = "$tok" ] || fail "token is not the stored token"
+	[ -z "$stderr" ]
+	assert_equal "$("$HELPER" token | wc -c)" $((${#tok} + 1))
+	assert_equal "$("$HELPER" token | wc -l)" 1
+}
+
+@test "header works with curl -H @- against /me" {
+	sc_login
+	run --separate-stderr bash -c \
+		'"$HELPER" header | curl -sS --cacert "$SANDBOX_CA" -H @- "$SANDBOX_URL/me"'
+	assert_success
+	assert_output --partial '"urn":"soundcloud:users:1001"'
+	run bash -c '"$HELPER" header | sed "s/ [^ ]*\$//"'
+	assert_output "Authorization: OAuth"
+}
+
+@test "header --client-credentials gives curl the app's token" {
+	run --separate-stderr bash -c \
+		'"$HELPER" header --client-credentials |
+			curl -sS --cacert "$SANDBOX_CA" -H @- "$SANDBOX_URL/tracks"'
+	assert_success
+	assert_output --partial '"grant":"app"'
+	# Cached: a second call makes no new exchange.
+	run "$HELPER" token --client-credentials
+	assert_success
+	assert_equal "$(sandbox_stat token.client_credentials)" 1
+}
+
+@test "status says who is logged in and until when, never a secret" {
+	run --separate-stderr "$HELPER" status
+	assert_equal "$status" 77
+	assert_output --partial "not logged in"
+	sc_login
+	run --separate-stderr "$HELPER" status
+	assert_success
+	assert_output --partial "Test User (test-user, soundcloud:users:1001)"
+	assert_output --partial "valid until"
+	assert_output --partial "profile:  default"
+	refute_secrets "$output$stderr"
+}
+
+@test "status --json is one JSON object" {
+	sc_login
+	run --separate-stderr "$HELPER" status --json
+	assert_success
+	assert_equal "$(json_get logged_in <<<"$output")" true
+	assert_equal "$(json_get user.urn <<<"$output")" "soundcloud:users:1001"
+	assert_equal "$(json_get user.access_token <<<"$output")" valid
+	assert_equal "$(json_get user.renewable <<<"$output")" true
+	assert_equal "$(json_get app <<<"$output")" null
+	local in
+	in=$(json_get user.expires_in <<<"$output")
+	((in > 3500 && in <= 3600)) || fail "expires_in $in"
+	refute_secrets "$output"
+	"$HELPER" logout 2>/dev/null
+	run --separate-stderr "$HELPER" status --json
+	assert_equal "$status" 77
+	assert_equal "$(json_get logged_in <<<"$output")" false
+	assert_equal "$(json_get user <<<"$output")" null
+}
+
+@test "api prints the body; a non-2xx status exits 1 with the body still on stdout" {
+	sc_login
+	run --separate-stderr "$HELPER" api /me
+	assert_success
+	assert_output --partial '"permalink":"test-user"'
+	run --separate-stderr "$HELPER" api /no-such-thing
+	assert_equal "$status" 1
+	assert_output --partial '"code":404'
+	assert_equal "$stderr" "git-credential-soundcloud: HTTP 404"
+}
+
+@test "api sends bodies from -d, @FILE and @-, with -X and a Content-Type" {
+	sc_login
+	run --separate-stderr "$HELPER" api -d '{"a":1}' /tracks
+	assert_success
+	assert_equal "$(json_get method <<<"$output")" POST
+	assert_equal "$(json_get body_bytes <<<"$output")" 7
+	printf 'title=x' >"$BATS_TEST_TMPDIR/body"
+	run --separate-stderr "$HELPER" api -X PUT \
+		-H 'Content-Type: application/x-www-form-urlencoded' \
+		-d "@$BATS_TEST_TMPDIR/body" /tracks/1
+	assert_success
+	assert_equal "$(json_get method <<<"$output")" PUT
+	assert_equal "$(json_get path <<<"$output")" /tracks/1
+	run --separate-stderr "$HELPER" api -d @- /playlists < <(printf '{"p":[1,2,3]}')
+	assert_success
+	assert_equal "$(json_get body_bytes <<<"$output")" 13
+	run --separate-stderr "$HELPER" api -X DELETE /tracks/1
+	assert_success
+	assert_equal "$(json_get method <<<"$output")" DELETE
+	run --separate-stderr "$HELPER" api -d "@$BATS_TEST_TMPDIR/missing" /tracks
+	assert_equal "$status" 1
+}
+
+@test "api recovers from a revoked access token with one refresh" {
+	sc_login
+	sandbox_ctl POST revoke '{"what":"access"}' >/dev/null
+	run --separate-stderr "$HELPER" api /me
+	assert_success
+	assert_output --partial '"urn":"soundcloud:users:1001"'
+	assert_equal "$(sandbox_stat token.refresh_token)" 1
+}
+
+@test "logout signs out at the server and erases the tokens" {
+	sc_login
+	run --separate-stderr "$HELPER" logout
+	assert_success
+	[[ $stderr == *"Logged out"* ]]
+	assert_equal "$(sandbox_stat signout)" 1
+	[ -z "$(stored access_token)" ] && [ -z "$(stored refresh_token)" ] || fail "tokens left"
+	run "$HELPER" token
+	assert_equal "$status" 77
+}
+
+@test "logout with the server unreachable erases locally and exits 69" {
+	sc_login
+	sc_write_config "signout_url = https://127.0.0.1:$(free_port)/sign-out"
+	run --separate-stderr "$HELPER" logout
+	assert_equal "$status" 69
+	[[ $stderr == *"local tokens erased"* ]] || fail "does not say what happened: $stderr"
+	[ -z "$(stored refresh_token)" ] || fail "the local grant is still there"
+}
+
+@test "exit 64: usage errors say what is wrong in one line" {
+	local args
+	for args in "" "frobnicate" "--bogus token" "--profile" "token --bogus" \
+		"login --timeout 0" "login --timeout x" "status --yaml" "api" "api /a /b" \
+		"api -X" "api -X get /me" "api -H X-Other:1 /me" "logout now"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr "$HELPER" $args
+		assert_equal "$status" 64
+		[ -z "$output" ] || fail "usage error wrote to stdout: $args"
+		assert_equal "$(wc -l <<<"$stderr")" 1
+		[[ $stderr == *"--help"* ]] || fail "no hint: $stderr"
+	done
+	# A full URL would take the token off api_url's origin.
+	sc_login
+	local before
+	before=$(sandbox_stat api)
+	run --separate-stderr "$HELPER" api "https://evil.example/me"
+	assert_equal "$status" 64
+	assert_equal "$(sandbox_stat api)" "$before"
+}
+
+@test "exit 77: login required, with the hint naming the profile" {
+	run --separate-stderr "$HELPER" token
+	assert_equal "$status" 77
+	[ -z "$output" ]
+	[[ $stderr == *"run 'git-credential-soundcloud login'"* ]]
+	run --separate-stderr "$HELPER" --profile work header
+	assert_equal "$status" 77
+	[[ $stderr == *"--profile work login"* ]]
+	run --separate-stderr "$HELPER" api /me
+	assert_equal "$status" 77
+}
+
+@test "exit 77: a grant the server no longer knows" {
+	sc_login
+	sandbox_ctl POST revoke '{"what":"all"}' >/dev/null
+	run --separate-stderr "$HELPER" api /me
+	assert_equal "$status" 77
+	refute_secrets "$stderr"
+}
+
+@test "exit 78: no client_id configured" {
+	{
+		cat "$SANDBOX_DIR/config"
+		printf 'redirect_uri = %s\n' "$REDIRECT_URI"
+	} >"$SC_CONFIG"
+	run --separate-stderr "$HELPER" login --no-browser --timeout 5
+	assert_equal "$status" 78
+	[[ $stderr == *client_id* ]]
+}
+
+@test "exit 78: a store file others can read" {
+	sc_login
+	chmod 0644 "$XDG_STATE_HOME/soundcloud-auth/default.user"
+	run --separate-stderr "$HELPER" token
+	assert_equal "$status" 78
+	[ -z "$output" ]
+}
+
+@test "exit 69: the token endpoint answers 503" {
+	sc_login
+	erase_current
+	sandbox_fault '{"endpoint":"token","kind":"503"}'
+	run --separate-stderr "$HELPER" token
+	assert_equal "$status" 69
+	[ -z "$output" ]
+	# The grant survives a server outage.
+	[ -n "$(stored refresh_token)" ]
+	run "$HELPER" token
+	assert_success
+}
+
+@test "exit 69: nobody listening at api_url" {
+	sc_login
+	sc_write_config "api_url = https://127.0.0.1:$(free_port)"
+	run --separate-stderr "$HELPER" api /me
+	assert_equal "$status" 69
+	[ -z "$output" ]
+}
+
+@test "exit 75: client credentials rate limited (429), and the next call fails fast" {
+	sandbox_fault '{"endpoint":"token","kind":"429","reset_in":3600}'
+	run --separate-stderr "$HELPER" token --client-credentials
+	assert_equal "$status" 75
+	[ -z "$output" ]
+	run --separate-stderr "$HELPER" token --client-credentials
+	assert_equal "$status" 75
+	assert_equal "$(sandbox_stat token.client_credentials)" 1
+}
+
+@test "--version and --help" {
+	run "$HELPER" --version
+	assert_success
+	assert_output --regexp '^git-credential-soundcloud [0-9]+\.[0-9]+\.[0-9]+$'
+	run "$HELPER" --help
+	assert_success
+	assert_output --partial "usage: git-credential-soundcloud"
+	assert_output --partial "77 login required"
+	run "$HELPER" login --help
+	assert_success
+	assert_output --partial "--paste"
+}
+
+@test "--profile and --config choose the grant and the file" {
+	run --separate-stderr "$HELPER" --profile work login
+	assert_success
+	assert_logged_in work
+	run "$HELPER" status
+	assert_equal "$status" 77
+	run "$HELPER" --profile=work status
+	assert_success
+	mv "$SC_CONFIG" "$BATS_TEST_TMPDIR/elsewhere.conf"
+	run --separate-stderr "$HELPER" --config "$BATS_TEST_TMPDIR/elsewhere.conf" --profile work \
+		api /me
+	assert_success
+	assert_output --partial "test-user"
+}
+
+@test "SOUNDCLOUD_AUTH_TRACE traces to stderr without secrets" {
+	sc_login
+	erase_current
+	SOUNDCLOUD_AUTH_TRACE=1 run --separate-stderr "$HELPER" api /me
+	assert_success
+	grep -q '^soundcloud-auth: ' <<<"$stderr" || fail "no trace lines"
+	refute_secrets "$stderr"
+	SOUNDCLOUD_AUTH_TRACE=0 run --separate-stderr "$HELPER" api /me
+	[ -z "$stderr" ] || fail "trace with SOUNDCLOUD_AUTH_TRACE=0"
+}
