@@ -123,7 +123,7 @@ renew_user(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token 
 	if ((r = store_prepare(ctx, SCAUTH_GRANT_USER)) != 0)
 		goto out;
 	ctx_trace(ctx, "refresh (profile %s, user)", ctx->profile);
-	r = oauth_refresh(ctx, old->refresh, &t);
+	r = oauth_refresh(ctx, old->refresh, &t, NULL);
 	if (r == SCAUTH_EGRANT) {
 		/* Spent, revoked or signed out elsewhere: it will never work again. */
 		if ((r = store_erase(ctx, SCAUTH_GRANT_USER)) != 0)
@@ -188,9 +188,9 @@ renew_app(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token *
 		return r;
 	if (old != NULL && old->refresh != NULL) {
 		ctx_trace(ctx, "refresh (profile %s, app)", ctx->profile);
-		r = oauth_refresh(ctx, old->refresh, &t);
+		r = oauth_refresh(ctx, old->refresh, &t, &until);
 		if (r == SCAUTH_ERATELIMIT) {
-			r = note_rate_limit(ctx, old, 0);
+			r = note_rate_limit(ctx, old, until);
 			goto out;
 		}
 		if (r == SCAUTH_EGRANT)

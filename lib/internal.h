@@ -358,8 +358,9 @@ HIDDEN void lock_release(int fd);
 
 /* Each fills *out (a new record, identity empty) on success. */
 HIDDEN int oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scauth_token **out);
-HIDDEN int oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out);
-/* *retry_at receives the time to wait for when rate limited (SCAUTH_ERATELIMIT). */
+/* retry_at (may be NULL) receives the time to wait for when rate limited (SCAUTH_ERATELIMIT). */
+HIDDEN int oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out,
+                         time_t *retry_at);
 HIDDEN int oauth_client_credentials(scauth_ctx *ctx, struct scauth_token **out, time_t *retry_at);
 HIDDEN int oauth_signout(scauth_ctx *ctx, const char *access);
 /* GET /me; fills urn, permalink and username of t. */

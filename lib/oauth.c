@@ -188,7 +188,7 @@ oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scaut
 }
 
 int
-oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out)
+oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out, time_t *retry_at)
 {
 	struct sbuf body = SBUF_INIT(MAX_TOKEN_LEN * 4);
 	const char *secret;
@@ -202,7 +202,7 @@ oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out)
 	    (r = form_add(&body, "client_id", ctx->cfg[CFG_CLIENT_ID])) != 0 ||
 	    (r = form_add(&body, "client_secret", secret)) != 0)
 		goto out;
-	r = token_post(ctx, "refresh_token", &body, NULL, out, NULL);
+	r = token_post(ctx, "refresh_token", &body, NULL, out, retry_at);
  out:
 	sbuf_free(&body);
 	return r;

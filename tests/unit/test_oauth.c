@@ -199,12 +199,12 @@ code_refresh_me_signout(void **state)
 	assert_string_equal(t->username, "Test User");
 
 	/* Refresh rotates; the spent refresh token is refused afterwards. */
-	assert_int_equal(oauth_refresh(ctx, t->refresh, &t2), SCAUTH_OK);
+	assert_int_equal(oauth_refresh(ctx, t->refresh, &t2, NULL), SCAUTH_OK);
 	assert_string_not_equal(t2->refresh, t->refresh);
 	assert_string_not_equal(t2->access, t->access);
 	stats(st, sizeof(st));
 	assert_string_equal(last_request_field(st, "auth"), "\"body\"");
-	assert_int_equal(oauth_refresh(ctx, t->refresh, &t3), SCAUTH_EGRANT);
+	assert_int_equal(oauth_refresh(ctx, t->refresh, &t3, NULL), SCAUTH_EGRANT);
 	assert_non_null(strstr(scauth_errmsg(ctx), "invalid_grant"));
 	assert_no_secrets(ctx, t);
 	assert_no_secrets(ctx, t2);
@@ -337,6 +337,16 @@ rate_limits(void **state)
 	fault("{\"endpoint\":\"token\",\"kind\":\"429\",\"body\":\"Rate Limit Exceeded\"}");
 	assert_int_equal(oauth_client_credentials(ctx, &t, &retry), SCAUTH_ERATELIMIT);
 	assert_true(retry >= t0 + 59 && retry <= now() + 61);
+	/* A refresh that is rate limited reports the reset time as well. */
+	assert_int_equal(oauth_client_credentials(ctx, &t, &retry), SCAUTH_OK);
+	fault("{\"endpoint\":\"token\",\"kind\":\"429\",\"reset_in\":600}");
+	{
+		struct scauth_token *t2;
+
+		assert_int_equal(oauth_refresh(ctx, t->refresh, &t2, &retry), SCAUTH_ERATELIMIT);
+		assert_true(retry >= t0 + 595 && retry <= now() + 605);
+		scauth_token_free(t);
+	}
 	/* A CDN's HTML 429 is still a rate limit. */
 	fault("{\"endpoint\":\"token\",\"kind\":\"429\",\"html\":true}");
 	assert_int_equal(oauth_client_credentials(ctx, &t, &retry), SCAUTH_ERATELIMIT);
