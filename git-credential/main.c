@@ -65,8 +65,10 @@ static const struct {
 	{ SCAUTH_ETIMEOUT, EX_UNAVAILABLE },
 	{ SCAUTH_EPROTO, EX_UNAVAILABLE },
 	{ SCAUTH_ENOLIB, EX_UNAVAILABLE },
+	{ SCAUTH_ECORRUPT, EX_NOPERM },         /* a login rewrites an unreadable record */
 	{ SCAUTH_ERATELIMIT, EX_TEMPFAIL },     /* 75: try again later */
 	{ SCAUTH_ELOCKED, EX_TEMPFAIL },
+	{ SCAUTH_ESTORE, EX_TEMPFAIL },         /* disk full, read-only: the old tokens are intact */
 	{ SCAUTH_ECONFIG, EX_CONFIG },          /* 78: configuration of the app or the machine */
 	{ SCAUTH_EUNSAFE, EX_CONFIG },
 	{ SCAUTH_ECLIENT, EX_CONFIG },

@@ -402,6 +402,18 @@ assert_url_line() {
 	refute_secrets "$stderr"
 }
 
+@test "exit 77: an unreadable stored record; a new login replaces it" {
+	sc_login
+	printf 'not a token record\n' >"$XDG_STATE_HOME/soundcloud-auth/default.user"
+	run --separate-stderr "$HELPER" token
+	assert_equal "$status" 77
+	[ -z "$output" ]
+	[[ $stderr == *default.user* ]]
+	sc_login
+	run --separate-stderr "$HELPER" token
+	assert_equal "$status" 0
+}
+
 @test "exit 78: no client_id configured" {
 	{
 		cat "$SANDBOX_DIR/config"
