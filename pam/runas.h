@@ -1,0 +1,40 @@
+/*
+ * runas.h - doing a piece of work as another user, for pam_soundcloud's
+ * session hand-off and wipe.  No PAM calls here.
+ *
+ * setfsuid()-style privilege drops (pam_modutil_drop_priv) are not enough
+ * for the token store: it checks owners against the effective uid, and the
+ * kernel keyring goes by the real one.  So the work runs in a child process
+ * that has fully become the user, and only its result comes back.
+ */
+#ifndef PAM_SOUNDCLOUD_RUNAS_H
+#define PAM_SOUNDCLOUD_RUNAS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define RUNAS_MSGLEN 512
+
+/*
+ * The work: returns an int (0, a negative SCAUTH_E* code, or any other value
+ * the caller gives a meaning) and may leave a message in msg (NUL-terminated,
+ * no secret).
+ */
+typedef int runas_fn(void *arg, char *msg, size_t msglen);
+
+/*
+ * Runs fn(arg) as the user (name, uid, gid) and returns its result, with its
+ * message in msg (msglen <= RUNAS_MSGLEN is enough).  When the process
+ * already runs as uid, fn runs in-process.  Otherwise, as root, it runs in a
+ * child that takes the user's groups (initgroups), gid and uid (real,
+ * effective and saved; checked afterwards, and checked that root cannot be
+ * regained), with umask 077; SIGCHLD is at SIG_DFL while the child runs, so
+ * that an application's handler cannot reap it, and restored afterwards.
+ * SCAUTH_ESYSTEM when the work could not run as the user, with the reason in
+ * msg.  fn must not keep pointers to the child's memory: nothing but the
+ * result and the message comes back from it.
+ */
+int runas(const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg, char *msg,
+    size_t msglen);
+
+#endif /* PAM_SOUNDCLOUD_RUNAS_H */

@@ -1,0 +1,520 @@
+#!/usr/bin/env bats
+# pam_soundcloud.so end to end: pamtester under pam_wrapper drives the module against the
+# sandbox, as a kiosk's login program would.  As root the kiosk user is a real second user, so
+# the module's switch to that user is real; without root nss_wrapper stands in (tests/lib/pam).
+#
+# Secrets never go through assert_output/assert_equal (they print both sides on failure):
+# tokens are compared with plain [ ] tests, and every output and log is checked for them.
+
+load '../lib/common'
+load '../lib/pam'
+
+setup_file() {
+	sc_setup_file
+	pam_suite_setup
+}
+
+teardown_file() {
+	pam_suite_teardown
+	sc_teardown_file
+}
+
+setup() {
+	sc_isolate
+	sandbox_reset
+	pam_setup
+}
+
+teardown() {
+	if [[ -n ${PAM_BG_PID:-} ]]; then
+		kill "$PAM_BG_PID" 2>/dev/null
+		wait "$PAM_BG_PID" 2>/dev/null
+	fi
+	if [[ -n ${PAM_BG_FD:-} ]]; then
+		exec {PAM_BG_FD}>&-
+	fi
+	# Whatever a test did, no secret may have reached the module's log.
+	refute_pam_secrets "$(cat "$PAM_LOG" 2>/dev/null)"
+}
+
+# The usual kiosk stack; extra arguments are added to the auth line.
+kiosk_service() {
+	pam_service kiosk \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP $*" \
+		"account required MODULE $PAM_ARGS map=$PAM_MAP" \
+		"session required MODULE $PAM_ARGS wipe"
+}
+
+# kiosk_paste OPS...: pamtester in paste mode, answering the prompt with the real redirect.
+kiosk_paste() {
+	local url loc
+	pam_start kiosk "$KIOSK_USER" "$@"
+	url=$(pam_wait_url) || return 1
+	loc=$(pam_redirect_for "$url") || return 1
+	[[ $loc == "$REDIRECT_URI?"* ]] || { echo "no redirect from the sandbox" >&2; return 1; }
+	pam_answer "$loc"
+	pam_finish
+}
+
+# kiosk_listen OPS...: pamtester in listen mode, with the scripted browser.
+kiosk_listen() {
+	local url
+	pam_start kiosk "$KIOSK_USER" "$@"
+	url=$(pam_wait_url) || return 1
+	pam_browser "$url" || return 1
+	pam_finish
+}
+
+stage_file() {
+	printf '%s\n' "$PAM_STAGE/uid-$KIOSK_UID.user"
+}
+
+# Asserts the kiosk user's store holds a user grant written as that user.
+assert_kiosk_store() {
+	local f
+	f=$(kiosk_store "${1:-default}")
+	[[ -f $f ]] || fail "no store file $f"
+	[[ ! -L $f ]] || fail "$f is a link"
+	assert_equal "$(stat -c '%u %a' "$f")" "$KIOSK_UID 600"
+	assert_equal "$(stat -c '%u %a' "$(dirname "$f")")" "$KIOSK_UID 700"
+	remember_secrets "$f"
+}
+
+@test "paste mode: authenticate, account and session open hand the tokens to the user" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate acct_mgmt open_session
+	assert_success
+	assert_output --partial "Log in to SoundCloud: $SANDBOX_URL/authorize?"
+	assert_output --partial "successfully authenticated"
+	assert_output --partial "account management done"
+	assert_output --partial "successfully opened a session"
+	assert_kiosk_store
+	refute_pam_secrets "$output"
+	# The user's own tool finds the token in the session's store.
+	local token stored
+	token=$(as_kiosk "$HELPER" token) || fail "git-credential-soundcloud token failed"
+	stored=$(awk '$1 == "access_token" { print $2 }' "$(kiosk_store)")
+	[[ -n $token && $token == "$stored" ]] || fail "the helper did not give the stored token"
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
+	assert_equal "$(sandbox_stat me)" 1
+	# The stage was taken.
+	[[ ! -e $(stage_file) ]] || fail "the stage is still there"
+	grep -q "logged in as $KIOSK_USER" "$PAM_LOG" || fail "no log line of the login"
+}
+
+@test "paste mode shows the URL in the prompt too, for programs that show only prompts" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_success
+	assert_output --partial "Open $SANDBOX_URL/authorize?"
+	assert_output --partial "and paste the address you are sent to (or the code):"
+}
+
+@test "close_session with wipe signs out at the server and empties the user's store" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate open_session close_session
+	assert_success
+	assert_output --partial "session has successfully been closed"
+	[[ ! -e $(kiosk_store) ]] || fail "the user's tokens survived the session"
+	assert_equal "$(sandbox_stat signout)" 1
+	grep -q "signed out and erased" "$PAM_LOG" || fail "no log line of the wipe"
+	refute_pam_secrets "$output"
+}
+
+@test "close_session without wipe keeps the user's tokens" {
+	pam_service kiosk \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste" \
+		"session required MODULE $PAM_ARGS"
+	kiosk_paste authenticate open_session close_session
+	assert_success
+	assert_kiosk_store
+	assert_equal "$(sandbox_stat signout)" 0
+}
+
+@test "close_session with wipe succeeds and erases locally when the server is down" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate open_session
+	assert_success
+	assert_kiosk_store
+	# Every endpoint of the config now points at a port where nobody listens.
+	local dead
+	dead=$(free_port)
+	sed -i "s#https://127.0.0.1:$SANDBOX_PORT#https://127.0.0.1:$dead#" "$PAM_CONF"
+	run pam_tester kiosk "$KIOSK_USER" close_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "the tokens survived a sign-out that failed"
+	grep -q "sign-out at the server failed" "$PAM_LOG" || fail "the failed sign-out: no log"
+}
+
+@test "store = keyring: the tokens go to the user's kernel keyring, and wipe takes them out" {
+	local profile="pamtest$$" token
+	pam_write_config "$PAM_CONF" "store = keyring"
+	pam_service kiosk \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste profile=$profile" \
+		"session required MODULE $PAM_ARGS profile=$profile wipe"
+	kiosk_paste authenticate open_session
+	assert_success
+	[[ ! -e $(kiosk_store "$profile") ]] || fail "the keyring store wrote a file"
+	as_kiosk sh -c 'printf "store = keyring\n" >>"$HOME/.config/soundcloud-auth/config"'
+	token=$(as_kiosk "$HELPER" --profile "$profile" token) || fail "the tool found no token"
+	[[ -n $token ]] || fail "empty token"
+	run pam_tester kiosk "$KIOSK_USER" close_session
+	assert_success
+	assert_equal "$(sandbox_stat signout)" 1
+	run as_kiosk "$HELPER" --profile "$profile" token
+	assert_equal "$status" 77
+}
+
+@test "listen mode: the browser's redirect completes the login" {
+	kiosk_service mode=listen timeout=30
+	kiosk_listen authenticate acct_mgmt open_session
+	assert_success
+	assert_output --partial "successfully opened a session"
+	refute_output --partial "paste the address"
+	assert_kiosk_store
+}
+
+@test "listen mode: a request with a forged state is refused, the real redirect still works" {
+	kiosk_service mode=listen timeout=30
+	pam_start kiosk "$KIOSK_USER" authenticate
+	local url code
+	url=$(pam_wait_url)
+	code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
+		"$REDIRECT_URI?code=forged-code&state=forged-state")
+	[[ $code == 4* ]] || fail "the listener answered $code to a forged state"
+	pam_browser "$url"
+	pam_finish
+	assert_success
+	assert_output --partial "successfully authenticated"
+	# Only the real code was exchanged.
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
+}
+
+@test "listen mode falls back to a paste prompt when redirect_uri's port is taken" {
+	kiosk_service mode=listen timeout=30
+	# Someone else holds the port for the life of this test.
+	node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1",
+		() => console.log("LISTENING"))' "$REDIRECT_PORT" \
+		>"$BATS_TEST_TMPDIR/holder" 3>&- &
+	local holder=$! i
+	for ((i = 0; i < 200; i++)); do
+		grep -q LISTENING "$BATS_TEST_TMPDIR/holder" && break
+		sleep 0.05
+	done
+	kiosk_paste authenticate
+	kill "$holder"
+	assert_success
+	assert_output --partial "and paste the address you are sent to"
+	grep -q "cannot listen for the redirect; asking for it instead" "$PAM_LOG" ||
+		fail "the fallback was not logged"
+}
+
+@test "debug logs each HTTP request of the login, and no secret" {
+	pam_service kiosk \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste debug" \
+		"session required MODULE $PAM_ARGS wipe debug"
+	kiosk_paste authenticate open_session
+	assert_success
+	assert_kiosk_store     # remembers the tokens, to look for them in the log
+	run pam_tester kiosk "$KIOSK_USER" close_session
+	assert_success
+	grep -q "^<7> .*POST $SANDBOX_URL/oauth/token" "$PAM_LOG" || fail "no trace of the code"
+	grep -q "^<7> .*GET $SANDBOX_URL/me" "$PAM_LOG" || fail "no trace of /me"
+	grep -q "^<7> .*POST $SANDBOX_URL/sign-out" "$PAM_LOG" || fail "no trace of the sign-out"
+	# teardown checks the log for the tokens remembered here and the client secret.
+	refute_pam_secrets "$(cat "$PAM_LOG")"
+}
+
+@test "a login denied at SoundCloud fails with a message" {
+	kiosk_service mode=listen timeout=30
+	sandbox_fault '{"endpoint":"authorize","kind":"deny"}'
+	kiosk_listen authenticate
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	assert_output --partial "The login was not allowed at SoundCloud."
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+}
+
+@test "paste mode: a redirect with a forged state is refused" {
+	kiosk_service mode=paste
+	pam_start kiosk "$KIOSK_USER" authenticate
+	local url loc
+	url=$(pam_wait_url)
+	loc=$(pam_redirect_for "$url")
+	pam_answer "$(sed 's/state=[^&]*/state=forged-state/' <<<"$loc")"
+	pam_finish
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	assert_output --partial "That address does not belong to this login."
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+	[[ ! -e $(stage_file) ]] || fail "a refused login was staged"
+}
+
+@test "an identity outside the map is refused with a message" {
+	pam_map "soundcloud:users:999 $KIOSK_USER" "someone-else $KIOSK_USER" "* root"
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	assert_output --partial "This SoundCloud account may not log in as $KIOSK_USER"
+	[[ ! -e $(stage_file) ]] || fail "a refused login was staged"
+	grep -q "soundcloud:users:1001 (test-user) may not log in as $KIOSK_USER" "$PAM_LOG" ||
+		fail "the refusal was not logged"
+}
+
+@test "a urn rule and a permalink rule let their account in" {
+	kiosk_service mode=paste
+	pam_map "soundcloud:users:1001 $KIOSK_USER"
+	kiosk_paste authenticate
+	assert_success
+	pam_map "test-user $KIOSK_USER"
+	kiosk_paste authenticate
+	assert_success
+}
+
+@test "a user without any rule is refused before a login starts" {
+	pam_map "* someone-else"
+	kiosk_service mode=paste
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	assert_output --partial "No SoundCloud account may log in as $KIOSK_USER"
+	refute_output --partial "Log in to SoundCloud"
+	assert_equal "$(sandbox_stat authorize)" 0
+}
+
+@test "no map file: nobody may log in" {
+	rm -f "$PAM_MAP"
+	kiosk_service mode=paste
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	grep -q "no SoundCloud account may log in" "$PAM_LOG" || fail "not logged"
+}
+
+@test "server unreachable after the login page: PAM_AUTHINFO_UNAVAIL" {
+	# A sandbox of this test's own, stopped between the authorize page and the exchange.
+	sandbox_start "$BATS_TEST_TMPDIR/gone"
+	sandbox_client "$CLIENT_ID" "$CLIENT_SECRET" "$REDIRECT_URI"
+	pam_write_config "$PAM_CONF"
+	kiosk_service mode=paste
+	pam_start kiosk "$KIOSK_USER" authenticate
+	local url loc
+	url=$(pam_wait_url)
+	loc=$(pam_redirect_for "$url")
+	sandbox_stop
+	pam_answer "$loc"
+	pam_finish
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTHINFO_UNAVAIL"
+	assert_output --partial "SoundCloud cannot be reached right now"
+}
+
+@test "timeout: nobody comes back within timeout= seconds" {
+	kiosk_service mode=listen timeout=2
+	local t0=$SECONDS
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTH_ERR"
+	assert_output --partial "No SoundCloud login arrived within 2 seconds."
+	((SECONDS - t0 < 30)) || fail "the timeout took $((SECONDS - t0)) s"
+}
+
+@test "qr shows the URL as a QR code too" {
+	kiosk_service mode=paste qr
+	kiosk_paste authenticate
+	assert_success
+	[[ $output == *"▀"* || $output == *"▄"* || $output == *"█"* ]] || fail "no QR code"
+}
+
+@test "auth and session in different processes: the stage carries the login" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_success
+	local stage
+	stage=$(stage_file)
+	[[ -f $stage ]] || fail "nothing staged"
+	assert_equal "$(stat -c '%u %a' "$stage")" "$EUID 600"
+	assert_equal "$(stat -c '%a' "$PAM_STAGE")" 700
+	remember_secrets "$stage"
+	[[ ! -e $(kiosk_store) ]] || fail "auth wrote the user's store"
+	run pam_tester kiosk "$KIOSK_USER" acct_mgmt open_session
+	assert_success
+	assert_output --partial "successfully opened a session"
+	assert_kiosk_store
+	[[ ! -e $stage ]] || fail "the stage is still there after the session took it"
+	local token
+	token=$(as_kiosk "$HELPER" token) || fail "git-credential-soundcloud token failed"
+	[[ -n $token ]] || fail "no token"
+}
+
+@test "a staged login older than 10 minutes is not handed to a session" {
+	kiosk_service mode=paste
+	pam_service later \
+		"session required MODULE $PAM_ARGS" \
+		"session required $(pam_permit)"
+	kiosk_paste authenticate
+	assert_success
+	local stage old
+	stage=$(stage_file)
+	remember_secrets "$stage"
+	old=$(($(date +%s) - 700))
+	sed -i "s/^obtained_at .*/obtained_at $old/" "$stage"
+	run pam_tester later "$KIOSK_USER" open_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "a stale login was handed over"
+	[[ ! -e $stage ]] || fail "the stale stage was kept"
+	grep -q "ignored and erased" "$PAM_LOG" || fail "not logged"
+}
+
+@test "the account check follows a changed map" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_success
+	remember_secrets "$(stage_file)"
+	run pam_tester kiosk "$KIOSK_USER" acct_mgmt
+	assert_success
+	assert_output --partial "account management done"
+	pam_map "soundcloud:users:999 $KIOSK_USER"
+	run pam_tester kiosk "$KIOSK_USER" acct_mgmt
+	assert_failure
+	assert_output --partial "$PAM_MSG_PERM_DENIED"
+	assert_output --partial "This SoundCloud account may not log in as $KIOSK_USER"
+}
+
+@test "account and session without a SoundCloud login defer to the rest of the stack" {
+	local permit
+	permit=$(pam_permit)
+	pam_service mixed \
+		"account required $permit" "account required MODULE $PAM_ARGS map=$PAM_MAP" \
+		"session required $permit" "session required MODULE $PAM_ARGS"
+	run pam_tester mixed "$KIOSK_USER" acct_mgmt open_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "a store appeared without a login"
+	# Alone in its stack the module's PAM_IGNORE fails the stack: no silent success.
+	pam_service alone "account required MODULE $PAM_ARGS map=$PAM_MAP"
+	run pam_tester alone "$KIOSK_USER" acct_mgmt
+	assert_failure
+}
+
+@test "as the user itself (no root): the module writes the store directly" {
+	# Without root every test runs this way; as root this one runs pamtester as the user.
+	local d=$PAM_DIR/t$BATS_TEST_NUMBER/self
+	mkdir -m 755 "$d"
+	pam_write_config "$d/conf"
+	chown "$KIOSK_UID:$KIOSK_GID" "$d/conf"
+	mkdir -m 700 "$d/stage"
+	chown "$KIOSK_UID:$KIOSK_GID" "$d/stage"
+	PAM_ARGS="config=$d/conf stagedir=$d/stage"
+	kiosk_service mode=paste
+	chmod -R go+rX "$PAM_SERVICE_DIR"
+	local preload url loc
+	preload=$(pam_preload)
+	mkfifo "$d/in"
+	chmod 666 "$d/in"
+	as_kiosk env LD_PRELOAD="$preload" _STDBUF_O=L PAM_WRAPPER=1 \
+		PAM_WRAPPER_SERVICE_DIR="$PAM_SERVICE_DIR" \
+		NSS_WRAPPER_PASSWD="${NSS_WRAPPER_PASSWD:-}" \
+		NSS_WRAPPER_GROUP="${NSS_WRAPPER_GROUP:-}" \
+		PAM_WRAPPER_DISABLE_DEEPBIND=1 UID_WRAPPER_DISABLE_DEEPBIND=1 \
+		NSS_WRAPPER_DISABLE_DEEPBIND=1 ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+		timeout 60 pamtester -v kiosk "$KIOSK_USER" authenticate open_session \
+		<"$d/in" >"$d/out" 2>&1 3>&- &
+	PAM_BG_PID=$!
+	exec {PAM_BG_FD}>"$d/in"
+	local i
+	for ((i = 0; i < 300; i++)); do
+		url=$(grep -ao "$SANDBOX_URL/authorize?[^ ]*" "$d/out" | head -n1)
+		[[ -z $url ]] || break
+		sleep 0.05
+	done
+	[[ -n $url ]] || fail "no URL: $(cat "$d/out")"
+	loc=$(pam_redirect_for "$url")
+	printf '%s\n' "$loc" >&"$PAM_BG_FD"
+	exec {PAM_BG_FD}>&-
+	unset PAM_BG_FD
+	status=0
+	wait "$PAM_BG_PID" || status=$?
+	unset PAM_BG_PID
+	output=$(grep -av '^PWRAP_' "$d/out")
+	assert_success
+	assert_output --partial "successfully opened a session"
+	assert_kiosk_store
+}
+
+@test "a config writable by group is refused (PAM_SERVICE_ERR)" {
+	chmod 620 "$PAM_CONF"
+	kiosk_service mode=paste
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	refute_output --partial "Log in to SoundCloud"
+	grep -q "writable by group or other" "$PAM_LOG" || fail "the reason was not logged"
+}
+
+@test "a config owned by another user is refused (PAM_SERVICE_ERR)" {
+	[[ $EUID -eq 0 ]] || skip "only root can give a file to another user"
+	chown "$KIOSK_UID" "$PAM_CONF"
+	kiosk_service mode=paste
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	grep -q "not by you or root" "$PAM_LOG" || fail "the reason was not logged"
+}
+
+@test "a map writable by others, a linked map, a malformed map: PAM_SERVICE_ERR" {
+	kiosk_service mode=paste
+	chmod 666 "$PAM_MAP"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	chmod 644 "$PAM_MAP"
+	mv "$PAM_MAP" "$PAM_MAP.real"
+	ln -s "$PAM_MAP.real" "$PAM_MAP"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	rm "$PAM_MAP"
+	pam_map "# kiosk" "* $KIOSK_USER extra-field"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	grep -q "$PAM_MAP:2: expected two fields" "$PAM_LOG" || fail "no file:line in the log"
+	assert_equal "$(sandbox_stat authorize)" 0
+}
+
+@test "unknown and misplaced options are refused (PAM_SERVICE_ERR)" {
+	pam_service kiosk "auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste colour=blue"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	grep -q "unknown option 'colour=blue'" "$PAM_LOG" || fail "not logged"
+	pam_service kiosk "auth required MODULE $PAM_ARGS map=$PAM_MAP wipe"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	pam_service kiosk "auth required MODULE $PAM_ARGS map=$PAM_MAP timeout=0"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	pam_service kiosk "auth required MODULE $PAM_ARGS map=relative/map"
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+}
+
+@test "an unknown user: PAM_USER_UNKNOWN" {
+	kiosk_service mode=paste
+	run pam_tester kiosk "no-such-user-$$" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_USER_UNKNOWN"
+}
+
+@test "the module exports only pam_sm_* and keeps no static state" {
+	run nm -D --defined-only "$PAM_MODULE"
+	assert_success
+	local syms
+	syms=$(awk 'NF >= 3 { print $3 }' <<<"$output" | sort | tr '\n' ' ')
+	assert_equal "$syms" "pam_sm_acct_mgmt pam_sm_authenticate pam_sm_close_session \
+pam_sm_open_session pam_sm_setcred "
+	# No writable data in the module's own objects (static or global variables).
+	local o
+	for o in "$BUILD"/pam/*.o; do
+		run nm "$o"
+		refute_output --regexp ' [bBdDcC] '
+	done
+}

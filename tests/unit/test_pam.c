@@ -1,0 +1,872 @@
+/*
+ * test_pam.c - pam_soundcloud.so through libpamtest, against a sandbox
+ * started from C: paste and listen logins, forged states, the map, an
+ * unreachable server, the timeout, the session hand-off (same handle and
+ * through the stage), the environment it sets, the wipe, the account check,
+ * option and config refusals, nothing printed on stdout; and runas(), the
+ * switch to the user, with the application's SIGCHLD handling in the way.
+ *
+ * libpamtest needs libpam_wrapper preloaded, and the kiosk user comes from
+ * nss_wrapper (our own uid, a home in the test directory), so main()
+ * re-executes the binary with both preloaded when they are not yet.  All
+ * service files are written before that: pam_wrapper copies them at start.
+ */
+#include "testutil.h"
+#include "runas.h"
+
+#include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <libpamtest.h>
+#include <security/pam_appl.h>
+
+#define KIOSK "kiosk"
+#define PROFILE "kiosk"
+#define MAX_MSGS 8
+#define MSG_LEN 8192
+
+static char *dir;               /* TEST_PAM_DIR */
+static struct tu_sandbox sb;
+static char client_secret[33];
+static int redirect_port;
+
+/* ------------------------------------------------------------------------ */
+/* Paths and files. */
+
+static const char *
+path(const char *rel)
+{
+	static char buf[8][PATH_MAX];
+	static int i;
+
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, rel);
+	return buf[i];
+}
+
+static int
+exists(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) == 0;
+}
+
+static const char *
+store_file(void)
+{
+	return path("home/.local/state/soundcloud-auth/" PROFILE ".user");
+}
+
+static const char *
+stage_file(void)
+{
+	static char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s/stage/uid-%u.user", dir, (unsigned)geteuid());
+	return buf;
+}
+
+/* The module's config: the sandbox (or a dead port), the client. */
+static void
+write_config(int dead_port)
+{
+	char text[8192], sbconf[4096];
+	int fd;
+	ssize_t n;
+
+	fd = open(sb.config, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, sbconf, sizeof(sbconf) - 1);
+	close(fd);
+	assert_true(n > 0);
+	sbconf[n] = '\0';
+	if (dead_port)
+		snprintf(text, sizeof(text),
+		    "authorize_url = https://127.0.0.1:%d/authorize\n"
+		    "token_url = https://127.0.0.1:%d/oauth/token\n"
+		    "signout_url = https://127.0.0.1:%d/sign-out\n"
+		    "api_url = https://127.0.0.1:%d\nca_file = %s\n", dead_port, dead_port,
+		    dead_port, dead_port, sb.ca);
+	else
+		snprintf(text, sizeof(text), "%s", sbconf);
+	snprintf(text + strlen(text), sizeof(text) - strlen(text),
+	    "client_id = pamtest\nclient_secret = %s\n"
+	    "redirect_uri = http://127.0.0.1:%d/callback\n", client_secret, redirect_port);
+	tu_write(path("conf"), text, 0600);
+}
+
+static void
+write_map(const char *text)
+{
+	tu_write(path("map"), text, 0644);
+}
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	int s, port;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The person at the kiosk: a conversation function. */
+
+enum answer { ANSWER_REDIRECT, ANSWER_FORGED, ANSWER_TEXT };
+
+struct person {
+	enum answer answer;     /* paste mode */
+	const char *text;       /* ANSWER_TEXT */
+	int browse;             /* listen mode: start the browser on the URL */
+	int forge_first;        /* ... after a forged request to the listener */
+	pid_t browser;
+	int forged_fd;          /* where the browser child reports the forged answer */
+	char info[MAX_MSGS][MSG_LEN];
+	int ninfo;
+	char err[MAX_MSGS][MSG_LEN];
+	int nerr;
+	int nprompt;
+};
+
+/* Runs argv with stdout into out (NUL-terminated); returns the exit status. */
+static int
+capture(const char *const argv[], char *out, size_t outlen)
+{
+	int fds[2], status, i;
+	size_t n = 0;
+	ssize_t got;
+	pid_t pid;
+
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	if ((pid = fork()) == 0) {
+		char *av[32];
+
+		for (i = 0; i < 31 && argv[i] != NULL; i++)
+			av[i] = strdup(argv[i]);
+		av[i] = NULL;
+		dup2(fds[1], 1);
+		execvp(av[0], av);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (n + 1 < outlen && (got = read(fds[0], out + n, outlen - n - 1)) > 0)
+		n += (size_t)got;
+	out[n] = '\0';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Where the sandbox sends the browser after the authorize URL: code and state. */
+static void
+redirect_for(const char *url, char *loc, size_t len)
+{
+	const char *argv[] = { "curl", "-sS", "--noproxy", "*", "--cacert", sb.ca, "--max-time",
+		"10", "-o", "/dev/null", "-w", "%{redirect_url}", url, NULL };
+
+	assert_int_equal(capture(argv, loc, len), 0);
+	assert_true(strncmp(loc, "http://127.0.0.1:", 17) == 0);
+}
+
+/* A forged callback to the listener; returns the HTTP status it got. */
+static int
+forged_request(void)
+{
+	struct sockaddr_in a;
+	char req[256], resp[64];
+	ssize_t n;
+	int s, status = -1;
+
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)redirect_port);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) != 0)
+		return -1;
+	snprintf(req, sizeof(req), "GET /callback?code=forged&state=forged HTTP/1.1\r\n"
+	    "Host: 127.0.0.1:%d\r\nConnection: close\r\n\r\n", redirect_port);
+	if (write(s, req, strlen(req)) == (ssize_t)strlen(req) &&
+	    (n = read(s, resp, sizeof(resp) - 1)) > 12) {
+		resp[n] = '\0';
+		sscanf(resp, "HTTP/1.%*d %d", &status);
+	}
+	close(s);
+	return status;
+}
+
+/* The browser, in a child: it must not block the module, which waits for it. */
+static void
+start_browser(struct person *p, const char *url)
+{
+	int fds[2] = { -1, -1 };
+
+	if (p->forge_first)
+		assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	p->browser = fork();
+	assert_true(p->browser >= 0);
+	if (p->browser == 0) {
+		if (fds[1] >= 0) {
+			int st = forged_request();
+
+			if (write(fds[1], &st, sizeof(st)) != sizeof(st))
+				_exit(126);
+		}
+		setenv("SANDBOX_CA", sb.ca, 1);
+		execl("tests/lib/browser", "browser", url, (char *)NULL);
+		_exit(127);
+	}
+	if (fds[1] >= 0) {
+		close(fds[1]);
+		p->forged_fd = fds[0];
+	}
+}
+
+static int
+person_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *arg)
+{
+	struct person *p = arg;
+	struct pam_response *r;
+	char loc[4096], url[4096];
+	const char *s, *e;
+	int i;
+
+	if ((r = calloc((size_t)n, sizeof(*r))) == NULL)
+		return PAM_BUF_ERR;
+	for (i = 0; i < n; i++) {
+		switch (msg[i]->msg_style) {
+		case PAM_TEXT_INFO:
+			if (p->ninfo < MAX_MSGS)
+				snprintf(p->info[p->ninfo++], MSG_LEN, "%s", msg[i]->msg);
+			if (p->browse && strncmp(msg[i]->msg, "Log in to SoundCloud: ", 22) == 0)
+				start_browser(p, msg[i]->msg + 22);
+			break;
+		case PAM_ERROR_MSG:
+			if (p->nerr < MAX_MSGS)
+				snprintf(p->err[p->nerr++], MSG_LEN, "%s", msg[i]->msg);
+			break;
+		case PAM_PROMPT_ECHO_OFF:
+			p->nprompt++;
+			s = strstr(msg[i]->msg, "https://");
+			e = s != NULL ? strchr(s, ' ') : NULL;
+			assert_non_null(e);
+			snprintf(url, sizeof(url), "%.*s", (int)(e - s), s);
+			if (p->answer == ANSWER_TEXT)
+				snprintf(loc, sizeof(loc), "%s", p->text);
+			else
+				redirect_for(url, loc, sizeof(loc));
+			if (p->answer == ANSWER_FORGED) {
+				char *st = strstr(loc, "state=");
+
+				assert_non_null(st);
+				memcpy(st + 6, "forged", 6);
+			}
+			r[i].resp = strdup(loc);
+			scauth_wipe(loc, sizeof(loc));
+			break;
+		default:
+			free(r);
+			return PAM_CONV_ERR;
+		}
+	}
+	*resp = r;
+	return PAM_SUCCESS;
+}
+
+static int
+browser_done(struct person *p)
+{
+	int status = -1;
+
+	if (p->browser > 0)
+		waitpid(p->browser, &status, 0);
+	p->browser = 0;
+	return status;
+}
+
+static int
+has_msg(char m[][MSG_LEN], int n, const char *what)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strstr(m[i], what) != NULL)
+			return 1;
+	return 0;
+}
+
+/*
+ * Runs the cases for user with the person answering; fails the test with the
+ * case that went wrong.  Checks that nothing reached stdout meanwhile.
+ */
+static void
+run_cases(const char *service, const char *user, struct person *p,
+    struct pam_testcase *cases, size_t ncases)
+{
+	enum pamtest_err perr;
+	const struct pam_testcase *bad;
+	struct stat st;
+	int saved, fd;
+
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(path("stdout"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	perr = _pamtest_conv(service, user, person_conv, p, cases, ncases, NULL);
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	close(fd);
+	if (perr == PAMTEST_ERR_CASE) {
+		bad = _pamtest_failed_case(cases, ncases);
+		fail_msg("%s: operation %d returned %d (%s), expected %d; errors: %s", service,
+		    bad->pam_operation, bad->op_rv, pam_strerror(NULL, bad->op_rv),
+		    bad->expected_rv, p->nerr > 0 ? p->err[0] : "none");
+	}
+	assert_int_equal(perr, PAMTEST_ERR_OK);
+	assert_int_equal(stat(path("stdout"), &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
+#define RUN(service, user, p, ...) do { \
+		struct pam_testcase cases_[] = { __VA_ARGS__ }; \
+		run_cases(service, user, p, cases_, ARRAY_LEN(cases_)); \
+	} while (0)
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------------------------ */
+/* Fixtures. */
+
+static int
+setup(void **state)
+{
+	const char *rm[] = { "rm", "-rf", path("home/.local"), path("stage"), NULL };
+	char out[16];
+
+	assert_int_equal(capture(rm, out, sizeof(out)), 0);
+	write_config(0);
+	write_map("* " KIOSK "\n");
+	tu_sandbox_ctl(&sb, "POST", "/_sandbox/reset", "{}", NULL, 0);
+	return 0;
+}
+
+static long
+stat_count(const char *key)
+{
+	char json[65536];
+
+	assert_int_equal(tu_sandbox_ctl(&sb, "GET", "/_sandbox/stats", NULL, json, sizeof(json)),
+	    0);
+	return tu_json_num(json, key);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests. */
+
+static void
+test_paste_whole_session(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+	struct pam_testcase cases[] = {
+		pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+		pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
+		pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
+		pam_test(PAMTEST_GETENVLIST, PAM_SUCCESS),
+	};
+	struct stat st;
+	char **env;
+	int i, found = 0;
+
+	(void)state;
+	run_cases("paste", KIOSK, &p, cases, ARRAY_LEN(cases));
+	assert_int_equal(p.nprompt, 1);
+	assert_true(has_msg(p.info, p.ninfo, "Log in to SoundCloud: https://127.0.0.1:"));
+	/* The session's store: the user's, 0600 in a 0700 directory, and the profile set. */
+	assert_int_equal(lstat(store_file(), &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(stat(path("home/.local/state/soundcloud-auth"), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	env = cases[3].case_out.envlist;
+	for (i = 0; env != NULL && env[i] != NULL; i++)
+		if (strcmp(env[i], "SOUNDCLOUD_AUTH_PROFILE=" PROFILE) == 0)
+			found = 1;
+	pamtest_free_env(env);
+	assert_true(found);
+	assert_false(exists(stage_file()));
+	assert_int_equal(stat_count("authorization_code"), 1);
+
+	/* Close with wipe, in a transaction of its own (as at a real logout). */
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS));
+	assert_false(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 1);
+}
+
+static void
+test_listen(void **state)
+{
+	struct person p = { .browse = 1 };
+
+	(void)state;
+	RUN("listen", KIOSK, &p,
+	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	assert_int_equal(browser_done(&p), 0);
+	assert_int_equal(p.nprompt, 0);
+	assert_true(exists(store_file()));
+}
+
+static void
+test_listen_forged_state_first(void **state)
+{
+	struct person p = { .browse = 1, .forge_first = 1, .forged_fd = -1 };
+	int forged = 0;
+
+	(void)state;
+	RUN("listen", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	assert_int_equal(browser_done(&p), 0);
+	assert_int_equal(read(p.forged_fd, &forged, sizeof(forged)), (ssize_t)sizeof(forged));
+	close(p.forged_fd);
+	assert_true(forged >= 400 && forged < 500);
+	assert_int_equal(stat_count("authorization_code"), 1);
+}
+
+static void
+test_paste_forged_state(void **state)
+{
+	struct person p = { .answer = ANSWER_FORGED };
+
+	(void)state;
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
+	assert_true(has_msg(p.err, p.nerr, "That address does not belong to this login."));
+	assert_int_equal(stat_count("authorization_code"), 0);
+	assert_false(exists(stage_file()));
+}
+
+static void
+test_identity_outside_map(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	write_map("soundcloud:users:42 " KIOSK "\nnot-the-one " KIOSK "\n");
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
+	assert_true(has_msg(p.err, p.nerr, "This SoundCloud account may not log in as " KIOSK));
+	assert_false(exists(stage_file()));
+}
+
+static void
+test_unreachable(void **state)
+{
+	struct person p = { .answer = ANSWER_TEXT, .text = "some-code" };
+
+	(void)state;
+	write_config(free_port());
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTHINFO_UNAVAIL));
+	assert_true(has_msg(p.err, p.nerr, "SoundCloud cannot be reached"));
+}
+
+static void
+test_timeout(void **state)
+{
+	struct person p = { .browse = 0 };
+	time_t t0 = time(NULL);
+
+	(void)state;
+	RUN("timeout", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
+	assert_true(has_msg(p.err, p.nerr, "No SoundCloud login arrived within 1 seconds."));
+	assert_true(time(NULL) - t0 < 30);
+}
+
+static void
+test_qr(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	RUN("qr", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	assert_true(p.ninfo >= 2);
+	assert_true(strstr(p.info[1], "\xe2\x96\x80") != NULL ||   /* U+2580 upper half */
+	    strstr(p.info[1], "\xe2\x96\x84") != NULL ||           /* U+2584 lower half */
+	    strstr(p.info[1], "\xe2\x96\x88") != NULL);            /* U+2588 full block */
+}
+
+static void
+test_stage_between_transactions(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+	struct stat st;
+
+	(void)state;
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	assert_int_equal(lstat(stage_file(), &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_false(exists(store_file()));
+	/* A new transaction, as in another process: only the stage can carry the login. */
+	RUN("paste", KIOSK, &p,
+	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
+	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	assert_true(exists(store_file()));
+	assert_false(exists(stage_file()));
+	/* Taken once: a second session finds nothing to hand over. */
+	assert_int_equal(unlink(store_file()), 0);
+	RUN("permit", KIOSK, &p, pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	assert_false(exists(store_file()));
+}
+
+static void
+test_account_follows_map(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	write_map("test-user " KIOSK "\n");
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	write_map("other-user " KIOSK "\n");
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_PERM_DENIED));
+	assert_true(has_msg(p.err, p.nerr, "may not log in as " KIOSK));
+}
+
+static void
+test_no_login_defers(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	RUN("permit", KIOSK, &p,
+	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
+	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
+	    pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS));
+	assert_false(exists(store_file()));
+	/* Alone, PAM_IGNORE is no success. */
+	RUN("alone", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_PERM_DENIED));
+}
+
+static void
+test_close_without_wipe_keeps(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	RUN("nowipe", KIOSK, &p,
+	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
+	    pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS));
+	assert_true(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 0);
+}
+
+static void
+test_refusals(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+
+	(void)state;
+	RUN("badopt", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
+	RUN("misplaced", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
+	RUN("paste", "no-such-user", &p, pam_test(PAMTEST_AUTHENTICATE, PAM_USER_UNKNOWN));
+	assert_int_equal(chmod(path("conf"), 0620), 0);
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
+	assert_int_equal(chmod(path("conf"), 0600), 0);
+	assert_int_equal(chmod(path("map"), 0666), 0);
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
+	assert_int_equal(unlink(path("map")), 0);
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
+	assert_int_equal(p.nprompt, 0);
+	assert_int_equal(stat_count("authorize"), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* runas(): the switch to the user. */
+
+static int
+report_ids(void *arg, char *msg, size_t msglen)
+{
+	uid_t r, e, s;
+
+	snprintf(msg, msglen, "from pid %d", (int)getpid());
+	if (getresuid(&r, &e, &s) != 0 || r != e || e != s)
+		return -100;
+	return (int)e;
+}
+
+static int
+vanish(void *arg, char *msg, size_t msglen)
+{
+	_exit(3);
+}
+
+static int reaped;
+
+static void
+reap_all(int sig)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		reaped++;
+}
+
+static void
+test_runas_self(void **state)
+{
+	char msg[RUNAS_MSGLEN], want[64];
+
+	(void)state;
+	assert_int_equal(runas(KIOSK, geteuid(), getegid(), report_ids, NULL, msg, sizeof(msg)),
+	    (int)geteuid());
+	/* In-process: the same pid. */
+	snprintf(want, sizeof(want), "from pid %d", (int)getpid());
+	assert_string_equal(msg, want);
+}
+
+static void
+test_runas_switch(void **state)
+{
+	struct sigaction sa, now;
+	char msg[RUNAS_MSGLEN], self[64];
+
+	(void)state;
+	if (geteuid() != 0) {
+		assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)),
+		    SCAUTH_ESYSTEM);
+		assert_non_null(strstr(msg, "without root"));
+		return;
+	}
+	/* An application that reaps every child in its handler must not steal ours. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = reap_all;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGCHLD, &sa, NULL), 0);
+	assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)), 65534);
+	snprintf(self, sizeof(self), "from pid %d", (int)getpid());
+	assert_string_not_equal(msg, self);
+	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
+	assert_ptr_equal(now.sa_handler, reap_all);
+	assert_int_equal(reaped, 0);
+	/* ... nor one that ignores children (they would be reaped by the kernel). */
+	sa.sa_handler = SIG_IGN;
+	assert_int_equal(sigaction(SIGCHLD, &sa, NULL), 0);
+	assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)), 65534);
+	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
+	assert_ptr_equal(now.sa_handler, SIG_IGN);
+	/* A child that leaves without a result is an error, not a success. */
+	assert_int_equal(runas("nobody", 65534, 65534, vanish, NULL, msg, sizeof(msg)),
+	    SCAUTH_ESYSTEM);
+	assert_non_null(strstr(msg, "gave no result"));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Set-up of the whole run. */
+
+/* Finds the directory of a loaded library whose file name contains name. */
+static int
+loaded_lib(const char *name, char *out, size_t len)
+{
+	char line[PATH_MAX + 128], *p;
+	FILE *f = fopen("/proc/self/maps", "r");
+	int found = 0;
+
+	if (f == NULL)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if ((p = strchr(line, '/')) == NULL || strstr(p, name) == NULL)
+			continue;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(out, len, "%s", p);
+		found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static void
+find_wrapper(const char *libpam, const char *name, char *out, size_t len)
+{
+	const char *slash = strrchr(libpam, '/');
+	int dlen = slash != NULL ? (int)(slash - libpam) : 0;
+
+	snprintf(out, len, "%.*s/%s", dlen, libpam, name);
+	if (access(out, R_OK) != 0) {
+		fprintf(stderr, "test_pam: %s not found next to libpam (install %s)\n", out,
+		    strstr(name, "nss") ? "libnss-wrapper" : "libpam-wrapper");
+		exit(1);
+	}
+}
+
+static void
+service(const char *name, const char *text)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/services/%s", dir, name);
+	tu_write(p, text, 0644);
+}
+
+/* Writes everything pam_wrapper and nss_wrapper read at start, then re-executes. */
+static void
+reexec_wrapped(void)
+{
+	char libpam[PATH_MAX], pamw[PATH_MAX], nssw[PATH_MAX], asan[PATH_MAX];
+	char preload[4 * PATH_MAX], mod[PATH_MAX], permit[PATH_MAX], exe[PATH_MAX];
+	char args[3 * PATH_MAX], text[16 * PATH_MAX];
+	char *d = tu_tmpdir();
+	ssize_t n;
+
+	dir = d;
+	if (!loaded_lib("libpam.so", libpam, sizeof(libpam))) {
+		fprintf(stderr, "test_pam: libpam is not loaded?\n");
+		exit(1);
+	}
+	find_wrapper(libpam, "libpam_wrapper.so", pamw, sizeof(pamw));
+	find_wrapper(libpam, "libnss_wrapper.so", nssw, sizeof(nssw));
+	find_wrapper(libpam, "security/pam_permit.so", permit, sizeof(permit));
+	preload[0] = '\0';
+	if (loaded_lib("libasan.so", asan, sizeof(asan)))
+		snprintf(preload, sizeof(preload), "%s:", asan);
+	snprintf(preload + strlen(preload), sizeof(preload) - strlen(preload), "%s:%s", pamw,
+	    nssw);
+
+	/* The module next to this binary's build directory: BUILD/tests/test_pam. */
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) < 0)
+		exit(1);
+	exe[n] = '\0';
+	snprintf(mod, sizeof(mod), "%s", exe);
+	*strrchr(mod, '/') = '\0';
+	*strrchr(mod, '/') = '\0';
+	snprintf(mod + strlen(mod), sizeof(mod) - strlen(mod), "/pam_soundcloud.so");
+
+	tu_mkdir(path("services"), 0755);
+	tu_mkdir(path("home"), 0700);
+	snprintf(text, sizeof(text), KIOSK ":x:%u:%u:Kiosk:%s:/bin/sh\n"
+	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+	    (unsigned)geteuid(), (unsigned)getegid(), path("home"));
+	tu_write(path("passwd"), text, 0644);
+	snprintf(text, sizeof(text), "kiosk:x:%u:\nnogroup:x:65534:\n", (unsigned)getegid());
+	tu_write(path("group"), text, 0644);
+
+	snprintf(args, sizeof(args), "config=%s stagedir=%s", path("conf"), path("stage"));
+#define LINE(kind, extra) kind " required %s %s " extra "\n"
+	snprintf(text, sizeof(text),
+	    LINE("auth", "map=%s mode=paste profile=" PROFILE)
+	    LINE("account", "map=%s")
+	    LINE("session", "profile=" PROFILE " wipe"),
+	    mod, args, path("map"), mod, args, path("map"), mod, args);
+	service("paste", text);
+	snprintf(text, sizeof(text),
+	    LINE("auth", "map=%s mode=listen timeout=30")
+	    LINE("session", "profile=" PROFILE),
+	    mod, args, path("map"), mod, args);
+	service("listen", text);
+	snprintf(text, sizeof(text), LINE("auth", "map=%s timeout=1"), mod, args, path("map"));
+	service("timeout", text);
+	snprintf(text, sizeof(text), LINE("auth", "map=%s mode=paste qr"), mod, args, path("map"));
+	service("qr", text);
+	snprintf(text, sizeof(text), LINE("auth", "map=%s colour=blue"), mod, args, path("map"));
+	service("badopt", text);
+	snprintf(text, sizeof(text), LINE("auth", "map=%s wipe"), mod, args, path("map"));
+	service("misplaced", text);
+	snprintf(text, sizeof(text),
+	    "account required %s\n" LINE("account", "map=%s")
+	    "session required %s\n" LINE("session", "profile=" PROFILE " wipe"),
+	    permit, mod, args, path("map"), permit, mod, args);
+	service("permit", text);
+	snprintf(text, sizeof(text), LINE("account", "map=%s"), mod, args, path("map"));
+	service("alone", text);
+	snprintf(text, sizeof(text),
+	    LINE("auth", "map=%s mode=paste profile=" PROFILE)
+	    LINE("session", "profile=" PROFILE),
+	    mod, args, path("map"), mod, args);
+	service("nowipe", text);
+#undef LINE
+
+	setenv("LD_PRELOAD", preload, 1);
+	setenv("PAM_WRAPPER", "1", 1);
+	setenv("PAM_WRAPPER_SERVICE_DIR", path("services"), 1);
+	/* Sanitizers refuse RTLD_DEEPBIND; pam_wrapper 1.1.4 reads the second name. */
+	setenv("PAM_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+	setenv("UID_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+	setenv("NSS_WRAPPER_DISABLE_DEEPBIND", "1", 1);
+	setenv("NSS_WRAPPER_PASSWD", path("passwd"), 1);
+	setenv("NSS_WRAPPER_GROUP", path("group"), 1);
+	setenv("TEST_PAM_DIR", dir, 1);
+	execl("/proc/self/exe", exe, (char *)NULL);
+	perror("test_pam: exec");
+	exit(1);
+}
+
+static int
+group_setup(void **state)
+{
+	char json[512], rnd[16];
+	int fd, i;
+
+	fd = open("/dev/urandom", O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, rnd, sizeof(rnd)), (ssize_t)sizeof(rnd));
+	close(fd);
+	for (i = 0; i < 16; i++)
+		snprintf(client_secret + 2 * i, 3, "%02x", (unsigned char)rnd[i]);
+	redirect_port = free_port();
+	tu_sandbox_start(&sb);
+	snprintf(json, sizeof(json), "{\"client_id\":\"pamtest\",\"client_secret\":\"%s\","
+	    "\"redirect_uris\":[\"http://127.0.0.1:%d/callback\"]}", client_secret,
+	    redirect_port);
+	assert_int_equal(tu_sandbox_ctl(&sb, "POST", "/_sandbox/clients", json, NULL, 0), 0);
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	tu_sandbox_stop(&sb);
+	tu_rmrf(dir);
+	return 0;
+}
+
+int
+main(void)
+{
+	const char *wrapped = getenv("PAM_WRAPPER");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_paste_whole_session, setup),
+		cmocka_unit_test_setup(test_listen, setup),
+		cmocka_unit_test_setup(test_listen_forged_state_first, setup),
+		cmocka_unit_test_setup(test_paste_forged_state, setup),
+		cmocka_unit_test_setup(test_identity_outside_map, setup),
+		cmocka_unit_test_setup(test_unreachable, setup),
+		cmocka_unit_test_setup(test_timeout, setup),
+		cmocka_unit_test_setup(test_qr, setup),
+		cmocka_unit_test_setup(test_stage_between_transactions, setup),
+		cmocka_unit_test_setup(test_account_follows_map, setup),
+		cmocka_unit_test_setup(test_no_login_defers, setup),
+		cmocka_unit_test_setup(test_close_without_wipe_keeps, setup),
+		cmocka_unit_test_setup(test_refusals, setup),
+		cmocka_unit_test(test_runas_self),
+		cmocka_unit_test(test_runas_switch),
+	};
+
+	if (wrapped == NULL || strcmp(wrapped, "1") != 0 || getenv("TEST_PAM_DIR") == NULL)
+		reexec_wrapped();
+	dir = getenv("TEST_PAM_DIR");
+	/* The wrappers are loaded now; the programs we start (node, curl) need none of them. */
+	unsetenv("LD_PRELOAD");
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
