@@ -44,15 +44,6 @@ check_ctx(scauth_ctx *ctx, enum scauth_grant g)
 	return 0;
 }
 
-static void
-format_utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
-
 /* A token that may be handed out as it is. */
 static int
 fresh(const scauth_ctx *ctx, const struct scauth_token *t)

@@ -197,6 +197,8 @@ HIDDEN void ctx_clear_err(scauth_ctx *ctx);
 HIDDEN void ctx_trace(scauth_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
 /* Seconds since the epoch; one place so that tests see one clock. */
 HIDDEN time_t now(void);
+/* "YYYY-MM-DD HH:MM:SS UTC" for messages. */
+HIDDEN void format_utc(time_t t, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* pkce.c */

@@ -30,15 +30,6 @@ is_json(const struct http_resp *resp)
 	return resp->body.len > 0 && (resp->body.p[0] == '{' || resp->body.p[0] == '[');
 }
 
-static void
-format_utc(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-		snprintf(buf, len, "%lld", (long long)t);
-}
-
 /*
  * Turns a non-2xx answer into an error.  what names the endpoint for the
  * message; retry_at (may be NULL) receives when to try again after a 429.

@@ -8,11 +8,7 @@
  * logout erases locally whatever the server did.  Server round trips are in
  * tests/bats/broker.bats.  No real secret is used.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testutil.h"
 
 #include "internal.h"
 
@@ -75,21 +71,12 @@ setup(void **state)
 }
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
 
 	scauth_ctx_free(f->ctx);
-	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmrf(f->base);
 	sbuf_free(&f->trace);
 	free(f);
 	return 0;

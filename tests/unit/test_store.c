@@ -7,11 +7,7 @@
  * backend.  Runs as root (CI does): chown and mount need it, and a test that
  * cannot do them fails instead of passing quietly.  No real secret is used.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "testutil.h"
 
 #include "internal.h"
 
@@ -106,15 +102,6 @@ setup_keyring(void **state)
 }
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
@@ -125,7 +112,7 @@ teardown(void **state)
 		umount2(f->mnt, MNT_DETACH);
 	scauth_ctx_free(f->ctx);
 	chmod(f->base, 0700);
-	nftw(f->base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	tu_rmrf(f->base);
 	sbuf_free(&f->trace);
 	free(f);
 	return 0;
