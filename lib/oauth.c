@@ -1,8 +1,8 @@
 /*
  * oauth.c - SoundCloud's token endpoint, sign-out, /me and plain API calls.
  *
- * The three grants are sent exactly as SoundCloud documents them (see
- * shared/SOUNDCLOUD.md): authorization_code and refresh_token carry the
+ * The three grants are sent exactly as SoundCloud documents them in its API
+ * guide: authorization_code and refresh_token carry the
  * client id and secret in the form body; client_credentials carries them only
  * in an "Authorization: Basic" header over the form-urlencoded id and secret
  * (RFC 6749 2.3.1), never both ways in one request.  Every answer that is not

@@ -103,7 +103,7 @@ function parseArgs(argv) {
 }
 
 // A fresh CA and a server certificate for 127.0.0.1/localhost, made with the
-// openssl CLI (as the brief asks, and so that no key material is checked in).
+// openssl CLI, so that no key material is checked in.
 // P-256 keys: quick to generate and accepted by every TLS stack we test with.
 function makeTls(dir) {
   const f = (name) => path.join(dir, name);
