@@ -79,7 +79,7 @@ dup_if_unset(char **dst, const char *src)
 
 /*
  * What a refresh answer does not repeat is kept from the record it renews:
- * the identity always, the scope when absent, and the refresh token when
+ * the identity and label always, the scope when absent, and the refresh token when
  * the server did not rotate it (RFC 6749 6: the old one then stays valid).
  */
 static int
@@ -91,7 +91,8 @@ carry_over(const struct scauth_token *old, struct scauth_token *t)
 	    (r = dup_if_unset(&t->scope, old->scope)) != 0 ||
 	    (r = dup_if_unset(&t->urn, old->urn)) != 0 ||
 	    (r = dup_if_unset(&t->permalink, old->permalink)) != 0 ||
-	    (r = dup_if_unset(&t->username, old->username)) != 0)
+	    (r = dup_if_unset(&t->username, old->username)) != 0 ||
+	    (r = dup_if_unset(&t->label, old->label)) != 0)
 		return r;
 	t->retry_at = 0;
 	return 0;

@@ -306,6 +306,7 @@ struct scauth_token {
 	char *urn;
 	char *permalink;
 	char *username;
+	char *label;               /* the caller's own tag (scauth_token_set_label) */
 };
 
 HIDDEN struct scauth_token *record_new(void);

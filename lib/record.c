@@ -49,6 +49,7 @@ static const struct field {
 	{ "urn", F_TEXT, offsetof(struct scauth_token, urn) },
 	{ "permalink", F_TEXT, offsetof(struct scauth_token, permalink) },
 	{ "username", F_TEXT, offsetof(struct scauth_token, username) },
+	{ "label", F_TOKEN, offsetof(struct scauth_token, label) },
 };
 
 static char **
@@ -139,6 +140,37 @@ const char *
 scauth_token_username(const scauth_token *t)
 {
 	return t != NULL ? t->username : NULL;
+}
+
+#define MAX_LABEL_LEN 128
+
+int
+scauth_token_set_label(scauth_token *t, const char *label)
+{
+	char *copy = NULL;
+	size_t i, n;
+
+	if (t == NULL)
+		return SCAUTH_EINVAL;
+	if (label != NULL) {
+		n = strlen(label);
+		if (n == 0 || n > MAX_LABEL_LEN)
+			return SCAUTH_EINVAL;
+		for (i = 0; i < n; i++)
+			if (label[i] < 0x21 || label[i] > 0x7e)
+				return SCAUTH_EINVAL;
+		if ((copy = strdup(label)) == NULL)
+			return SCAUTH_ENOMEM;
+	}
+	sfree(t->label);
+	t->label = copy;
+	return SCAUTH_OK;
+}
+
+const char *
+scauth_token_label(const scauth_token *t)
+{
+	return t != NULL ? t->label : NULL;
 }
 
 int

@@ -168,6 +168,15 @@ SCAUTH_API const char *scauth_token_scope(const scauth_token *t);
 SCAUTH_API const char *scauth_token_urn(const scauth_token *t);
 SCAUTH_API const char *scauth_token_permalink(const scauth_token *t);
 SCAUTH_API const char *scauth_token_username(const scauth_token *t);
+/*
+ * An opaque label stored with the grant: 1-128 printable ASCII characters
+ * without spaces, or NULL to clear it.  It lets a caller tell its own stored
+ * grant from another's, such as a login staged for one PAM transaction.
+ * SCAUTH_EINVAL for a label outside those rules.
+ */
+SCAUTH_API int scauth_token_set_label(scauth_token *t, const char *label);
+/* The label, or NULL when none. */
+SCAUTH_API const char *scauth_token_label(const scauth_token *t);
 /* 1 if the grant can be renewed without a login (a refresh token is held). */
 SCAUTH_API int scauth_token_renewable(const scauth_token *t);
 /* Wipes and frees.  NULL is allowed. */

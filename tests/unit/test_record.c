@@ -89,6 +89,39 @@ test_round_trip_full(void **state)
 	sbuf_free(&b);
 }
 
+/* A caller's label survives the store and obeys its rules. */
+static void
+test_label(void **state)
+{
+	struct sbuf b = SBUF_INIT(MAX_RECORD);
+	struct scauth_token *t = full_record(), *u;
+	char longer[130];
+
+	(void)state;
+	assert_null(scauth_token_label(t));
+	assert_int_equal(scauth_token_set_label(t, "0123abcdef"), SCAUTH_OK);
+	assert_int_equal(record_serialize(t, &b), 0);
+	assert_non_null(strstr(sbuf_str(&b), "\nlabel 0123abcdef\n"));
+	u = parse_ok(b.p, b.len);
+	assert_string_equal(scauth_token_label(u), "0123abcdef");
+	/* Refused: empty, spaces, control characters, longer than 128. */
+	assert_int_equal(scauth_token_set_label(u, ""), SCAUTH_EINVAL);
+	assert_int_equal(scauth_token_set_label(u, "a b"), SCAUTH_EINVAL);
+	assert_int_equal(scauth_token_set_label(u, "a\nb"), SCAUTH_EINVAL);
+	memset(longer, 'x', 129);
+	longer[129] = '\0';
+	assert_int_equal(scauth_token_set_label(u, longer), SCAUTH_EINVAL);
+	longer[128] = '\0';
+	assert_int_equal(scauth_token_set_label(u, longer), SCAUTH_OK);
+	/* A refused label leaves the old one; NULL clears it. */
+	assert_int_equal(strlen(scauth_token_label(u)), 128);
+	assert_int_equal(scauth_token_set_label(u, NULL), SCAUTH_OK);
+	assert_null(scauth_token_label(u));
+	scauth_token_free(u);
+	scauth_token_free(t);
+	sbuf_free(&b);
+}
+
 /* The exact bytes: other releases and people with cat read them. */
 static void
 test_golden(void **state)
@@ -413,6 +446,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_full),
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_label),
 		cmocka_unit_test(test_round_trip_minimal),
 		cmocka_unit_test(test_empty_scope_kept),
 		cmocka_unit_test(test_unknown_keys),
