@@ -24,6 +24,7 @@ static const struct sym curl_syms[] = {
 	CURL_SYM(global_init, "curl_global_init"),
 	CURL_SYM(global_cleanup, "curl_global_cleanup"),
 	CURL_SYM(easy_init, "curl_easy_init"),
+	CURL_SYM(easy_reset, "curl_easy_reset"),
 	CURL_SYM(easy_setopt, "curl_easy_setopt"),
 	CURL_SYM(easy_perform, "curl_easy_perform"),
 	CURL_SYM(easy_getinfo, "curl_easy_getinfo"),

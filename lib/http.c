@@ -95,6 +95,13 @@ on_header(char *line, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+/* Uploads come only from CURLOPT_POSTFIELDS: never let libcurl read stdin. */
+static size_t
+no_read(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	return CURL_READFUNC_ABORT;
+}
+
 static void
 wipe_slist(const struct curl_fns *c, struct curl_slist *l)
 {
@@ -192,6 +199,7 @@ set_defaults(scauth_ctx *ctx, const struct curl_fns *c, CURL *h, struct xfer *x,
 	c->easy_setopt(h, CURLOPT_WRITEDATA, x);
 	c->easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
 	c->easy_setopt(h, CURLOPT_HEADERDATA, x);
+	c->easy_setopt(h, CURLOPT_READFUNCTION, no_read);
 	c->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	c->easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->resp->body.max);
 	/* The caller's environment is not ours to trust in a PAM module: no proxies. */
@@ -206,7 +214,7 @@ http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp)
 	struct curl_slist *hdrs = NULL;
 	struct xfer x;
 	struct timespec t0;
-	char errbuf[CURL_ERROR_SIZE];
+	char errbuf[CURL_ERROR_SIZE], where[512];
 	CURLcode cc;
 	CURL *h;
 	int r;
@@ -214,14 +222,22 @@ http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp)
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
 	resp->body.max = req->max_body ? req->max_body : MAX_API_RESPONSE;
-	if (strncmp(req->url, "https://", 8) != 0)
-		return ctx_err(ctx, SCAUTH_ECONFIG, "%s: only https URLs are allowed", req->url);
+	/* Messages and traces show the URL without its query (a share link's secret_token). */
+	snprintf(where, sizeof(where), "%.*s%s", (int)strcspn(req->url, "?"), req->url,
+	    strchr(req->url, '?') != NULL ? "?..." : "");
+	if (strncasecmp(req->url, "https://", 8) != 0)
+		return ctx_err(ctx, SCAUTH_ECONFIG, "%s: only https URLs are allowed", where);
 	if ((r = dl_curl(ctx, &c)) != 0)
 		return r;
 	if (ctx->easy == NULL && (ctx->easy = c->easy_init()) == NULL)
 		return ctx_err(ctx, SCAUTH_ENOMEM, "cannot create a libcurl handle");
 	h = ctx->easy;
-	c->easy_setopt(h, CURLOPT_URL, NULL);
+	/*
+	 * Every request starts from a clean handle: options of the previous one
+	 * (a POST's body size, its method) must not leak into this one.  A reset
+	 * keeps the connection cache, so the TLS session is still reused.
+	 */
+	c->easy_reset(h);
 
 	memset(&x, 0, sizeof(x));
 	x.resp = resp;
@@ -260,22 +276,18 @@ http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp)
 	cc = c->easy_perform(h);
 	resp->ms = elapsed_ms(&t0);
 	if (cc != CURLE_OK) {
-		r = map_curl_error(ctx, c, cc, &x, errbuf, req->url);
-		ctx_trace(ctx, "http %s %s -> failed: %s (%ld ms)", req->method, req->url,
+		r = map_curl_error(ctx, c, cc, &x, errbuf, where);
+		ctx_trace(ctx, "http %s %s -> failed: %s (%ld ms)", req->method, where,
 		    scauth_strerror(r), resp->ms);
 		goto out;
 	}
 	c->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	ctx_trace(ctx, "http %s %s -> %ld (%ld ms)", req->method, req->url, resp->status,
+	ctx_trace(ctx, "http %s %s -> %ld (%ld ms)", req->method, where, resp->status,
 	    resp->ms);
 	r = SCAUTH_OK;
  out:
-	/* Drop pointers into our memory before it goes away; keep the connection. */
-	c->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	c->easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	c->easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-	c->easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-	c->easy_setopt(h, CURLOPT_NOBODY, 0L);
+	/* Drop every pointer into our memory before it goes away; keep the connection. */
+	c->easy_reset(h);
 	if (hdrs != NULL)
 		wipe_slist(c, hdrs);
 	if (r != SCAUTH_OK)

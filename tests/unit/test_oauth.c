@@ -458,6 +458,48 @@ api_paths(void **state)
 	scauth_ctx_free(ctx);
 }
 
+/*
+ * One handle serves every request of a context: a request without a body
+ * after a POST must not inherit its method or body size (libcurl would then
+ * read the "body" from stdin, and hang on a terminal).
+ */
+static void
+no_leftovers_between_requests(void **state)
+{
+	scauth_ctx *ctx = sandbox_ctx();
+	struct scauth_token *t;
+	struct http_resp resp;
+	time_t retry;
+	int in[2], saved;
+
+	assert_int_equal(oauth_client_credentials(ctx, &t, &retry), SCAUTH_OK);
+	/* stdin: a pipe with data that stays open, as a terminal would. */
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(write(in[1], "stdin-data-that-must-not-be-sent", 32), 32);
+	saved = dup(0);
+	dup2(in[0], 0);
+	assert_int_equal(api_call(ctx, t->access, "POST", "/playlists", "{\"title\":\"x\"}", 13,
+	    NULL, &resp), SCAUTH_OK);
+	assert_non_null(strstr(sbuf_str(&resp.body), "\"body_bytes\":13"));
+	http_resp_free(&resp);
+	assert_int_equal(api_call(ctx, t->access, "DELETE", "/likes/tracks/1", NULL, 0, NULL,
+	    &resp), SCAUTH_OK);
+	assert_int_equal(resp.status, 200);
+	assert_non_null(strstr(sbuf_str(&resp.body), "\"method\":\"DELETE\""));
+	assert_non_null(strstr(sbuf_str(&resp.body), "\"body_bytes\":0"));
+	http_resp_free(&resp);
+	assert_int_equal(api_call(ctx, t->access, "GET", "/tracks", NULL, 0, NULL, &resp),
+	    SCAUTH_OK);
+	assert_non_null(strstr(sbuf_str(&resp.body), "\"method\":\"GET\""));
+	http_resp_free(&resp);
+	dup2(saved, 0);
+	close(saved);
+	close(in[0]);
+	close(in[1]);
+	scauth_token_free(t);
+	scauth_ctx_free(ctx);
+}
+
 static void
 http_only_https(void **state)
 {
@@ -485,6 +527,7 @@ main(void)
 		cmocka_unit_test_setup(tls_is_verified, reset),
 		cmocka_unit_test_setup(unreachable, reset),
 		cmocka_unit_test_setup(api_paths, reset),
+		cmocka_unit_test_setup(no_leftovers_between_requests, reset),
 		cmocka_unit_test_setup(http_only_https, reset),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
