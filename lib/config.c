@@ -60,12 +60,6 @@ cfg_key_index(const char *name)
 	return -1;
 }
 
-const char *
-cfg_key_name(enum cfg_key k)
-{
-	return keys[k].name;
-}
-
 int
 profile_valid(const char *name)
 {
@@ -166,12 +160,16 @@ config_parse(const char *text, size_t len, const char *profile, cfg_line_fn *cb,
 			val++;
 		}
 		if (cfg_key_index(key) < 0) {
-			snprintf(err, errlen, "line %d: unknown key '%.40s'", lineno, key);
+			/* Quote the key only if it looks like one: the line may hold a secret. */
+			if (*key != '\0' && strspn(key, "abcdefghijklmnopqrstuvwxyz_") == strlen(key) &&
+			    strlen(key) <= 40)
+				snprintf(err, errlen, "line %d: unknown key '%s'", lineno, key);
+			else
+				snprintf(err, errlen, "line %d: expected 'key = value' with a key "
+				    "of lower-case letters and '_'", lineno);
 			r = SCAUTH_ECONFIG;
 			goto out;
 		}
-		if (in_profile < 0)
-			continue;       /* another profile's section */
 		if ((r = cb(arg, key, val, in_profile, lineno)) != 0)
 			goto out;
 	}
@@ -205,10 +203,13 @@ collect(void *arg, const char *key, const char *value, int in_profile, int linen
 {
 	struct file_values *fv = arg;
 	int k = cfg_key_index(key);
-	char **slot = in_profile ? &fv->prof[k] : &fv->top[k];
+	char **slot = in_profile > 0 ? &fv->prof[k] : &fv->top[k];
 
+	/* Any profile's secret makes the file one that others must not read. */
 	if (k == CFG_CLIENT_SECRET)
 		fv->has_secret = 1;
+	if (in_profile < 0)
+		return SCAUTH_OK;       /* another profile's section */
 	sfree(*slot);   /* a later line in the same place wins, as in git config */
 	if ((*slot = sstrdup(value)) == NULL)
 		return SCAUTH_ENOMEM;
@@ -350,12 +351,20 @@ static int
 xdg_path(const scauth_ctx *ctx, const char *var, const char *home, const char *fallback,
     const char *leaf, char **out)
 {
-	const char *base = env(ctx, var);
+	const char *base = var != NULL ? env(ctx, var) : NULL;
+
+	int n;
 
 	/* The XDG spec says relative values are invalid and must be ignored. */
 	if (base != NULL && base[0] == '/')
-		return asprintf(out, "%s/%s", base, leaf) < 0 ? SCAUTH_ENOMEM : SCAUTH_OK;
-	return asprintf(out, "%s/%s/%s", home, fallback, leaf) < 0 ? SCAUTH_ENOMEM : SCAUTH_OK;
+		n = asprintf(out, "%s/%s", base, leaf);
+	else
+		n = asprintf(out, "%s/%s/%s", home, fallback, leaf);
+	if (n < 0) {
+		*out = NULL;    /* asprintf leaves it undefined */
+		return SCAUTH_ENOMEM;
+	}
+	return SCAUTH_OK;
 }
 
 static int
@@ -497,7 +506,7 @@ config_load(scauth_ctx *ctx)
 
 	for (k = 0; k < CFG_NKEYS; k++) {
 		/* rank: which source won, lower is more specific (see config_client_secret). */
-		int rank = 100;
+		int rank = CFG_RANK_DEFAULT;
 
 		v = NULL;
 		if (ctx->cli[k] != NULL) {
@@ -520,16 +529,21 @@ config_load(scauth_ctx *ctx)
 		}
 	}
 
+	if ((r = validate(ctx)) != 0)
+		goto out;
+	/*
+	 * The file store follows XDG_STATE_HOME.  The keyring is one per user
+	 * whatever the environment says, so its refresh lock (the only file it
+	 * has) must not depend on XDG_STATE_HOME either: two processes of the
+	 * user that differ there would otherwise both refresh the same key.
+	 */
 	if (ctx->opt[SCAUTH_OPT_STATE_DIR] != NULL)
 		ctx->state_dir = strdup(ctx->opt[SCAUTH_OPT_STATE_DIR]);
-	else if ((r = xdg_path(ctx, "XDG_STATE_HOME", home, ".local/state", "soundcloud-auth",
-	    &ctx->state_dir)) != 0)
+	else if ((r = xdg_path(ctx, ctx->store == STORE_KEYRING ? NULL : "XDG_STATE_HOME", home,
+	    ".local/state", "soundcloud-auth", &ctx->state_dir)) != 0)
 		goto out;
-	if (ctx->state_dir == NULL) {
+	if (ctx->state_dir == NULL)
 		r = SCAUTH_ENOMEM;
-		goto out;
-	}
-	r = validate(ctx);
  out:
 	for (i = 0; i < 3; i++)
 		file_values_free(&fv[i]);

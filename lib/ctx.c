@@ -60,6 +60,23 @@ scauth_ctx_set_trace(scauth_ctx *ctx, scauth_trace_fn *fn, void *arg)
 	ctx->trace_arg = arg;
 }
 
+/* Frees what config_load() resolved. */
+static void
+unload(scauth_ctx *ctx)
+{
+	size_t i;
+
+	for (i = 0; i < CFG_NKEYS; i++) {
+		sfree(ctx->cfg[i]);
+		ctx->cfg[i] = NULL;
+	}
+	sfree(ctx->secret);
+	free(ctx->profile);
+	free(ctx->state_dir);
+	free(ctx->api_host);
+	ctx->secret = ctx->profile = ctx->state_dir = ctx->api_host = NULL;
+}
+
 int
 scauth_ctx_load(scauth_ctx *ctx)
 {
@@ -68,8 +85,11 @@ scauth_ctx_load(scauth_ctx *ctx)
 	if (ctx->loaded)
 		return ctx_err(ctx, SCAUTH_EINVAL, "context already loaded");
 	ctx_clear_err(ctx);
-	if ((r = config_load(ctx)) != 0)
+	if ((r = config_load(ctx)) != 0) {
+		/* Leave nothing half-resolved behind: a retry starts clean. */
+		unload(ctx);
 		return r;
+	}
 	ctx->loaded = 1;
 	return SCAUTH_OK;
 }
@@ -106,14 +126,9 @@ scauth_ctx_free(scauth_ctx *ctx)
 	dl_release(ctx);
 	for (i = 0; i < ARRAY_SIZE(ctx->opt); i++)
 		free(ctx->opt[i]);
-	for (i = 0; i < CFG_NKEYS; i++) {
+	for (i = 0; i < CFG_NKEYS; i++)
 		sfree(ctx->cli[i]);
-		sfree(ctx->cfg[i]);
-	}
-	sfree(ctx->secret);
-	free(ctx->profile);
-	free(ctx->state_dir);
-	free(ctx->api_host);
+	unload(ctx);
 	scauth_wipe(ctx, sizeof(*ctx));
 	free(ctx);
 }

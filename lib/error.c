@@ -125,6 +125,15 @@ now(void)
 	return time(NULL);
 }
 
+long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void
 format_utc(time_t t, char *buf, size_t len)
 {

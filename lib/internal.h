@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define HIDDEN __attribute__((visibility("hidden")))
@@ -124,11 +125,11 @@ enum cfg_key {
 
 /* Returns the key's index, or -1 when unknown. */
 HIDDEN int cfg_key_index(const char *name);
-HIDDEN const char *cfg_key_name(enum cfg_key k);
 
 /*
- * The pure INI parser (fuzzed): calls cb for each "key = value" line that
- * applies to profile, with in_profile set inside its [profile NAME] section.
+ * The pure INI parser (fuzzed): calls cb for each "key = value" line, with
+ * in_profile 0 at the top level, 1 inside the [profile NAME] section of
+ * profile, -1 inside another profile's section.
  * Comments start with '#' or ';'; values keep inner '=' and spaces, lose
  * surrounding blanks, may be "double-quoted".  Returns 0, a negative code
  * from cb, or SCAUTH_ECONFIG with "line N: why" in err.
@@ -167,6 +168,7 @@ struct scauth_ctx {
 	char *cli[CFG_NKEYS];              /* scauth_ctx_set() values */
 	char *cfg[CFG_NKEYS];              /* resolved values; client_secret is a secret */
 	int rank[CFG_NKEYS];               /* which source each came from (config.c) */
+#define CFG_RANK_DEFAULT 100               /* rank of a value nobody set */
 	char *secret;                      /* resolved client secret (lazy), a secret */
 	char *profile;
 	char *state_dir;
@@ -199,6 +201,8 @@ HIDDEN void ctx_trace(scauth_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
 HIDDEN time_t now(void);
 /* "YYYY-MM-DD HH:MM:SS UTC" for messages. */
 HIDDEN void format_utc(time_t t, char *buf, size_t len);
+/* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
+HIDDEN long long mono_ms(void);
 
 /* ------------------------------------------------------------------------ */
 /* pkce.c */
@@ -343,6 +347,12 @@ HIDDEN int store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token 
 HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
 HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
 HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);
+/*
+ * Who our files and keys must belong to: the owner they would be created
+ * with, the filesystem uid (it differs from the euid when a PAM module drops
+ * privileges with setfsuid()).
+ */
+HIDDEN uid_t store_owner(void);
 /* Creates (0700) and checks the state directory; returns an O_DIRECTORY fd or <0. */
 HIDDEN int state_dir_open(scauth_ctx *ctx, int create);
 /*

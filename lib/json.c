@@ -49,9 +49,18 @@ json_wipe(struct json_object *o)
 static void
 tokener_free(struct json_tokener *tok)
 {
+	int i;
+
 	/* Its scratch buffer held the strings as they were parsed. */
 	if (tok->pb != NULL && tok->pb->buf != NULL)
 		scauth_wipe(tok->pb->buf, (size_t)tok->pb->size);
+	/* A parse that failed half-way leaves built objects on its stack. */
+	for (i = 0; i <= tok->depth && i < tok->max_depth; i++) {
+		if (tok->stack[i].current != NULL)
+			json_wipe(tok->stack[i].current);
+		if (tok->stack[i].obj != NULL && tok->stack[i].obj != tok->stack[i].current)
+			json_wipe(tok->stack[i].obj);
+	}
 	json_tokener_free(tok);
 }
 
@@ -441,9 +450,8 @@ json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, siz
 		goto out;
 	}
 	/* The identity everything keys on: soundcloud:users:DIGITS. */
-	digits = out->urn + strlen("soundcloud:users:");
-	if (strncmp(out->urn, "soundcloud:users:", 17) != 0 || *digits == '\0' ||
-	    strspn(digits, "0123456789") != strlen(digits)) {
+	digits = strncmp(out->urn, "soundcloud:users:", 17) == 0 ? out->urn + 17 : NULL;
+	if (digits == NULL || *digits == '\0' || strspn(digits, "0123456789") != strlen(digits)) {
 		snprintf(why, whylen, "/me urn is not soundcloud:users:N");
 		r = SCAUTH_EPROTO;
 		goto out;

@@ -105,7 +105,7 @@ key_check(scauth_ctx *ctx, key_serial_t id, const char *desc)
 {
 	char *buf = NULL, *end;
 	unsigned long uid, perm;
-	uid_t owner = (uid_t)setfsuid((uid_t)-1);   /* keys get the fsuid as owner */
+	uid_t owner = store_owner();     /* keys get the fsuid as owner */
 	int r;
 
 	if (keyctl_describe_alloc(id, &buf) == -1) {

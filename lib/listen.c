@@ -286,10 +286,8 @@ callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state)
 		return ctx_err(ctx, SCAUTH_ESTATE,
 		    "callback: iss is not the configured issuer %s (RFC 9207)", issuer);
 	if (cb->error != NULL) {
-		if (strcmp(cb->error, "access_denied") == 0)
-			code = SCAUTH_EDENIED;
-		else if ((code = oauth_error_code(cb->error)) >= 0)
-			code = SCAUTH_EREQUEST;
+		code = strcmp(cb->error, "access_denied") == 0 ? SCAUTH_EDENIED :
+		    oauth_error_code(cb->error);
 		return ctx_err(ctx, code, "login refused by SoundCloud: %s%s%s", cb->error,
 		    desc != NULL ? ": " : "", desc != NULL ? desc : "");
 	}
@@ -312,15 +310,6 @@ enum {
 	SERVE_MORE = 1,         /* keep reading */
 	SERVE_DONE = 2,         /* answered or dropped; the wait goes on */
 };
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 html_escape(struct sbuf *b, const char *s)

@@ -20,16 +20,7 @@
 
 #define LOCK_SLEEP_MIN_MS  1
 #define LOCK_SLEEP_MAX_MS  50
-#define LOCK_GRACE_SEC     5    /* beyond ctx->timeout: the holder's request may take that long */
-
-static long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define LOCK_GRACE_SEC     5    /* beyond the holder's requests and its durable write */
 
 static void
 sleep_ms(long ms)
@@ -44,7 +35,8 @@ int
 lock_take(scauth_ctx *ctx, int *fdp)
 {
 	char name[MAX_PROFILE_LEN + 8];
-	long start, deadline, pause = LOCK_SLEEP_MIN_MS;
+	long long start, deadline;
+	long pause = LOCK_SLEEP_MIN_MS;
 	int dfd, fd = -1, r, waited = 0;
 
 	*fdp = -1;
@@ -60,7 +52,8 @@ lock_take(scauth_ctx *ctx, int *fdp)
 	if ((r = state_file_open(ctx, dfd, name, O_RDONLY | O_CREAT, &fd)) != 0)
 		goto out;
 	start = mono_ms();
-	deadline = start + ((ctx->timeout > 0 ? ctx->timeout : 30) + LOCK_GRACE_SEC) * 1000;
+	/* The holder may make two requests: an app refresh refused, then an exchange. */
+	deadline = start + (2 * (ctx->timeout > 0 ? ctx->timeout : 30) + LOCK_GRACE_SEC) * 1000;
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			break;
@@ -71,7 +64,7 @@ lock_take(scauth_ctx *ctx, int *fdp)
 		if (mono_ms() >= deadline) {
 			r = ctx_err(ctx, SCAUTH_ELOCKED, "another process has held the refresh "
 			    "lock %s/%s for %ld s; try again later", ctx->state_dir, name,
-			    (mono_ms() - start) / 1000);
+			    (long)((mono_ms() - start) / 1000));
 			goto out;
 		}
 		sleep_ms(pause);
@@ -80,7 +73,7 @@ lock_take(scauth_ctx *ctx, int *fdp)
 			pause = LOCK_SLEEP_MAX_MS;
 	}
 	if (waited)
-		ctx_trace(ctx, "lock wait %ld ms", mono_ms() - start);
+		ctx_trace(ctx, "lock wait %lld ms", mono_ms() - start);
 	*fdp = fd;
 	fd = -1;        /* transferred */
 	r = 0;

@@ -18,6 +18,8 @@
 
 #define DEFAULT_EXPIRES_IN 3600  /* SoundCloud's tokens live an hour when it does not say */
 #define DEFAULT_BACKOFF    60    /* a 429 with neither reset_time nor Retry-After */
+#define MAX_BACKOFF        (12 * 3600)  /* SoundCloud's longest window; a wilder date is wrong */
+#define MAX_FORM_BODY      (64 * 1024)  /* a token request we build */
 
 static int
 is_json(const struct http_resp *resp)
@@ -53,6 +55,8 @@ server_error(scauth_ctx *ctx, const char *what, const struct http_resp *resp, ti
 			until = now() + resp->retry_after;
 		else
 			until = now() + DEFAULT_BACKOFF;
+		if (until > now() + MAX_BACKOFF)
+			until = now() + MAX_BACKOFF;
 		if (retry_at != NULL)
 			*retry_at = until;
 		format_utc(until, when, sizeof(when));
@@ -92,6 +96,16 @@ form_add(struct sbuf *b, const char *name, const char *value)
 	    (r = url_escape(b, value, 1)) != 0)
 		return r;
 	return SCAUTH_OK;
+}
+
+/* A request we could not build is our side's problem, not a malformed answer. */
+static int
+build_error(scauth_ctx *ctx, int r)
+{
+	if (r == SCAUTH_EPROTO)
+		return ctx_err(ctx, SCAUTH_ECONFIG, "token request too large: the client id, "
+		    "secret or code is implausibly long");
+	return r;
 }
 
 static int
@@ -158,7 +172,7 @@ token_post(scauth_ctx *ctx, const char *grant, const struct sbuf *body, const ch
 int
 oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scauth_token **out)
 {
-	struct sbuf body = SBUF_INIT(MAX_TOKEN_LEN * 4);
+	struct sbuf body = SBUF_INIT(MAX_FORM_BODY);
 	const char *secret;
 	int r;
 
@@ -170,8 +184,10 @@ oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scaut
 	    (r = form_add(&body, "code_verifier", verifier)) != 0 ||
 	    (r = form_add(&body, "redirect_uri", ctx->cfg[CFG_REDIRECT_URI])) != 0 ||
 	    (r = form_add(&body, "client_id", ctx->cfg[CFG_CLIENT_ID])) != 0 ||
-	    (r = form_add(&body, "client_secret", secret)) != 0)
+	    (r = form_add(&body, "client_secret", secret)) != 0) {
+		r = build_error(ctx, r);
 		goto out;
+	}
 	r = token_post(ctx, "authorization_code", &body, NULL, out, NULL);
  out:
 	sbuf_free(&body);
@@ -181,7 +197,7 @@ oauth_code(scauth_ctx *ctx, const char *code, const char *verifier, struct scaut
 int
 oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out, time_t *retry_at)
 {
-	struct sbuf body = SBUF_INIT(MAX_TOKEN_LEN * 4);
+	struct sbuf body = SBUF_INIT(MAX_FORM_BODY);
 	const char *secret;
 	int r;
 
@@ -191,8 +207,10 @@ oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out, t
 	if ((r = form_add(&body, "grant_type", "refresh_token")) != 0 ||
 	    (r = form_add(&body, "refresh_token", refresh)) != 0 ||
 	    (r = form_add(&body, "client_id", ctx->cfg[CFG_CLIENT_ID])) != 0 ||
-	    (r = form_add(&body, "client_secret", secret)) != 0)
+	    (r = form_add(&body, "client_secret", secret)) != 0) {
+		r = build_error(ctx, r);
 		goto out;
+	}
 	r = token_post(ctx, "refresh_token", &body, NULL, out, retry_at);
  out:
 	sbuf_free(&body);
@@ -202,7 +220,7 @@ oauth_refresh(scauth_ctx *ctx, const char *refresh, struct scauth_token **out, t
 int
 oauth_client_credentials(scauth_ctx *ctx, struct scauth_token **out, time_t *retry_at)
 {
-	struct sbuf pair = SBUF_INIT(MAX_TOKEN_LEN * 2), basic = SBUF_INIT(MAX_TOKEN_LEN * 4);
+	struct sbuf pair = SBUF_INIT(MAX_FORM_BODY), basic = SBUF_INIT(MAX_FORM_BODY * 2);
 	struct sbuf body = SBUF_INIT(64);
 	const char *secret;
 	char *b64 = NULL;
@@ -214,8 +232,10 @@ oauth_client_credentials(scauth_ctx *ctx, struct scauth_token **out, time_t *ret
 		return r;
 	/* RFC 6749 2.3.1: form-urlencode each part, then base64 "id:secret". */
 	if ((r = url_escape(&pair, ctx->cfg[CFG_CLIENT_ID], 1)) != 0 ||
-	    (r = sbuf_addch(&pair, ':')) != 0 || (r = url_escape(&pair, secret, 1)) != 0)
+	    (r = sbuf_addch(&pair, ':')) != 0 || (r = url_escape(&pair, secret, 1)) != 0) {
+		r = build_error(ctx, r);
 		goto out;
+	}
 	if ((b64 = b64_encode(sbuf_str(&pair), pair.len, 0)) == NULL) {
 		r = SCAUTH_ENOMEM;
 		goto out;
@@ -296,8 +316,9 @@ api_call(scauth_ctx *ctx, const char *access, const char *method, const char *pa
 	int r;
 
 	memset(resp, 0, sizeof(*resp));
-	if (path == NULL || path[0] != '/')
-		return ctx_err(ctx, SCAUTH_EINVAL, "API path must start with '/'");
+	/* The token goes only to api_url's origin: "//host/..." would leave it. */
+	if (path == NULL || path[0] != '/' || path[1] == '/')
+		return ctx_err(ctx, SCAUTH_EINVAL, "API path must be \"/...\" relative to api_url");
 	for (p = path; *p != '\0'; p++)
 		if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || *p == '#')
 			return ctx_err(ctx, SCAUTH_EINVAL,

@@ -162,6 +162,12 @@ SCAUTH_API const char *scauth_token_access(const scauth_token *t);
 SCAUTH_API time_t scauth_token_expires(const scauth_token *t);
 /* When the access token was obtained. */
 SCAUTH_API time_t scauth_token_obtained(const scauth_token *t);
+/*
+ * Until when ctx hands t out without renewing it: the expiry minus
+ * refresh_margin (the default margin counts at most half the token's life).
+ * 0 when the expiry is unknown.
+ */
+SCAUTH_API time_t scauth_token_fresh_until(const scauth_ctx *ctx, const scauth_token *t);
 /* Granted scope, "" if none. */
 SCAUTH_API const char *scauth_token_scope(const scauth_token *t);
 /* Identity of a user grant: urn ("soundcloud:users:N"), permalink, username; NULL if unknown. */

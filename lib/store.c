@@ -29,12 +29,8 @@
 #define PATH_LEN  4096
 #define TMP_SUFFIX ".new"
 
-/*
- * Who our files must belong to: the owner they would be created with.  That
- * is the filesystem uid, which differs from the euid when a PAM module drops
- * privileges with setfsuid(); setfsuid(-1) changes nothing and returns it.
- */
-static uid_t
+/* setfsuid(-1) changes nothing and returns the filesystem uid. */
+uid_t
 store_owner(void)
 {
 	return (uid_t)setfsuid((uid_t)-1);

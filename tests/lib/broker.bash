@@ -198,8 +198,10 @@ t_fresh_no_network() {
 # Concurrency.
 
 t_concurrent_refresh() {
-	# Log in with a token that lives less than refresh_margin (300 s), so that it is stale at
-	# once (login's own /me call still works with it); refreshed ones live an hour.
+	# Log in with a token that lives less than refresh_margin (300 s, set on purpose: the
+	# default would count only half a short token's life), so that it is stale at once
+	# (login's own /me call still works with it); refreshed ones live an hour.
+	broker_config "refresh_margin = 300"
 	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
 	login
 	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null

@@ -92,7 +92,8 @@ plant(struct fx *f, enum scauth_grant g, const char *access, const char *refresh
 	t->access = access ? sstrdup(access) : NULL;
 	t->refresh = refresh ? sstrdup(refresh) : NULL;
 	t->expires_at = expires_at;
-	t->obtained_at = now();
+	/* An hour-long token, as SoundCloud issues them. */
+	t->obtained_at = expires_at != 0 ? expires_at - 3600 : now();
 	t->retry_at = retry_at;
 	t->urn = sstrdup("soundcloud:users:5");
 	if (store_save(f->ctx, g, t) != 0)
@@ -204,6 +205,31 @@ test_margin(void **state)
 	assert_int_equal(scauth_token_get(f->ctx, SCAUTH_GRANT_USER, &t), 0);
 	assert_string_equal(scauth_token_access(t), "soon-expired");
 	scauth_token_free(t);
+}
+
+/* A margin longer than the token's life counts only half the life. */
+static void
+test_margin_capped_by_lifetime(void **state)
+{
+	struct fx *f = *state;
+	scauth_token *t = NULL;
+	struct scauth_token *s = record_new();
+
+	/* A 60 s token with the default 300 s margin: fresh for its first 30 s. */
+	s->access = sstrdup("short-lived");
+	s->refresh = sstrdup("the-refresh");
+	s->obtained_at = now();
+	s->expires_at = now() + 60;
+	assert_int_equal(store_save(f->ctx, SCAUTH_GRANT_USER, s), 0);
+	assert_int_equal(scauth_token_get(f->ctx, SCAUTH_GRANT_USER, &t), 0);
+	assert_string_equal(scauth_token_access(t), "short-lived");
+	scauth_token_free(t);
+	/* 20 s of 60 left: stale, a refresh is tried (no server here). */
+	s->obtained_at = now() - 40;
+	s->expires_at = now() + 20;
+	assert_int_equal(store_save(f->ctx, SCAUTH_GRANT_USER, s), 0);
+	assert_int_equal(scauth_token_get(f->ctx, SCAUTH_GRANT_USER, &t), SCAUTH_ENETWORK);
+	scauth_token_free(s);
 }
 
 static void
@@ -425,6 +451,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fresh_is_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_margin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_margin_capped_by_lifetime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expired_without_refresh, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalidate, setup, teardown),

@@ -176,7 +176,8 @@ collect(void *arg, const char *key, const char *value, int in_profile, int linen
 	char *out = arg;
 	size_t n = strlen(out);
 
-	snprintf(out + n, 1024 - n, "%s%s=%s|", in_profile ? "P:" : "", key, value);
+	snprintf(out + n, 1024 - n, "%s%s=%s|", in_profile > 0 ? "P:" : in_profile < 0 ? "O:" : "",
+	    key, value);
 	return 0;
 }
 
@@ -220,12 +221,13 @@ parser_profiles(void **state)
 	    "[ profile  b ]\n"
 	    "client_id = in-b\n";
 
+	/* Other profiles' lines are reported as such (-1): the caller skips them. */
 	assert_int_equal(parse(text, "a", out, err), 0);
-	assert_string_equal(out, "client_id=top|P:client_id=in-a|");
+	assert_string_equal(out, "client_id=top|P:client_id=in-a|O:client_id=in-b|");
 	assert_int_equal(parse(text, "b", out, err), 0);
-	assert_string_equal(out, "client_id=top|P:client_id=in-b|");
+	assert_string_equal(out, "client_id=top|O:client_id=in-a|P:client_id=in-b|");
 	assert_int_equal(parse(text, "c", out, err), 0);
-	assert_string_equal(out, "client_id=top|");
+	assert_string_equal(out, "client_id=top|O:client_id=in-a|O:client_id=in-b|");
 }
 
 static void
@@ -235,6 +237,11 @@ parser_errors(void **state)
 
 	assert_int_equal(parse("client_id = x\nbogus = 1\n", NULL, out, err), SCAUTH_ECONFIG);
 	assert_string_equal(err, "line 2: unknown key 'bogus'");
+	/* A line that is not key = value may hold a secret: it is never quoted. */
+	assert_int_equal(parse("client_secret: Zm9vYmFy==\n", NULL, out, err), SCAUTH_ECONFIG);
+	assert_null(strstr(err, "Zm9v"));
+	assert_string_equal(err,
+	    "line 1: expected 'key = value' with a key of lower-case letters and '_'");
 	assert_int_equal(parse("no equals sign\n", NULL, out, err), SCAUTH_ECONFIG);
 	assert_string_equal(err, "line 1: expected 'key = value'");
 	assert_int_equal(parse("[profile a\n", NULL, out, err), SCAUTH_ECONFIG);
@@ -276,6 +283,10 @@ file_permissions(void **state)
 	assert_int_equal(load_file_ctx(&ctx, "client_secret = s3cr3t\n", 0644, 0), SCAUTH_EUNSAFE);
 	assert_non_null(strstr(scauth_errmsg(ctx), "chmod 600"));
 	assert_null(strstr(scauth_errmsg(ctx), "s3cr3t"));
+	scauth_ctx_free(ctx);
+	/* Another profile's secret in a readable file: refused all the same. */
+	assert_int_equal(load_file_ctx(&ctx, "client_id = x\n[profile other]\nclient_secret = s\n",
+	    0644, 0), SCAUTH_EUNSAFE);
 	scauth_ctx_free(ctx);
 	/* The same file without the secret is fine at 0644. */
 	assert_int_equal(load_file_ctx(&ctx, "client_id = x\n", 0644, 0), SCAUTH_OK);
@@ -447,6 +458,17 @@ xdg_directories(void **state)
 	assert_int_equal(scauth_ctx_load(ctx), SCAUTH_OK);
 	assert_string_equal(scauth_ctx_get(ctx, "client_id"), "from-xdg");
 	assert_string_equal(scauth_ctx_get(ctx, "state_dir"), "/var/lib/elsewhere/soundcloud-auth");
+	scauth_ctx_free(ctx);
+	/*
+	 * The keyring is one per user: its lock must not move with
+	 * XDG_STATE_HOME, or two processes could refresh the same key at once.
+	 */
+	assert_int_equal(scauth_ctx_new(&ctx, 0), SCAUTH_OK);
+	setenv("SOUNDCLOUD_AUTH_STORE", "keyring", 1);
+	assert_int_equal(scauth_ctx_load(ctx), SCAUTH_OK);
+	assert_string_equal(scauth_ctx_get(ctx, "state_dir"),
+	    path_in_home(".local/state/soundcloud-auth"));
+	unsetenv("SOUNDCLOUD_AUTH_STORE");
 	scauth_ctx_free(ctx);
 	/* Relative XDG values are invalid and ignored, as the spec says. */
 	assert_int_equal(scauth_ctx_new(&ctx, 0), SCAUTH_OK);
