@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "credential.h"
@@ -202,6 +203,31 @@ cred_parse(struct credential *c, const char *buf, size_t len)
 		c->lineno = lineno;
 	}
 	return r;
+}
+
+int
+cred_names(const char *buf, size_t len, const char *key, const char *value, int nocase)
+{
+	size_t klen = strlen(key), vlen = strlen(value), pos = 0, n, vn;
+	const char *line, *nl, *v;
+
+	while (pos < len) {
+		line = buf + pos;
+		nl = memchr(line, '\n', len - pos);
+		n = nl != NULL ? (size_t)(nl - line) : len - pos;
+		if (n == 0)
+			break;
+		if (n > klen && memcmp(line, key, klen) == 0 && line[klen] == '=') {
+			v = line + klen + 1;
+			for (vn = 0; vn < n - klen - 1 && v[vn] != '\0' && v[vn] != '\r'; vn++)
+				;
+			if (vn == vlen && (nocase ? strncasecmp(v, value, vn) :
+			    strncmp(v, value, vn)) == 0)
+				return 1;
+		}
+		pos += n + (nl != NULL);
+	}
+	return 0;
 }
 
 int

@@ -67,6 +67,16 @@ struct credential {
  */
 int cred_parse(struct credential *c, const char *buf, size_t len);
 
+/*
+ * For a request that could not be read or parsed, buf[0..len) being what was
+ * read of it: 1 if one of its lines before the first blank line reads
+ * key=value, else 0.  Lenient on purpose, as it only tells whether a dropped
+ * request was meant for the caller: a line may be of any length, and a value
+ * also ends at a NUL or CR (the bytes that got it dropped).  nocase compares
+ * the value without regard to ASCII case.
+ */
+int cred_names(const char *buf, size_t len, const char *key, const char *value, int nocase);
+
 /* 1 if the request announced capability[]=name. */
 int cred_has_capability(const struct credential *c, const char *name);
 
@@ -83,8 +93,10 @@ struct cred_buf {
 /*
  * Reads from fd until a blank line, end of file, or a problem: CRED_ELONG as
  * soon as a line passes CRED_MAX_LINE, CRED_EBIG past CRED_MAX_REQUEST,
- * CRED_EIO, CRED_ENOMEM.  Nothing after the blank line is read.  b must be
- * zeroed; free it with cred_buf_free() whatever the result.
+ * CRED_EIO, CRED_ENOMEM.  No read(2) follows the one that brought the blank
+ * line, but what that one brought after it is consumed from fd: it is wiped
+ * and dropped, and b->len ends with the blank line.  b must be zeroed; free
+ * it with cred_buf_free() whatever the result.
  */
 int cred_read_fd(int fd, struct cred_buf *b);
 void cred_buf_free(struct cred_buf *b);

@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,7 +41,8 @@
 #define MAX_METHOD        16
 #define DEFAULT_TIMEOUT   300                /* seconds a login waits for the browser */
 #define MAX_TIMEOUT       86400
-#define DEFAULT_MARGIN    300                /* refresh_margin when the context has none */
+#define MAX_LOADERR       512                /* the library's message for a failed load */
+#define SOUNDCLOUD_HOST   "api.soundcloud.com"  /* the default api_url's host */
 
 /* Exit status 1: the API answered with an error status, and other failures. */
 #define EX_FAILURE 1
@@ -78,8 +80,9 @@ static const struct {
 struct cmd {
 	const char *profile;        /* --profile */
 	const char *config;         /* --config */
-	scauth_ctx *ctx;            /* loaded on first use */
+	scauth_ctx *ctx;            /* loaded on first use; NULL while it does not load */
 	const char *why;            /* a message of ours that overrides the library's */
+	char loaderr[MAX_LOADERR];  /* why the context did not load, "" if it did */
 };
 
 struct verb {
@@ -164,8 +167,8 @@ fail(struct cmd *cmd, int err, const char *what)
 	const char *msg = cmd->why;
 	int status = exit_status(err);
 
-	if (msg == NULL && cmd->ctx != NULL)
-		msg = scauth_errmsg(cmd->ctx);
+	if (msg == NULL)
+		msg = cmd->ctx != NULL ? scauth_errmsg(cmd->ctx) : cmd->loaderr;
 	if (msg == NULL || *msg == '\0')
 		msg = scauth_strerror(err);
 	if (what != NULL)
@@ -191,27 +194,43 @@ trace_line(void *arg, const char *line)
 	fprintf(stderr, "soundcloud-auth: %s\n", line);
 }
 
-/* Creates and loads the context once; the store verb never needs one. */
+/*
+ * Creates and loads the context once; store needs one only to judge a
+ * dropped request.  cmd->ctx is set only when the load succeeded, so that
+ * nothing runs on a half-loaded context; the library's reason for a failure
+ * is kept in cmd->loaderr for fail().
+ */
 static int
 ctx_open(struct cmd *cmd)
 {
+	scauth_ctx *ctx = NULL;
 	const char *trace;
 	int r;
 
 	if (cmd->ctx != NULL)
 		return SCAUTH_OK;
-	if ((r = scauth_ctx_new(&cmd->ctx, 0)) < 0)
-		return r;
+	cmd->loaderr[0] = '\0';
+	if ((r = scauth_ctx_new(&ctx, 0)) < 0)
+		goto out;
 	if (cmd->config != NULL &&
-	    (r = scauth_ctx_setopt(cmd->ctx, SCAUTH_OPT_CONFIG_FILE, cmd->config)) < 0)
-		return r;
+	    (r = scauth_ctx_setopt(ctx, SCAUTH_OPT_CONFIG_FILE, cmd->config)) < 0)
+		goto out;
 	if (cmd->profile != NULL &&
-	    (r = scauth_ctx_setopt(cmd->ctx, SCAUTH_OPT_PROFILE, cmd->profile)) < 0)
-		return r;
+	    (r = scauth_ctx_setopt(ctx, SCAUTH_OPT_PROFILE, cmd->profile)) < 0)
+		goto out;
 	trace = getenv("SOUNDCLOUD_AUTH_TRACE");
 	if (nonempty(trace) && strcmp(trace, "0") != 0)
-		scauth_ctx_set_trace(cmd->ctx, trace_line, NULL);
-	return scauth_ctx_load(cmd->ctx);
+		scauth_ctx_set_trace(ctx, trace_line, NULL);
+	if ((r = scauth_ctx_load(ctx)) < 0)
+		goto out;
+	cmd->ctx = ctx;
+	ctx = NULL;     /* transferred */
+ out:
+	if (ctx != NULL) {
+		snprintf(cmd->loaderr, sizeof(cmd->loaderr), "%s", scauth_errmsg(ctx));
+		scauth_ctx_free(ctx);
+	}
+	return r;
 }
 
 /* Writes a whole buffer to stdout; reports a failure (EPIPE...) on stderr. */
@@ -225,41 +244,58 @@ out_write(const char *buf, size_t len)
 	return 0;
 }
 
-/* refresh_margin in seconds, as configured. */
-static long
-refresh_margin(const struct cmd *cmd)
-{
-	const char *s = scauth_ctx_get(cmd->ctx, "refresh_margin");
-	char *end;
-	long v;
-
-	if (s == NULL)
-		return DEFAULT_MARGIN;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < 0)
-		return DEFAULT_MARGIN;
-	return v;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Talking to a person: the browser, the terminal. */
 
-/* git's reading of GIT_TERMINAL_PROMPT: 0, false, no and off say no. */
+/*
+ * A boolean as git's git_parse_maybe_bool() reads it: "" is false; true, yes,
+ * on and false, no, off in any case; else an int (strtoimax base 0, with an
+ * optional k, m or g unit) is true when not 0.  -1 for anything else.
+ */
 static int
-git_prompt_allowed(void)
+git_parse_bool(const char *v)
 {
-	static const char *const no[] = { "0", "false", "no", "off" };
-	const char *v = getenv("GIT_TERMINAL_PROMPT");
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+	long long n, unit = 1;
+	char *end;
 	size_t i;
 
-	if (v == NULL)
-		return 1;
-	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+	if (*v == '\0')
+		return 0;
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(v, yes[i]) == 0)
+			return 1;
 		if (strcasecmp(v, no[i]) == 0)
 			return 0;
 	}
-	return 1;
+	errno = 0;
+	n = strtoll(v, &end, 0);
+	if (errno != 0 || end == v)
+		return -1;
+	if (*end != '\0') {
+		if (end[1] != '\0' || strchr("kKmMgG", *end) == NULL)
+			return -1;
+		unit = tolower((unsigned char)*end) == 'k' ? 1024 :
+		    tolower((unsigned char)*end) == 'm' ? 1024 * 1024 : 1024 * 1024 * 1024;
+	}
+	/* git wants the value, units applied, to fit an int. */
+	if (n > INT_MAX / unit || n < -(INT_MAX / unit))
+		return -1;
+	return n != 0;
+}
+
+/*
+ * GIT_TERMINAL_PROMPT read as git's git_env_bool() reads it, so that "" and
+ * "00" say no here as they do to git.  A value git cannot read makes git die
+ * before it would prompt: no prompt either.
+ */
+static int
+git_prompt_allowed(void)
+{
+	const char *v = getenv("GIT_TERMINAL_PROMPT");
+
+	return v == NULL || git_parse_bool(v) == 1;
 }
 
 static int
@@ -297,6 +333,27 @@ person_can_answer(void)
 }
 
 /*
+ * Removes every SOUNDCLOUD_* variable from the environment: the browser needs
+ * none of them, and SOUNDCLOUD_CLIENT_SECRET would otherwise sit in its
+ * /proc/PID/environ (and its children's) for as long as it runs.  Edits the
+ * array in place rather than calling unsetenv(), which may allocate: this
+ * runs in the child between fork() and exec().
+ */
+static void
+drop_our_environment(void)
+{
+	char **src, **dst;
+
+	if (environ == NULL)
+		return;
+	for (src = dst = environ; *src != NULL; src++) {
+		if (strncmp(*src, "SOUNDCLOUD_", 11) != 0)
+			*dst++ = *src;
+	}
+	*dst = NULL;
+}
+
+/*
  * Starts $BROWSER (a shell command that may hold arguments; the URL is its
  * last one) or xdg-open when a display is present, and does not wait for it.
  * Its stdin and stdout are /dev/null: under `get` our stdout is git's pipe.
@@ -317,14 +374,18 @@ open_browser(const char *url)
 	}
 	if (pid > 0)
 		return pid;
-	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-		if (fd > STDERR_FILENO)
-			close(fd);
-	}
+	/*
+	 * A session of its own: Ctrl-C on the terminal while we wait for the
+	 * redirect stops the login, not the browser the person is using.
+	 */
+	(void)setsid();
+	/* A browser holding git's stdout would keep git waiting until it exits. */
+	if ((fd = open("/dev/null", O_RDWR)) < 0 ||
+	    dup2(fd, STDIN_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
+		_exit(127);
 	/* Neither the listener's socket nor anything else of ours goes along. */
 	closefrom(STDERR_FILENO + 1);
+	drop_our_environment();
 	if (nonempty(browser))
 		execl("/bin/sh", "sh", "-c", "exec $BROWSER \"$1\"", "sh", url, (char *)NULL);
 	else
@@ -352,7 +413,16 @@ show_qr(const char *url)
 	}
 }
 
-/* The signal that interrupted a hidden read, so that the terminal is restored first. */
+/*
+ * Signals that end or stop us while echo is off.  As readpassphrase(3) does,
+ * each is caught only to restore the terminal first and is then delivered
+ * again with the disposition it had; one that was ignored (nohup ignores
+ * SIGHUP) is left ignored.
+ */
+static const int hidden_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU };
+#define NHIDDEN_SIGS (sizeof(hidden_sigs) / sizeof(hidden_sigs[0]))
+
+/* The signal that interrupted a hidden read. */
 static volatile sig_atomic_t got_signal;
 
 static void
@@ -361,67 +431,127 @@ on_signal(int sig)
 	got_signal = sig;
 }
 
+static void
+catch_signals(struct sigaction *old, int *caught)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;      /* no SA_RESTART: read() must return */
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < NHIDDEN_SIGS; i++) {
+		caught[i] = sigaction(hidden_sigs[i], NULL, &old[i]) == 0 &&
+		    old[i].sa_handler != SIG_IGN &&
+		    sigaction(hidden_sigs[i], &sa, NULL) == 0;
+	}
+}
+
+static void
+release_signals(const struct sigaction *old, const int *caught)
+{
+	size_t i;
+
+	for (i = 0; i < NHIDDEN_SIGS; i++) {
+		if (caught[i])
+			(void)sigaction(hidden_sigs[i], &old[i], NULL);
+	}
+}
+
+/*
+ * Reads up to a newline into buf (NUL-terminated, newline dropped).  Returns
+ * the length, -1 on error or once a caught signal arrived (also one that came
+ * before the read: it is not left waiting for Enter), -2 when the line does
+ * not fit.
+ */
+static ssize_t
+read_line(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+	ssize_t n;
+	char *nl;
+
+	for (;;) {
+		if (got_signal)
+			return -1;
+		if (len + 1 >= size)
+			return -2;
+		n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		if ((nl = memchr(buf + len, '\n', (size_t)n)) != NULL) {
+			len = (size_t)(nl - buf);
+			break;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* Writes the prompt, giving up once a caught signal arrived (cred_write_all() retries). */
+static void
+write_prompt(int fd, const char *prompt)
+{
+	size_t len = strlen(prompt);
+	ssize_t n;
+
+	while (len > 0 && !got_signal) {
+		if ((n = write(fd, prompt, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		prompt += n;
+		len -= (size_t)n;
+	}
+}
+
 /*
  * Reads one line from fd into buf (NUL-terminated, newline dropped).  On a
  * terminal, echo goes off first and then the prompt is shown, so that
- * nothing typed after the prompt is echoed: a code is a secret.  Returns its
+ * nothing typed after the prompt is echoed: a code is a secret.  Ctrl-Z (or
+ * a background read or write) restores the terminal and stops us; once
+ * continued, echo goes off again and the line starts over.  Returns its
  * length, -1 on error or interruption (after restoring the terminal and
  * re-raising the signal), -2 when the line does not fit.
  */
 static ssize_t
 read_hidden_line(int fd, const char *prompt, char *buf, size_t size)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa, old[sizeof(sigs) / sizeof(sigs[0])];
+	struct sigaction old[NHIDDEN_SIGS];
+	int caught[NHIDDEN_SIGS], hidden, sig;
 	struct termios saved, quiet;
-	size_t len = 0, i;
-	int hidden = 0;
-	ssize_t n, r = -1;
-	char *nl;
+	ssize_t r;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;      /* no SA_RESTART: read() must return */
-	sigemptyset(&sa.sa_mask);
-	got_signal = 0;
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, &old[i]);
-	if (isatty(fd) && tcgetattr(fd, &saved) == 0) {
-		quiet = saved;
-		quiet.c_lflag &= ~(tcflag_t)ECHO;
-		quiet.c_lflag |= ECHONL;
-		hidden = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
-		(void)cred_write_all(fd, prompt, strlen(prompt));
-	}
 	for (;;) {
-		if (len + 1 >= size) {
-			r = -2;
-			break;
+		got_signal = 0;
+		catch_signals(old, caught);
+		hidden = 0;
+		if (isatty(fd) && tcgetattr(fd, &saved) == 0) {
+			quiet = saved;
+			quiet.c_lflag &= ~(tcflag_t)ECHO;
+			quiet.c_lflag |= ECHONL;
+			hidden = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+			write_prompt(fd, prompt);
 		}
-		n = read(fd, buf + len, size - 1 - len);
-		if (n < 0 && errno == EINTR && !got_signal)
-			continue;
-		if (n < 0)
+		r = read_line(fd, buf, size);
+		if (hidden)
+			(void)tcsetattr(fd, TCSAFLUSH, &saved);
+		release_signals(old, caught);
+		if (r < 0)
+			scauth_wipe(buf, size);
+		if ((sig = got_signal) == 0)
 			break;
-		if (n == 0) {
-			r = (ssize_t)len;
+		/* Now with the terminal as it was: die, or stop until continued. */
+		raise(sig);
+		if (sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
 			break;
-		}
-		if ((nl = memchr(buf + len, '\n', (size_t)n)) != NULL) {
-			len = (size_t)(nl - buf);
-			r = (ssize_t)len;
-			break;
-		}
-		len += (size_t)n;
 	}
-	buf[r >= 0 ? (size_t)r : 0] = '\0';
-	if (r < 0)
-		scauth_wipe(buf, size);
-	if (hidden)
-		tcsetattr(fd, TCSAFLUSH, &saved);
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &old[i], NULL);
-	if (got_signal)
-		raise(got_signal);
 	return r;
 }
 
@@ -535,26 +665,18 @@ login_flow(struct cmd *cmd, const struct login_opts *lo, scauth_token **out)
 /* The git credential protocol: get, store, erase. */
 
 /*
- * Reads and parses the request.  Returns 0, or the exit status after
- * reporting why the request was dropped (git never sends such a request).
+ * Loads the context and returns the host= that git sends for api_url, with
+ * *err the result of the load.  When the configuration does not load, that
+ * of the default api_url: a request for SoundCloud's host is where a broken
+ * configuration gets reported, and every other host hears nothing, so that a
+ * helper configured for every host does not complain on each push elsewhere.
  */
-static int
-read_request(struct cred_buf *in, struct credential *c)
+static const char *
+our_host(struct cmd *cmd, int *err)
 {
-	int r;
-
-	if ((r = cred_read_fd(STDIN_FILENO, in)) == CRED_OK)
-		r = cred_parse(c, in->p, in->len);
-	if (r == CRED_OK)
-		return 0;
-	if (r == CRED_EIO)
-		fprintf(stderr, PROG ": reading the request: %s\n", strerror(errno));
-	else if (c->lineno > 0)
-		fprintf(stderr, PROG ": request dropped: line %u: %s\n", c->lineno,
-		    cred_strerror(r));
-	else
-		fprintf(stderr, PROG ": request dropped: %s\n", cred_strerror(r));
-	return r == CRED_EIO || r == CRED_ENOMEM ? EX_FAILURE : EX_USAGE;
+	if ((*err = ctx_open(cmd)) < 0)
+		return SOUNDCLOUD_HOST;
+	return scauth_ctx_api_host(cmd->ctx);
 }
 
 /*
@@ -570,20 +692,52 @@ request_is_ours(struct cmd *cmd, const struct credential *c)
 
 	if (c->protocol == NULL || strcmp(c->protocol, "https") != 0 || c->host == NULL)
 		return 0;
-	r = ctx_open(cmd);
-	host = cmd->ctx != NULL ? scauth_ctx_api_host(cmd->ctx) : NULL;
-	if (r < 0) {
-		/*
-		 * Broken configuration: speak up only for a host that would be
-		 * ours, so that a helper configured for every host does not
-		 * complain on each push elsewhere.
-		 */
-		if (host == NULL)
-			host = "api.soundcloud.com";
-		return strcasecmp(c->host, host) == 0 ? r : 0;
-	}
+	host = our_host(cmd, &r);
 	/* Host names ignore case; git sends the host as the URL spelled it. */
-	return host != NULL && strcasecmp(c->host, host) == 0;
+	if (host == NULL || strcasecmp(c->host, host) != 0)
+		return 0;
+	return r < 0 ? r : 1;
+}
+
+/*
+ * Reads and parses the request.  Returns 1 when c holds it; else 0 with
+ * *status the exit status.  A request that cannot be read or parsed (git
+ * never sends one) is dropped, and no token is handed out for it.  Why is
+ * said only when what was read of it names protocol=https and our host: a
+ * helper configured for every host must stay silent for a foreign host, even
+ * when a hostile server there made git pass on a header too long to read.
+ */
+static int
+read_request(struct cmd *cmd, struct cred_buf *in, struct credential *c, int *status)
+{
+	const char *host;
+	int r, err;
+
+	*status = 0;
+	if ((r = cred_read_fd(STDIN_FILENO, in)) == CRED_OK)
+		r = cred_parse(c, in->p, in->len);
+	if (r == CRED_OK)
+		return 1;
+	if (r == CRED_EIO) {
+		fprintf(stderr, PROG ": reading the request: %s\n", strerror(errno));
+		*status = EX_FAILURE;
+		return 0;
+	}
+	if (r == CRED_ENOMEM) {
+		fprintf(stderr, PROG ": request dropped: %s\n", cred_strerror(r));
+		*status = EX_FAILURE;
+		return 0;
+	}
+	if (!cred_names(in->p, in->len, "protocol", "https", 0) ||
+	    (host = our_host(cmd, &err)) == NULL || !cred_names(in->p, in->len, "host", host, 1))
+		return 0;
+	if (c->lineno > 0)
+		fprintf(stderr, PROG ": request dropped: line %u: %s\n", c->lineno,
+		    cred_strerror(r));
+	else
+		fprintf(stderr, PROG ": request dropped: %s\n", cred_strerror(r));
+	*status = EX_USAGE;
+	return 0;
 }
 
 /* The username= we answer: the permalink when it is one we can send, else "oauth". */
@@ -613,19 +767,20 @@ answer(struct cmd *cmd, const struct credential *c, const scauth_token *t)
 	struct cred_out o = { buf, 0, sizeof(buf) };
 	const char *token = scauth_token_access(t);
 	int authtype = cred_has_capability(c, "authtype");
-	time_t exp = scauth_token_expires(t), margin;
+	time_t exp = scauth_token_expires(t), due = scauth_token_fresh_until(cmd->ctx, t);
 	int r = CRED_OK, status;
 
 	expiry[0] = '\0';
 	if (exp > 0) {
 		/*
-		 * Git drops a password at this time and asks again: then we
-		 * refresh.  A token that lives less than the margin keeps its
-		 * real expiry, or git would throw it away at once.
+		 * Git drops a password when the library would stop handing it
+		 * out (the margin as the library counts it) and asks again:
+		 * then we refresh.  A token that is due as soon as it is
+		 * issued (it lives less than a margin set on purpose) keeps
+		 * its real expiry, or git would throw it away at once.
 		 */
-		margin = (time_t)refresh_margin(cmd);
-		if (exp - margin > time(NULL))
-			exp -= margin;
+		if (due > time(NULL))
+			exp = due;
 		snprintf(expiry, sizeof(expiry), "%lld", (long long)exp);
 	}
 	if (authtype)
@@ -663,7 +818,7 @@ cmd_get(struct cmd *cmd, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return usage_error("get takes no arguments");
-	if ((status = read_request(&in, &c)) != 0)
+	if (!read_request(cmd, &in, &c, &status))
 		goto out;
 	if ((r = request_is_ours(cmd, &c)) <= 0) {
 		if (r < 0)
@@ -698,11 +853,10 @@ cmd_store(struct cmd *cmd, int argc, char **argv)
 	struct credential c = { 0 };
 	int status;
 
-	(void)cmd;
 	(void)argv;
 	if (argc > 1)
 		return usage_error("store takes no arguments");
-	status = read_request(&in, &c);
+	(void)read_request(cmd, &in, &c, &status);
 	cred_clear(&c);
 	cred_buf_free(&in);
 	return status;
@@ -723,7 +877,7 @@ cmd_erase(struct cmd *cmd, int argc, char **argv)
 	(void)argv;
 	if (argc > 1)
 		return usage_error("erase takes no arguments");
-	if ((status = read_request(&in, &c)) != 0)
+	if (!read_request(cmd, &in, &c, &status))
 		goto out;
 	if ((r = request_is_ours(cmd, &c)) <= 0)
 		goto done;
@@ -926,7 +1080,7 @@ format_relative(char *buf, size_t size, long long secs)
 struct grant_info {
 	int present;
 	int has_access;     /* an access token is held (not dropped) */
-	int fresh;          /* ... and it is valid for longer than the margin */
+	int fresh;          /* ... and not yet due for a refresh */
 	int renewable;
 	time_t expires;
 	const char *urn, *permalink, *username, *scope;
@@ -942,7 +1096,7 @@ grant_info(struct cmd *cmd, const scauth_token *t, struct grant_info *gi)
 	gi->has_access = scauth_token_access(t) != NULL;
 	gi->expires = scauth_token_expires(t);
 	gi->fresh = gi->has_access &&
-	    (gi->expires == 0 || gi->expires - refresh_margin(cmd) > time(NULL));
+	    (gi->expires == 0 || scauth_token_fresh_until(cmd->ctx, t) > time(NULL));
 	gi->renewable = scauth_token_renewable(t);
 	gi->urn = scauth_token_urn(t);
 	gi->permalink = scauth_token_permalink(t);
@@ -1294,6 +1448,19 @@ no_core_dumps(void)
 #endif
 }
 
+/*
+ * gitcredentials(7): a helper should silently ignore an operation it does not
+ * know, so that a future git can add one.  What looks like one (a lowercase
+ * word) from git, whose stdin is never a terminal, is ignored unread; a
+ * person at a terminal gets the usage error.
+ */
+static int
+future_git_operation(const char *verb)
+{
+	return *verb != '\0' && strspn(verb, "abcdefghijklmnopqrstuvwxyz") == strlen(verb) &&
+	    !isatty(STDIN_FILENO);
+}
+
 /* Matches "--name VALUE" and "--name=VALUE"; advances *ip past what it used. */
 static int
 global_option(int argc, char **argv, int *ip, const char *name, const char **value)
@@ -1320,7 +1487,7 @@ global_option(int argc, char **argv, int *ip, const char *name, const char **val
 int
 main(int argc, char **argv)
 {
-	struct cmd cmd = { NULL, NULL, NULL, NULL };
+	struct cmd cmd = { NULL, NULL, NULL, NULL, "" };
 	const char *value;
 	size_t v;
 	int i, status;
@@ -1351,8 +1518,11 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], verbs[v].name) == 0)
 			break;
 	}
-	if (v == sizeof(verbs) / sizeof(verbs[0]))
+	if (v == sizeof(verbs) / sizeof(verbs[0])) {
+		if (future_git_operation(argv[i]))
+			return 0;
 		return usage_error("unknown command '%s'", argv[i]);
+	}
 	if (want_help(argc - i, argv + i)) {
 		fputs(usage_text, stdout);
 		return 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # git-credential-cli.bats - the verbs of git-credential-soundcloud for people and scripts:
-# login (loopback listener, forged callbacks, paste, QR, timeout), logout, token, header with
+# login (loopback listener, forged callbacks, paste, QR, timeout, signals at the hidden prompt,
+# what the browser inherits), logout, token, header with
 # real curl, status, api, options, tracing, and every exit code provoked for real against the
 # sandbox.  Tokens are compared inside the shell only, never printed.
 
@@ -154,8 +155,9 @@ assert_url_line() {
 	[[ $stderr == *"nothing was pasted"* ]]
 }
 
-@test "login --paste on a terminal reads the paste with echo off" {
-	# The browser only notes where it landed; the test types that once the prompt is up.
+# A browser that only notes in $BATS_TEST_TMPDIR/landed where it landed; the test types that
+# once the prompt is up.
+make_noting_browser() {
 	cat >"$BATS_TEST_TMPDIR/noting-browser" <<-EOF
 		#!/bin/sh
 		curl -sS --cacert "\$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' "\$1" \\
@@ -164,6 +166,45 @@ assert_url_line() {
 	EOF
 	chmod +x "$BATS_TEST_TMPDIR/noting-browser"
 	export BROWSER="$BATS_TEST_TMPDIR/noting-browser"
+}
+
+# Runs a bash script (a file: no quoting through script -c) on a terminal of its own, with
+# the FIFO $BATS_TEST_TMPDIR/keys as the keyboard (held open on fd 5) and the screen in
+# $BATS_TEST_TMPDIR/screen.  HELPER_PID is script(1)'s pid.
+run_on_terminal() {
+	mkfifo "$BATS_TEST_TMPDIR/keys"
+	exec 5<>"$BATS_TEST_TMPDIR/keys"
+	script -qefc "bash $1" /dev/null <&5 >"$BATS_TEST_TMPDIR/screen" 2>&1 3>&- &
+	HELPER_PID=$!
+}
+
+# The signals a process catches (SigCgt of /proc/PID/status) include signal number $2.
+catches() {
+	local mask
+	mask=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$mask" ] && (((0x$mask >> ($2 - 1)) & 1))
+}
+
+# At least $1 paste prompts are on the screen.
+prompts_shown() {
+	[ "$(grep -o "input hidden" "$BATS_TEST_TMPDIR/screen" | wc -l)" -ge "$1" ]
+}
+
+# The landed address, typed on the terminal.
+type_landed() {
+	printf '%s\n' "$(cat "$BATS_TEST_TMPDIR/landed")" >&5
+}
+
+# Fails when the code of the landed address shows on the screen.
+refute_code_on_screen() {
+	local code
+	code=$(sed -n 's/.*[?&]code=\([^&]*\).*/\1/p' "$BATS_TEST_TMPDIR/landed")
+	[ -n "$code" ] || fail "no code in the redirect"
+	! grep -qF "$code" "$BATS_TEST_TMPDIR/screen" || fail "the pasted code was echoed"
+}
+
+@test "login --paste on a terminal reads the paste with echo off" {
+	make_noting_browser
 	local keys="$BATS_TEST_TMPDIR/keys" screen="$BATS_TEST_TMPDIR/screen" code
 	mkfifo "$keys"
 	exec 5<>"$keys"
@@ -182,6 +223,143 @@ assert_url_line() {
 	! grep -qF "$code" "$screen" || fail "the pasted code was echoed"
 	refute_secrets "$(cat "$screen")"
 	assert_logged_in
+}
+
+@test "Ctrl-Z at the hidden prompt gives the terminal back with echo on; fg hides it again" {
+	make_noting_browser
+	local st="$BATS_TEST_TMPDIR/stty" screen="$BATS_TEST_TMPDIR/screen"
+	# With job control, as an interactive shell runs it: Ctrl-Z stops the job, then the
+	# script looks at the terminal and continues the job with fg.
+	cat >"$BATS_TEST_TMPDIR/job" <<-EOF
+		set -m
+		"$HELPER" login --paste
+		stty -a >"$st.tmp" && mv "$st.tmp" "$st"
+		fg
+	EOF
+	run_on_terminal "$BATS_TEST_TMPDIR/job"
+	wait_for grep -q "input hidden" "$screen" || fail "no prompt on the terminal"
+	wait_for test -s "$BATS_TEST_TMPDIR/landed" || fail "the browser did not land"
+	printf '\032' >&5
+	wait_for test -s "$st" || fail "Ctrl-Z did not stop the login"
+	grep -Eq '(^|[[:space:]])echo([[:space:]]|$)' "$st" ||
+		fail "the terminal was left with echo off while stopped"
+	# Continued: the prompt is shown again, and what is typed now is hidden too.
+	wait_for prompts_shown 2 || fail "no new prompt after fg"
+	type_landed
+	wait "$HELPER_PID"
+	HELPER_PID=
+	exec 5>&-
+	grep -q "Logged in as Test User" "$screen" || fail "the login did not finish"
+	refute_code_on_screen
+	refute_secrets "$(cat "$screen")"
+	assert_logged_in
+}
+
+@test "a signal that comes before the hidden read is not left waiting for Enter" {
+	local st="$BATS_TEST_TMPDIR/stty" pid
+	# bash's own messages ("Terminated") go to a file: the terminal's output is stopped.
+	cat >"$BATS_TEST_TMPDIR/job" <<-EOF
+		exec 2>"$BATS_TEST_TMPDIR/job-err"
+		read -rs _go
+		sh -c 'echo \$\$ >"$BATS_TEST_TMPDIR/pid"; exec "$HELPER" login --paste --no-browser \
+			2>"$BATS_TEST_TMPDIR/err"'
+		echo \$? >"$BATS_TEST_TMPDIR/status"
+		stty -a >"$st.tmp" && mv "$st.tmp" "$st"
+	EOF
+	run_on_terminal "$BATS_TEST_TMPDIR/job"
+	# Ctrl-S stops the terminal's output before the helper starts: its prompt cannot be
+	# written, so the SIGTERM below reaches it before it gets to read() for certain.
+	printf '\023go\n' >&5
+	wait_for test -s "$BATS_TEST_TMPDIR/pid" || fail "the helper did not start"
+	pid=$(cat "$BATS_TEST_TMPDIR/pid")
+	wait_for catches "$pid" 15 || fail "the helper never caught SIGTERM"
+	kill -TERM "$pid"
+	# Nothing is typed: the helper must end on the signal alone.
+	wait_for test -s "$st" || fail "the helper waited on after SIGTERM"
+	printf '\021' >&5
+	wait "$HELPER_PID"
+	HELPER_PID=
+	exec 5>&-
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 143
+	grep -Eq '(^|[[:space:]])echo([[:space:]]|$)' "$st" || fail "echo left off"
+}
+
+@test "a SIGHUP ignored as under nohup does not break the hidden read" {
+	make_noting_browser
+	local screen="$BATS_TEST_TMPDIR/screen"
+	cat >"$BATS_TEST_TMPDIR/job" <<-EOF
+		trap '' HUP
+		echo \$\$ >"$BATS_TEST_TMPDIR/pid"
+		exec "$HELPER" login --paste
+	EOF
+	run_on_terminal "$BATS_TEST_TMPDIR/job"
+	wait_for grep -q "input hidden" "$screen" || fail "no prompt on the terminal"
+	wait_for test -s "$BATS_TEST_TMPDIR/landed" || fail "the browser did not land"
+	kill -HUP "$(cat "$BATS_TEST_TMPDIR/pid")"
+	type_landed
+	wait "$HELPER_PID"
+	HELPER_PID=
+	exec 5>&-
+	grep -q "Logged in as Test User" "$screen" || fail "SIGHUP broke the login: $(cat "$screen")"
+	refute_code_on_screen
+	assert_logged_in
+}
+
+@test "the browser gets no SOUNDCLOUD_* variable, the secret least of all, and its own session" {
+	# It notes its environment as /proc shows it, and its session, then logs in.
+	cat >"$BATS_TEST_TMPDIR/env-browser" <<-EOF
+		#!/bin/sh
+		tr '\\0' '\\n' </proc/\$\$/environ >"$BATS_TEST_TMPDIR/browser-env"
+		echo "\$\$ \$(sed 's/.*) //' /proc/\$\$/stat | cut -d' ' -f4)" \\
+			>"$BATS_TEST_TMPDIR/browser-sid"
+		exec "$TOP/tests/lib/browser" "\$1"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/env-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/env-browser"
+	# The secret from the environment (it wins over the config file), as a script would set it.
+	export SOUNDCLOUD_CLIENT_SECRET="$CLIENT_SECRET" SOUNDCLOUD_AUTH_TIMEOUT=30
+	export SOME_OTHER_SETTING=kept
+	# The suite keeps the secret in an exported variable of its own: not for this one.
+	export -n CLIENT_SECRET
+	run --separate-stderr "$HELPER" login
+	assert_success
+	assert_logged_in
+	local env pid sid
+	env=$(cat "$BATS_TEST_TMPDIR/browser-env")
+	[[ $env == *"SOME_OTHER_SETTING=kept"* ]] || fail "the browser's environment was not noted"
+	[[ $env != *"$CLIENT_SECRET"* ]] || fail "the client secret is in the browser's environment"
+	! grep -q '^SOUNDCLOUD_' <<<"$env" || fail "a SOUNDCLOUD_ variable reached the browser"
+	read -r pid sid <"$BATS_TEST_TMPDIR/browser-sid"
+	[ -n "$pid" ] && [ "$sid" = "$pid" ] || fail "the browser is not in a session of its own"
+}
+
+@test "a browser child without /dev/null exits at once instead of keeping our stdout" {
+	local ns=()
+	if [ "$(id -u)" = 0 ]; then
+		ns=(unshare -m)
+	elif unshare -rm true 2>/dev/null; then
+		ns=(unshare -rm)
+	else
+		skip "needs root or user namespaces to take /dev/null away"
+	fi
+	cat >"$BATS_TEST_TMPDIR/marker-browser" <<-EOF
+		#!/bin/sh
+		readlink /proc/\$\$/fd/1 >"$BATS_TEST_TMPDIR/browser-ran"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/marker-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/marker-browser"
+	# In a mount namespace of its own, /dev/null on a nodev mount: open() fails with EACCES.
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	run --separate-stderr timeout 60 "${ns[@]}" bash -c '
+		mount --bind /dev/null /dev/null && mount -o remount,bind,nodev /dev/null || exit 90
+		{ : <>/dev/null; } 2>/dev/null && exit 91
+		set -o pipefail
+		"$HELPER" login --timeout 1 | cat'
+	# The login waited its second for the redirect and gave up, as without a browser.
+	assert_equal "$status" 69
+	[[ $stderr == *"Open this address"* ]] || fail "the login did not start: $stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/browser-ran" ] ||
+		fail "the browser ran with stdout $(cat "$BATS_TEST_TMPDIR/browser-ran")"
 }
 
 @test "login falls back to paste when the redirect port is taken" {
@@ -363,7 +541,8 @@ assert_url_line() {
 
 @test "exit 64: usage errors say what is wrong in one line" {
 	local args
-	for args in "" "frobnicate" "--bogus token" "--profile" "token --bogus" \
+	# (An unknown lowercase word is a usage error only at a terminal: git-credential.bats.)
+	for args in "" "Frobnicate" "frob-nicate" "--bogus token" "--profile" "token --bogus" \
 		"login --timeout 0" "login --timeout x" "status --yaml" "api" "api /a /b" \
 		"api -X" "api -X get /me" "api -H X-Other:1 /me" "logout now"; do
 		# shellcheck disable=SC2086

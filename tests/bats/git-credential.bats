@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # git-credential.bats - git-credential-soundcloud as git's credential helper: real
 # `git credential fill|approve|reject` with the helper configured, and the protocol spoken
-# directly for what git itself would never send (hostile requests, capabilities of a newer git).
+# directly for what git itself would never send (hostile requests, capabilities and
+# operations of a newer git).
 # Tokens are only ever compared inside the shell, never printed.
 
 load '../lib/common'
@@ -304,15 +305,58 @@ git_at_least() {
 	[[ $stderr == *65535* ]]
 }
 
-@test "a 200 KB line drops the request, wherever it is" {
+@test "a 200 KB line drops the request; said only when our host was named before it" {
 	sc_login
 	local in="$BATS_TEST_TMPDIR/req"
-	{ printf 'wwwauth[]='; head -c 204800 /dev/zero | tr '\0' x; printf '\n'; request; } >"$in"
-	run --separate-stderr timeout 20 "$HELPER" get <"$in"
-	assert_dropped
 	{ request; printf 'x-unknown='; head -c 204800 /dev/zero | tr '\0' x; } >"$in"
 	run --separate-stderr timeout 20 "$HELPER" get <"$in"
 	assert_dropped
+	{ request; printf 'wwwauth[]='; head -c 204800 /dev/zero | tr '\0' x; printf '\n'; } >"$in"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in"
+	assert_dropped
+	# Nothing read names our host: the reader gives up at the long line, before the host.
+	{ printf 'wwwauth[]='; head -c 204800 /dev/zero | tr '\0' x; printf '\n'; request; } >"$in"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in"
+	assert_silent
+}
+
+@test "a foreign server's huge header does not make the helper speak for its host" {
+	sc_login
+	local in="$BATS_TEST_TMPDIR/req" tok
+	tok=$(stored access_token)
+	# What git passes on from a server that sent a WWW-Authenticate header of 80 KB.
+	{
+		printf 'capability[]=authtype\nprotocol=https\nhost=evil.example\n'
+		printf 'wwwauth[]=Bearer realm="'; head -c 81920 /dev/zero | tr '\0' x; printf '"\n'
+	} >"$in"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in"
+	assert_silent
+	run --separate-stderr timeout 20 "$HELPER" store < <(cat "$in"; printf 'password=x\n')
+	assert_silent
+	# The same for a request with our host but another protocol, or our host only later.
+	sed 's/^protocol=https$/protocol=http/; s/^host=evil.example$/host='"$API_HOST"'/' "$in" \
+		>"$in.http"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in.http"
+	assert_silent
+	run --separate-stderr timeout 20 "$HELPER" get < <(cat "$in"; request)
+	assert_silent
+	# Our host with the same header: dropped and said, and still no token.
+	sed 's/^host=evil.example$/host='"$API_HOST"'/' "$in" >"$in.ours"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in.ours"
+	assert_dropped
+	[[ $output != *"$tok"* ]] || fail "a dropped request got the token"
+}
+
+@test "a dropped request for the default host reports, also with a broken configuration" {
+	sc_login
+	sc_write_config "timeout = not-a-number"
+	# Host names ignore case, here too.
+	run --separate-stderr "$HELPER" get < <(printf 'protocol=https\nhost=API.SoundCloud.com\n'
+		printf 'host=evil.example\n')
+	assert_dropped
+	run --separate-stderr "$HELPER" get < <(printf 'protocol=https\nhost=github.com\n'
+		printf 'host=evil.example\n')
+	assert_silent
 }
 
 @test "50,000 lines: unknown keys are skipped, too many values or repeats drop it" {
@@ -325,9 +369,13 @@ git_at_least() {
 	{ request; yes 'capability[]=authtype' | head -n 50000; } >"$in"
 	run --separate-stderr timeout 20 "$HELPER" get <"$in"
 	assert_dropped
-	{ yes "host=$API_HOST" | head -n 50000; printf 'protocol=https\n'; } >"$in"
+	{ printf 'protocol=https\n'; yes "host=$API_HOST" | head -n 50000; } >"$in"
 	run --separate-stderr timeout 20 "$HELPER" get <"$in"
 	assert_dropped
+	# Past 1 MiB the reader stops before protocol= comes: nothing says this was ours.
+	{ yes "host=$API_HOST" | head -n 50000; printf 'protocol=https\n'; } >"$in"
+	run --separate-stderr timeout 20 "$HELPER" get <"$in"
+	assert_silent
 }
 
 @test "a second host= line drops the request, whichever host comes first" {
@@ -384,6 +432,95 @@ git_at_least() {
 	run --separate-stderr "$HELPER" get extra-argument < <(request)
 	assert_equal "$status" 64
 	[ -z "$output" ]
+}
+
+@test "an operation of a future git is ignored: nothing read, nothing said, exit 0" {
+	sc_login
+	local in="$BATS_TEST_TMPDIR/req" rest="$BATS_TEST_TMPDIR/rest" op
+	request >"$in"
+	for op in capability frobnicate "--profile work frobnicate"; do
+		# The file's offset is shared: cat gets whatever the helper left unread.
+		# shellcheck disable=SC2086
+		{
+			"$HELPER" $op >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err"
+			echo $? >"$BATS_TEST_TMPDIR/status"
+			cat >"$rest"
+		} <"$in"
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 0
+		[ ! -s "$BATS_TEST_TMPDIR/out" ] || fail "$op: answered on stdout"
+		[ ! -s "$BATS_TEST_TMPDIR/err" ] || fail "$op: said $(cat "$BATS_TEST_TMPDIR/err")"
+		cmp -s "$in" "$rest" || fail "$op: read from stdin"
+	done
+	# git with the helper configured still gets its answer after such a call.
+	use_helper
+	run --separate-stderr git credential fill < <(request)
+	assert_success
+	assert_line "username=test-user"
+}
+
+@test "an unknown command is a usage error at a terminal, and for what git never sends" {
+	run --separate-stderr script -qec "$HELPER frobnicate" /dev/null </dev/null
+	assert_equal "$status" 64
+	[[ $output == *"unknown command 'frobnicate'"* ]] || fail "no usage error: $output"
+	local op
+	for op in Frobnicate get2 "get-all" ""; do
+		run --separate-stderr "$HELPER" "$op" < <(request)
+		assert_equal "$status" 64
+		[ -z "$output" ] || fail "'$op' answered on stdout"
+		[[ $stderr == *"--help"* ]] || fail "'$op': no usage error"
+	done
+	# A known verb's bad option stays an error with stdin not a terminal.
+	run --separate-stderr "$HELPER" erase --bogus < <(request)
+	assert_equal "$status" 64
+}
+
+@test "GIT_TERMINAL_PROMPT is read as git reads it: empty and 00 say no" {
+	use_helper
+	add_fallback_helper
+	export DISPLAY=:99
+	local v
+	for v in "" 00 0 false OFF No 0x0 0k maybe; do
+		run --separate-stderr env GIT_TERMINAL_PROMPT="$v" setsid -w git credential fill \
+			< <(request)
+		assert_success
+		assert_line "password=fallback-pass"
+		[[ $stderr != *authorize* ]] || fail "GIT_TERMINAL_PROMPT='$v' started a login"
+	done
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+	[ -z "$(stored access_token)" ] || fail "a login was stored"
+	for v in 1 ON Yes true 2k -1; do
+		run --separate-stderr env GIT_TERMINAL_PROMPT="$v" setsid -w "$HELPER" get < <(request)
+		assert_success
+		is_stored_token "$(field password "$output")" ||
+			fail "GIT_TERMINAL_PROMPT='$v' did not log in"
+		rm "$XDG_STATE_HOME/soundcloud-auth/default.user"
+	done
+	assert_equal "$(sandbox_stat token.authorization_code)" 6
+}
+
+@test "password_expiry_utc is when the library renews: the default margin, at most half the life" {
+	sandbox_ctl POST ttl '{"seconds":400}' >/dev/null
+	sc_login
+	local expires obtained life
+	expires=$(stored expires_at)
+	obtained=$(stored obtained_at)
+	life=$((expires - obtained))
+	((life >= 399 && life <= 401)) || fail "the token lives $life s, not 400"
+	# The default margin, 300 s, is more than half of that: the token is due at half its life.
+	run --separate-stderr "$HELPER" get < <(request)
+	assert_success
+	assert_equal "$(field password_expiry_utc "$output")" $((expires - life / 2))
+	run "$HELPER" status --json
+	assert_equal "$(json_get user.access_token <<<"$output")" valid
+	# A margin set on purpose is taken as given.
+	sc_write_config "refresh_margin = 60"
+	run --separate-stderr "$HELPER" get < <(request)
+	assert_success
+	assert_equal "$(field password_expiry_utc "$output")" $((expires - 60))
+	SOUNDCLOUD_AUTH_REFRESH_MARGIN=300 run --separate-stderr "$HELPER" get < <(request)
+	assert_success
+	assert_equal "$(field password_expiry_utc "$output")" $((expires - 300))
+	assert_equal "$(sandbox_stat token.refresh_token)" 0
 }
 
 @test "a broken configuration is reported for our host only" {

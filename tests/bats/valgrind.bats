@@ -45,6 +45,12 @@ host() { printf 'protocol=https\nhost=127.0.0.1:%s\n\n' "$SANDBOX_PORT"; }
 	vg get < <(printf 'protocol=https\nhost=example.com\n\n')
 	assert_success
 	assert_output ""
+	# Dropped requests: for our host with a reason, for another host in silence.
+	vg get < <(printf 'protocol=https\nhost=127.0.0.1:%s\nhost=evil.example\n\n' "$SANDBOX_PORT")
+	assert_failure 64
+	vg get < <(printf 'protocol=https\nhost=example.com\nhost=x\n\n')
+	assert_success
+	assert_output ""
 }
 
 @test "valgrind: token, header, status, status --json, api" {
@@ -92,8 +98,12 @@ host() { printf 'protocol=https\nhost=127.0.0.1:%s\n\n' "$SANDBOX_PORT"; }
 	assert_success
 	vg token
 	assert_failure 77
-	vg nonsense
+	vg token --bogus
 	assert_failure 64
+	# An operation of a future git is ignored.
+	vg nonsense </dev/null
+	assert_success
+	assert_output ""
 	sandbox_fault '{"endpoint":"token","kind":"503","html":true}' >/dev/null
 	vg token --client-credentials
 	assert_failure 69

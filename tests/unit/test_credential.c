@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -407,6 +408,42 @@ test_reuse_after_clear(void **state)
 	cred_clear(&c);
 }
 
+/* What a dropped request named, for the helper to decide whether to say why. */
+static void
+test_names(void **state)
+{
+	static const char req[] = "protocol=https\nhost=API.example:443\nwwwauth[]=x\0y\n"
+	    "host=b\rc\nx=1\n\nhost=after-blank\n";
+	size_t len = sizeof(req) - 1;
+	char *big;
+	size_t blen;
+
+	(void)state;
+	assert_int_equal(cred_names(req, len, "protocol", "https", 0), 1);
+	assert_int_equal(cred_names(req, len, "protocol", "HTTPS", 0), 0);
+	assert_int_equal(cred_names(req, len, "protocol", "http", 0), 0);
+	assert_int_equal(cred_names(req, len, "host", "api.example:443", 1), 1);
+	assert_int_equal(cred_names(req, len, "host", "api.example:443", 0), 0);
+	assert_int_equal(cred_names(req, len, "host", "api.example", 1), 0);
+	/* A value ends at the CR that got the request dropped; "b" alone is named. */
+	assert_int_equal(cred_names(req, len, "host", "b", 0), 1);
+	assert_int_equal(cred_names(req, len, "host", "b\rc", 0), 0);
+	/* Nothing after the blank line, nor a key that only starts the same. */
+	assert_int_equal(cred_names(req, len, "host", "after-blank", 0), 0);
+	assert_int_equal(cred_names(req, len, "hos", "t=API.example:443", 1), 0);
+	assert_int_equal(cred_names(req, len, "x", "1", 0), 1);
+	/* The last line may be cut short (the reader gave up on it). */
+	assert_int_equal(cred_names("protocol=https\nhost=h", 21, "host", "h", 0), 1);
+	assert_int_equal(cred_names("protocol=https\nhost=h", 20, "host", "h", 0), 0);
+	assert_int_equal(cred_names(NULL, 0, "host", "h", 0), 0);
+	assert_int_equal(cred_names("host=", 5, "host", "", 0), 1);
+	/* Lines of any length: this only looks, the limits were enforced by the reader. */
+	big = line_of("wwwauth[]", 200000, 1, &blen);
+	memcpy(big + blen, "host=h\n", 7);
+	assert_int_equal(cred_names(big, blen + 7, "host", "h", 0), 1);
+	free(big);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Reading from a descriptor. */
 
@@ -454,6 +491,31 @@ test_read_stops_at_blank_line(void **state)
 	assert_int_equal(read_through_pipe("\n", 1, 0, &b), CRED_OK);
 	assert_int_equal(b.len, 1);
 	cred_buf_free(&b);
+}
+
+/* What one read(2) brought after the blank line is consumed from fd, and wiped. */
+static void
+test_read_drops_rest_of_chunk(void **state)
+{
+	static const char req[] = "protocol=https\n\nsecret=after-the-blank-line\n";
+	struct cred_buf b = { 0 };
+	size_t i;
+	int fd;
+
+	(void)state;
+	fd = memfd_create("req", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cred_write_all(fd, req, sizeof(req) - 1), CRED_OK);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(cred_read_fd(fd, &b), CRED_OK);
+	assert_int_equal(b.len, strlen("protocol=https\n\n"));
+	/* Gone from fd: a file's offset says so... */
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), (off_t)(sizeof(req) - 1));
+	/* ...and not kept in the buffer either. */
+	for (i = b.len; i < sizeof(req) - 1; i++)
+		assert_int_equal(b.p[i], '\0');
+	cred_buf_free(&b);
+	close(fd);
 }
 
 static void
@@ -685,7 +747,9 @@ main(void)
 		cmocka_unit_test(test_many_lines),
 		cmocka_unit_test(test_binary),
 		cmocka_unit_test(test_reuse_after_clear),
+		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_read_stops_at_blank_line),
+		cmocka_unit_test(test_read_drops_rest_of_chunk),
 		cmocka_unit_test(test_read_until_eof),
 		cmocka_unit_test(test_read_long_line),
 		cmocka_unit_test(test_read_request_cap),
