@@ -9,11 +9,15 @@
  *            as the user; close with "wipe": sign out and erase them
  *
  * Auth and session may run in different processes (sshd forks), so auth
- * leaves the login in a root-only staging store (stagedir, one slot per uid)
- * besides pam_set_data(), and the session takes it from there.  The module
- * runs inside someone else's program: it never prints, never exits, keeps no
- * static state, trusts nothing from the environment and logs with pam_syslog.
- * All OAuth, HTTP and storage work is libscauth's.
+ * also parks the login in a root-only staging store (stagedir, one slot per
+ * uid), labelled with a random nonce that it puts into the PAM environment
+ * (which sshd carries from its auth child back to the process that opens the
+ * session).  Only a transaction holding that nonce takes the slot: the uid
+ * alone would hand one person's login to another's session when several
+ * people log in as one local user.  The module runs inside someone else's
+ * program: it never prints, never exits, keeps no static state, trusts
+ * nothing from the process environment and logs with pam_syslog.  All OAuth,
+ * HTTP and storage work is libscauth's.
  */
 #include "map.h"
 #include "runas.h"
@@ -31,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 #include <security/pam_modutil.h>
@@ -46,8 +52,14 @@
 #define MAX_PROFILE       64
 #define STAGE_MAX_AGE     600        /* seconds a staged login waits for its session */
 #define STAGE_MAX_SKEW    60         /* a staged login from the future: clock trouble */
-#define DATA_TOKEN        "pam_soundcloud_token"
+#define DATA_TOKEN        "pam_soundcloud_token"     /* this transaction's login */
+#define DATA_SESSION      "pam_soundcloud_session"   /* open_session handed it over */
 #define ENV_PROFILE       "SOUNDCLOUD_AUTH_PROFILE"
+#define ENV_STAGE         "SOUNDCLOUD_AUTH_STAGE"    /* the nonce of the staged login */
+#define NONCE_BYTES       16                         /* 128 bits */
+#define NONCE_LEN         (2 * NONCE_BYTES)          /* in hex */
+#define CHILD_SLACK       10  /* seconds for the runas child beyond its HTTP requests */
+#define MAX_HTTP_TIMEOUT  3600
 
 enum stack {
 	GROUP_AUTH = 1,
@@ -75,7 +87,7 @@ struct call {
 	pam_handle_t *pamh;
 	const char *fn;         /* for log lines */
 	struct opts o;
-	const char *user;
+	const char *user;       /* pw->pw_name once known */
 	const struct passwd *pw; /* owned by pamh (pam_modutil_getpwnam) */
 };
 
@@ -339,6 +351,12 @@ call_init(struct call *c, pam_handle_t *pamh, const char *fn, unsigned group, in
 		    c->user != NULL ? c->user : "");
 		return PAM_USER_UNKNOWN;
 	}
+	/*
+	 * From here on the account's own name, not the one typed: a name
+	 * service may match "Guest" to guest, and the map, the groups and the
+	 * logs must all speak of the account that the uid belongs to.
+	 */
+	c->user = c->pw->pw_name;
 	return PAM_SUCCESS;
 }
 
@@ -402,20 +420,83 @@ user_ctx(const struct call *c, scauth_ctx **out)
 /* ------------------------------------------------------------------------ */
 /* The stage: the login, kept between auth and a session in another process. */
 
-static void
-stage_erase(const struct call *c)
+/* A fresh nonce for this transaction's staged login: 128 random bits in hex. */
+static int
+nonce_new(char nonce[NONCE_LEN + 1])
 {
-	scauth_ctx *ctx = NULL;
-	int r;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[NONCE_BYTES];
+	ssize_t n;
+	size_t i;
 
-	if (stage_ctx(c, &ctx) != 0)
-		return;
-	if ((r = scauth_token_erase(ctx, SCAUTH_GRANT_USER)) != 0)
-		log_lib(c, geteuid() == 0 ? LOG_ERR : LOG_DEBUG, "erasing the stage", ctx, r);
-	scauth_ctx_free(ctx);
+	while ((n = getrandom(rnd, sizeof(rnd), 0)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)sizeof(rnd))
+		return -1;
+	for (i = 0; i < NONCE_BYTES; i++) {
+		nonce[2 * i] = hex[rnd[i] >> 4];
+		nonce[2 * i + 1] = hex[rnd[i] & 0x0f];
+	}
+	nonce[NONCE_LEN] = '\0';
+	scauth_wipe(rnd, sizeof(rnd));
+	return 0;
 }
 
-static void
+/* 1 if s has the form of a nonce (so that nothing else is ever compared with one). */
+static int
+nonce_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < NONCE_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[NONCE_LEN] == '\0';
+}
+
+/*
+ * 1 if two nonces (or labels) are equal, in time that does not depend on
+ * where they differ: the nonce is what unlocks a staged login.  Lengths are
+ * not secret (a nonce has one length).
+ */
+static int
+nonce_equal(const char *a, const char *b)
+{
+	size_t i, n = strlen(a);
+	unsigned char d = 0;
+
+	if (n != strlen(b))
+		return 0;
+	for (i = 0; i < n; i++)
+		d |= (unsigned char)(a[i] ^ b[i]);
+	return d == 0;
+}
+
+/*
+ * This transaction's nonce: copied out of the PAM environment, and removed
+ * there, since it is spent by whoever asks first and must not reach the
+ * environment of the user's session.  1 with nonce set, 0 when there is none.
+ */
+static int
+stage_nonce(const struct call *c, char nonce[NONCE_LEN + 1])
+{
+	const char *v = pam_getenv(c->pamh, ENV_STAGE);
+	int ok, r;
+
+	nonce[0] = '\0';
+	if (v == NULL)
+		return 0;
+	if ((ok = nonce_ok(v)))
+		memcpy(nonce, v, NONCE_LEN + 1);
+	else
+		pam_syslog(c->pamh, LOG_NOTICE, "%s: a malformed %s; ignored", c->fn, ENV_STAGE);
+	if ((r = pam_putenv(c->pamh, ENV_STAGE)) != PAM_SUCCESS)
+		pam_syslog(c->pamh, LOG_ERR, "pam_putenv: %s", pam_strerror(c->pamh, r));
+	return ok;
+}
+
+/* Parks the login (labelled with its nonce) for a session in another process. */
+static int
 stage_save(const struct call *c, const scauth_token *tok)
 {
 	scauth_ctx *ctx = NULL;
@@ -424,32 +505,42 @@ stage_save(const struct call *c, const scauth_token *tok)
 	/*
 	 * A failure does not fail the login: only a session opened by another
 	 * process needs the stage.  Without root (a screen locker) that is the
-	 * rule rather than a fault, hence the quieter log line.
+	 * rule rather than a fault, hence the quieter log line.  The slot of the
+	 * uid is replaced, so parked logins stay bounded to one a user.
 	 */
 	if ((r = stage_ctx(c, &ctx)) == 0 &&
 	    (r = scauth_token_save(ctx, SCAUTH_GRANT_USER, tok)) != 0)
 		log_lib(c, geteuid() == 0 ? LOG_ERR : LOG_DEBUG,
 		    "cannot stage the login for the session", ctx, r);
 	scauth_ctx_free(ctx);
+	return r;
 }
 
-/* Takes a fresh staged login: 0 with *out, 1 when there is none (or a stale one). */
+/*
+ * Takes this transaction's staged login: 0 when the uid's slot holds a fresh
+ * login labelled with nonce (then erased from the stage, and in *out unless
+ * out is NULL), 1 when not.  A slot with another label is another
+ * transaction's: it is left alone, unless it is stale, which makes it
+ * nobody's.
+ */
 static int
-stage_take(const struct call *c, scauth_token **out)
+stage_take(const struct call *c, const char *nonce, scauth_token **out)
 {
 	scauth_ctx *ctx = NULL;
 	scauth_token *tok = NULL;
+	const char *label;
 	time_t t, obtained;
-	int r;
+	int r, e;
 
-	*out = NULL;
-	if ((r = stage_ctx(c, &ctx)) != 0) {
+	if (out != NULL)
+		*out = NULL;
+	if (stage_ctx(c, &ctx) != 0) {
 		r = 1;
 		goto out;
 	}
-	if ((r = scauth_token_peek(ctx, SCAUTH_GRANT_USER, &tok)) != 0) {
-		if (r != SCAUTH_ELOGIN)
-			log_lib(c, LOG_ERR, "reading the stage", ctx, r);
+	if ((e = scauth_token_peek(ctx, SCAUTH_GRANT_USER, &tok)) != 0) {
+		if (e != SCAUTH_ELOGIN)
+			log_lib(c, LOG_ERR, "reading the stage", ctx, e);
 		r = 1;
 		goto out;
 	}
@@ -459,12 +550,28 @@ stage_take(const struct call *c, scauth_token **out)
 		pam_syslog(c->pamh, LOG_NOTICE,
 		    "%s: the staged login of %s is %ld seconds old; ignored and erased",
 		    c->fn, c->user, (long)(t - obtained));
-		scauth_token_erase(ctx, SCAUTH_GRANT_USER);
+		if ((e = scauth_token_erase(ctx, SCAUTH_GRANT_USER)) != 0)
+			log_lib(c, LOG_ERR, "erasing the stage", ctx, e);
 		r = 1;
 		goto out;
 	}
-	*out = tok;
-	tok = NULL;     /* transferred */
+	label = scauth_token_label(tok);
+	if (label == NULL || !nonce_ok(label) || !nonce_equal(label, nonce)) {
+		/* Worth a line when this transaction's session goes without its login. */
+		if (out != NULL || c->o.debug)
+			pam_syslog(c->pamh, out != NULL ? LOG_NOTICE : LOG_DEBUG,
+			    "%s: the staged login of %s is another transaction's (a newer "
+			    "login replaced this one's); left alone", c->fn, c->user);
+		r = 1;
+		goto out;
+	}
+	/* Single-use: it leaves the stage now, whatever this transaction does next. */
+	if ((e = scauth_token_erase(ctx, SCAUTH_GRANT_USER)) != 0)
+		log_lib(c, LOG_ERR, "erasing the stage", ctx, e);
+	if (out != NULL) {
+		*out = tok;
+		tok = NULL;     /* transferred */
+	}
 	r = 0;
  out:
 	scauth_token_free(tok);
@@ -478,21 +585,48 @@ token_cleanup(pam_handle_t *pamh, void *data, int error_status)
 	scauth_token_free(data);
 }
 
+/* Drops the login of this transaction (wiped by token_cleanup). */
+static void
+forget_login(const struct call *c)
+{
+	pam_set_data(c->pamh, DATA_TOKEN, NULL, NULL);
+}
+
 /*
- * The login of this transaction: from pam_set_data() when auth ran in this
- * process, else from the stage.  *owned is set when the caller must free it.
+ * The login of this transaction, owned by pamh, or NULL.  When auth ran in
+ * this process, pam_get_data() has it; else the stage may, in the slot that
+ * carries this transaction's nonce.  Either way the transaction's stage slot
+ * and nonce are used up by the first call that asks (account, or session
+ * open), and a login taken from the stage is kept with pam_set_data() for
+ * the calls after it.
  */
 static const scauth_token *
-this_login(const struct call *c, scauth_token **owned)
+this_login(const struct call *c)
 {
 	const void *data = NULL;
+	scauth_token *tok = NULL;
+	char nonce[NONCE_LEN + 1];
+	int have, r;
 
-	*owned = NULL;
-	if (pam_get_data(c->pamh, DATA_TOKEN, &data) == PAM_SUCCESS && data != NULL)
-		return data;
-	if (stage_take(c, owned) == 0)
-		return *owned;
-	return NULL;
+	have = stage_nonce(c, nonce);
+	if (pam_get_data(c->pamh, DATA_TOKEN, &data) == PAM_SUCCESS && data != NULL) {
+		/* Auth ran here: its parked copy is of no use to anyone now. */
+		if (have)
+			stage_take(c, nonce, NULL);
+		goto out;
+	}
+	data = NULL;
+	if (!have || stage_take(c, nonce, &tok) != 0)
+		goto out;
+	if ((r = pam_set_data(c->pamh, DATA_TOKEN, tok, token_cleanup)) != PAM_SUCCESS) {
+		pam_syslog(c->pamh, LOG_ERR, "pam_set_data: %s", pam_strerror(c->pamh, r));
+		scauth_token_free(tok);
+		goto out;
+	}
+	data = tok;     /* transferred to pamh */
+ out:
+	scauth_wipe(nonce, sizeof(nonce));
+	return data;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -621,12 +755,26 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	scauth_login *lg = NULL;
 	scauth_token *tok = NULL;
 	enum mode mode;
-	char err[MAP_ERRLEN] = "";
+	char err[MAP_ERRLEN] = "", nonce[NONCE_LEN + 1] = "";
+	char env[sizeof(ENV_STAGE) + NONCE_LEN + 1] = "";
 	const char *urn, *permalink;
 	int r, e = 0;
 
 	if ((r = call_init(&c, pamh, "auth", GROUP_AUTH, argc, argv)) != PAM_SUCCESS)
 		goto out;
+	/*
+	 * A new attempt in this transaction: what an earlier one left here (its
+	 * login, its parked copy) is void.  Other transactions' parked logins
+	 * are theirs and stay; a successful login replaces the uid's slot.
+	 */
+	if (stage_nonce(&c, nonce))
+		stage_take(&c, nonce, NULL);
+	forget_login(&c);
+	if (nonce_new(nonce) != 0) {
+		pam_syslog(pamh, LOG_ERR, "getrandom: %s", strerror(errno));
+		r = PAM_SYSTEM_ERR;
+		goto out;
+	}
 	/* The map first: a broken one should fail before anyone goes through a login. */
 	if ((e = map_load(c.o.map, &map, err, sizeof(err))) != 0) {
 		pam_syslog(pamh, e == MAP_MISSING ? LOG_NOTICE : LOG_ERR, "%s%s", err,
@@ -645,8 +793,6 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		r = auth_status(e) == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_SERVICE_ERR;
 		goto out;
 	}
-	/* A new attempt makes any older staged login of this user stale. */
-	stage_erase(&c);
 	if ((e = scauth_login_begin(ctx, &lg)) != 0) {
 		log_lib(&c, LOG_ERR, "starting the login", ctx, e);
 		r = auth_status(e) == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_SERVICE_ERR;
@@ -697,7 +843,19 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	pam_syslog(pamh, LOG_INFO, "SoundCloud account %.64s (%.64s) logged in as %s", urn,
 	    permalink != NULL ? permalink : "?", c.user);
-	stage_save(&c, tok);
+	/* The label binds the parked login to this transaction's nonce. */
+	if ((e = scauth_token_set_label(tok, nonce)) != 0) {
+		pam_syslog(pamh, LOG_ERR, "labelling the login: %s", scauth_strerror(e));
+		r = e == SCAUTH_ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+		goto out;
+	}
+	snprintf(env, sizeof(env), "%s=%s", ENV_STAGE, nonce);
+	if (stage_save(&c, tok) == 0 && (e = pam_putenv(pamh, env)) != PAM_SUCCESS) {
+		/* Nobody could ever claim it: take it back at once. */
+		pam_syslog(pamh, LOG_ERR, "pam_putenv: %s; the login is not staged",
+		    pam_strerror(pamh, e));
+		stage_take(&c, nonce, NULL);
+	}
 	if ((r = pam_set_data(pamh, DATA_TOKEN, tok, token_cleanup)) != PAM_SUCCESS) {
 		pam_syslog(pamh, LOG_ERR, "pam_set_data: %s", pam_strerror(pamh, r));
 		goto out;
@@ -705,6 +863,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	tok = NULL;     /* transferred to pamh */
 	r = PAM_SUCCESS;
  out:
+	scauth_wipe(nonce, sizeof(nonce));
+	scauth_wipe(env, sizeof(env));
 	scauth_token_free(tok);
 	scauth_login_free(lg);
 	scauth_ctx_free(ctx);
@@ -712,7 +872,14 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	return r;
 }
 
-/* Credentials are handed over at session open, where the user's store is known. */
+/*
+ * Credentials are handed over at session open, where the user's store is
+ * known, so there is nothing to do here.  PAM_SUCCESS rather than PAM_IGNORE:
+ * login programs (login, sshd, display managers) fail the whole login when
+ * pam_setcred() fails, and a stack in which every module ignored fails; with
+ * this module alone in the auth stack, an ignore would undo the login that it
+ * has just allowed.
+ */
 PAM_SM_API int
 pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
@@ -732,14 +899,13 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct call c;
 	struct map *map = NULL;
-	scauth_token *owned = NULL;
 	const scauth_token *tok;
 	char err[MAP_ERRLEN] = "";
 	int r, e;
 
 	if ((r = call_init(&c, pamh, "account", GROUP_ACCOUNT, argc, argv)) != PAM_SUCCESS)
 		goto out;
-	if ((tok = this_login(&c, &owned)) == NULL) {
+	if ((tok = this_login(&c)) == NULL) {
 		if (c.o.debug)
 			pam_syslog(pamh, LOG_DEBUG, "account: no SoundCloud login for %s", c.user);
 		r = PAM_IGNORE;
@@ -754,18 +920,41 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pam_syslog(pamh, LOG_NOTICE, "account: SoundCloud account %.64s may no longer "
 		    "log in as %s", scauth_token_urn(tok) ? scauth_token_urn(tok) : "?", c.user);
 		tell(&c, flags, "This SoundCloud account may not log in as %s", c.user);
+		/* No session may get it now: its tokens go (this_login() emptied the stage). */
+		forget_login(&c);
 		r = PAM_PERM_DENIED;
 		goto out;
 	}
 	r = PAM_SUCCESS;
  out:
-	scauth_token_free(owned);
 	map_free(map);
 	return r;
 }
 
 /* ------------------------------------------------------------------------ */
 /* session */
+
+/*
+ * How long a child working as the user may take: its HTTP requests (a
+ * refresh and the sign-out, each within the configured timeout), and slack.
+ */
+static int
+child_timeout(const scauth_ctx *ctx)
+{
+	const char *v = scauth_ctx_get(ctx, "timeout");
+	char *end;
+	long t = 0;
+
+	if (v != NULL) {
+		errno = 0;
+		t = strtol(v, &end, 10);
+		if (errno != 0 || end == v || *end != '\0')
+			t = 0;
+	}
+	if (t < 1 || t > MAX_HTTP_TIMEOUT)
+		t = 30;
+	return (int)(2 * t + CHILD_SLACK);
+}
 
 struct handoff {
 	scauth_ctx *ctx;        /* the user's store, loaded before the switch */
@@ -784,28 +973,74 @@ handoff_save(void *arg, char *msg, size_t msglen)
 	return r;
 }
 
-/* Results of wipe_logout() besides 0 and a local error. */
+static void
+marker_cleanup(pam_handle_t *pamh, void *data, int error_status)
+{
+	char *label = data;
+
+	scauth_wipe(label, strlen(label));
+	free(label);
+}
+
+/*
+ * Marks the transaction as one whose session got the login labelled so ("" for
+ * none), for close_session: it wipes only what its own session handed over.
+ */
+static int
+session_mark(const struct call *c, const char *label)
+{
+	char *copy;
+	int r;
+
+	if ((copy = strdup(label != NULL ? label : "")) == NULL)
+		return PAM_BUF_ERR;
+	if ((r = pam_set_data(c->pamh, DATA_SESSION, copy, marker_cleanup)) != PAM_SUCCESS) {
+		marker_cleanup(c->pamh, copy, 0);
+		pam_syslog(c->pamh, LOG_ERR, "pam_set_data: %s", pam_strerror(c->pamh, r));
+	}
+	return r;
+}
+
+struct wipe {
+	scauth_ctx *ctx;        /* the user's store, loaded before the switch */
+	const char *label;      /* of the login this session handed over; "" if none */
+};
+
+/* Results of wipe_logout() besides 0 and a local error (a negative SCAUTH_E*). */
 #define WIPE_NOTHING 1          /* nothing was stored */
 #define WIPE_LOCAL_ONLY 2       /* erased here, but the server sign-out failed */
+#define WIPE_OTHER 3            /* the store holds another session's login now */
 
-/* As the user: sign out at the server, and erase locally whatever the server said. */
+/*
+ * As the user: sign out at the server, and erase locally whatever the server
+ * said.  A login labelled for another transaction is that session's (it
+ * replaced ours in the store while this one was open): it stays.  One without
+ * a label was made in the session (a tool's own login) and goes, as a kiosk
+ * should keep nothing.
+ */
 static int
 wipe_logout(void *arg, char *msg, size_t msglen)
 {
-	scauth_ctx *ctx = arg;
+	struct wipe *w = arg;
 	scauth_token *tok = NULL;
-	int r;
+	const char *label;
+	int r, e;
 
-	if ((r = scauth_token_peek(ctx, SCAUTH_GRANT_USER, &tok)) == SCAUTH_ELOGIN)
+	if ((r = scauth_token_peek(w->ctx, SCAUTH_GRANT_USER, &tok)) == SCAUTH_ELOGIN)
 		return WIPE_NOTHING;
+	label = r == 0 ? scauth_token_label(tok) : NULL;
+	if (label != NULL && *w->label != '\0' && !nonce_equal(label, w->label)) {
+		scauth_token_free(tok);
+		return WIPE_OTHER;
+	}
 	scauth_token_free(tok);
-	if ((r = scauth_logout(ctx)) == 0)
+	if ((r = scauth_logout(w->ctx)) == 0)
 		return 0;
-	snprintf(msg, msglen, "%s: %s", scauth_strerror(r), scauth_errmsg(ctx));
+	snprintf(msg, msglen, "%s: %s", scauth_strerror(r), scauth_errmsg(w->ctx));
 	/* scauth_logout() erased locally unless the error is a local one; make sure. */
-	if (scauth_token_erase(ctx, SCAUTH_GRANT_USER) != 0) {
-		snprintf(msg, msglen, "%s: %s", scauth_strerror(r), scauth_errmsg(ctx));
-		return r < 0 ? r : SCAUTH_ESTORE;
+	if ((e = scauth_token_erase(w->ctx, SCAUTH_GRANT_USER)) != 0) {
+		snprintf(msg, msglen, "%s: %s", scauth_strerror(e), scauth_errmsg(w->ctx));
+		return e;
 	}
 	return WIPE_LOCAL_ONLY;
 }
@@ -815,27 +1050,24 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct call c;
 	struct handoff h = { NULL, NULL };
-	scauth_token *owned = NULL;
 	char msg[RUNAS_MSGLEN], env[sizeof(ENV_PROFILE) + MAX_PROFILE + 2];
 	int r, e;
 
 	if ((r = call_init(&c, pamh, "session", GROUP_SESSION, argc, argv)) != PAM_SUCCESS)
 		goto out;
-	if ((h.tok = this_login(&c, &owned)) == NULL) {
+	if ((h.tok = this_login(&c)) == NULL) {
 		pam_syslog(pamh, c.o.debug ? LOG_DEBUG : LOG_INFO,
 		    "session: no SoundCloud login of %s to hand over", c.user);
 		r = PAM_IGNORE;
 		goto out;
 	}
-	/* The stage is single-use: taken now, whatever happens next. */
-	stage_erase(&c);
 	/* Loaded here (as root: the config may be root's alone), written as the user. */
 	if ((e = user_ctx(&c, &h.ctx)) != 0) {
 		r = PAM_SESSION_ERR;
 		goto out;
 	}
-	if ((e = runas(c.user, c.pw->pw_uid, c.pw->pw_gid, handoff_save, &h, msg,
-	    sizeof(msg))) != 0) {
+	if ((e = runas(c.user, c.pw->pw_uid, c.pw->pw_gid, child_timeout(h.ctx), handoff_save,
+	    &h, msg, sizeof(msg))) != 0) {
 		pam_syslog(pamh, LOG_ERR, "session: cannot store the SoundCloud login for %s: "
 		    "%s: %s", c.user, scauth_strerror(e), msg);
 		r = PAM_SESSION_ERR;
@@ -844,6 +1076,8 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	pam_syslog(pamh, LOG_INFO, "session: SoundCloud login of %.64s stored for %s in %s",
 	    scauth_token_urn(h.tok) ? scauth_token_urn(h.tok) : "?", c.user,
 	    scauth_ctx_get(h.ctx, "store") ? scauth_ctx_get(h.ctx, "store") : "the store");
+	if ((r = session_mark(&c, scauth_token_label(h.tok))) != PAM_SUCCESS)
+		goto out;
 	if (c.o.profile != NULL) {
 		snprintf(env, sizeof(env), "%s=%s", ENV_PROFILE, c.o.profile);
 		if ((e = pam_putenv(pamh, env)) != PAM_SUCCESS)
@@ -851,39 +1085,50 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	r = PAM_SUCCESS;
  out:
-	/* The token of this process is no longer needed: wipe it now. */
-	if (owned == NULL && h.tok != NULL)
-		pam_set_data(pamh, DATA_TOKEN, NULL, NULL);
-	scauth_token_free(owned);
+	/* The login is in the user's store now, or will not get there: wipe it here. */
+	if (h.tok != NULL)
+		forget_login(&c);
 	scauth_ctx_free(h.ctx);
 	return r;
 }
 
 /*
- * With "wipe": a kiosk leaves nothing behind.  The server being unreachable
- * does not fail the logout (the tokens are erased here all the same, and the
- * failed sign-out is logged); only a local erase that failed does.
+ * Only a session that this module opened in this transaction is its to close:
+ * anything else (a password login in a mixed stack, another session of the
+ * same user) is PAM_IGNORE, and its tokens are not touched.  With "wipe": a
+ * kiosk leaves nothing behind.  The server being unreachable does not fail
+ * the logout (the tokens are erased here all the same, and the failed
+ * sign-out is logged); only a local erase that failed does.
  */
 PAM_SM_API int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct call c;
-	scauth_ctx *ctx = NULL;
+	struct wipe w = { NULL, NULL };
+	const void *data = NULL;
 	char msg[RUNAS_MSGLEN];
 	int r, e;
 
 	if ((r = call_init(&c, pamh, "session", GROUP_SESSION, argc, argv)) != PAM_SUCCESS)
 		goto out;
+	if (pam_get_data(pamh, DATA_SESSION, &data) != PAM_SUCCESS || data == NULL) {
+		if (c.o.debug)
+			pam_syslog(pamh, LOG_DEBUG, "session: no session of %s opened by this "
+			    "module here; nothing to close", c.user);
+		r = PAM_IGNORE;
+		goto out;
+	}
 	if (!c.o.wipe) {
 		r = PAM_SUCCESS;
 		goto out;
 	}
-	stage_erase(&c);
-	if ((e = user_ctx(&c, &ctx)) != 0) {
+	w.label = data;
+	if ((e = user_ctx(&c, &w.ctx)) != 0) {
 		r = PAM_SESSION_ERR;
 		goto out;
 	}
-	e = runas(c.user, c.pw->pw_uid, c.pw->pw_gid, wipe_logout, ctx, msg, sizeof(msg));
+	e = runas(c.user, c.pw->pw_uid, c.pw->pw_gid, child_timeout(w.ctx), wipe_logout, &w, msg,
+	    sizeof(msg));
 	switch (e) {
 	case 0:
 		pam_syslog(pamh, LOG_INFO, "session: signed out and erased the SoundCloud "
@@ -901,13 +1146,21 @@ pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		    "the sign-out at the server failed: %s", c.user, msg);
 		r = PAM_SUCCESS;
 		break;
+	case WIPE_OTHER:
+		pam_syslog(pamh, LOG_NOTICE, "session: the SoundCloud login in the store of %s "
+		    "is another session's now; left alone", c.user);
+		r = PAM_SUCCESS;
+		break;
 	default:
 		pam_syslog(pamh, LOG_ERR, "session: cannot erase the SoundCloud login of %s: "
 		    "%s: %s", c.user, scauth_strerror(e), msg);
 		r = PAM_SESSION_ERR;
 		break;
 	}
+	/* Closed: a second close in this transaction has nothing left to wipe. */
+	if (r == PAM_SUCCESS)
+		pam_set_data(pamh, DATA_SESSION, NULL, NULL);
  out:
-	scauth_ctx_free(ctx);
+	scauth_ctx_free(w.ctx);
 	return r;
 }

@@ -3,7 +3,9 @@
  *
  * The child never returns into the application: it reports over a pipe and
  * leaves with _exit(), so no atexit handler or stdio buffer of the
- * application runs twice.  The parent waits for exactly its own child.
+ * application runs twice.  The parent waits for exactly its own child, and
+ * not for ever: a child stuck (say on a network that never answers) is
+ * killed, so that a login or logout cannot hang on it.
  */
 #include "runas.h"
 
@@ -12,13 +14,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 /* What the child sends back: one write, smaller than PIPE_BUF, so atomic. */
 struct result {
@@ -70,18 +78,62 @@ become(const char *name, uid_t uid, gid_t gid, char *msg, size_t msglen)
 	return 0;
 }
 
-static void child(int fd, const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg)
-    __attribute__((noreturn));
+/*
+ * The application's signal handlers and mask are not the child's: a handler
+ * that (say) writes to the application's log or reaps children would run in
+ * a process that is now the user's.  glibc's own signals refuse a new
+ * action; that is fine.
+ */
+static void
+reset_signals(void)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int sig;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	for (sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/*
+ * After the switch, which resets both: the user may not ptrace or dump this
+ * process (it holds tokens, and a copy of the module's memory), and it goes
+ * when its parent does, rather than finishing unseen.
+ */
+static int
+isolate(pid_t parent, char *msg, size_t msglen)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		return say(msg, msglen, SCAUTH_ESYSTEM, "PR_SET_DUMPABLE: %s", strerror(errno));
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+		return say(msg, msglen, SCAUTH_ESYSTEM, "PR_SET_PDEATHSIG: %s", strerror(errno));
+	/* The parent may have died before the setting took: nobody waits for us then. */
+	if (getppid() != parent)
+		_exit(0);
+	return 0;
+}
+
+static void child(int fd, pid_t parent, const char *name, uid_t uid, gid_t gid, runas_fn *fn,
+    void *arg) __attribute__((noreturn));
 
 static void
-child(int fd, const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg)
+child(int fd, pid_t parent, const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg)
 {
 	struct result res;
 	size_t off = 0;
 	ssize_t n;
 
+	reset_signals();
 	memset(&res, 0, sizeof(res));
 	res.code = become(name, uid, gid, res.msg, sizeof(res.msg));
+	if (res.code == 0)
+		res.code = isolate(parent, res.msg, sizeof(res.msg));
 	if (res.code == 0)
 		res.code = fn(arg, res.msg, sizeof(res.msg));
 	while (off < sizeof(res)) {
@@ -95,15 +147,61 @@ child(int fd, const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg)
 	_exit(0);
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Reads the child's result until it is complete, the child closed the pipe,
+ * or the deadline passed.  Returns the bytes read, or -1 at the deadline.
+ */
+static ssize_t
+read_result(int fd, struct result *res, int64_t deadline)
+{
+	struct pollfd pfd;
+	size_t got = 0;
+	int64_t left;
+	ssize_t n;
+	int p;
+
+	while (got < sizeof(*res)) {
+		if ((left = deadline - now_ms()) <= 0)
+			return -1;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		if ((p = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left)) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p == 0)
+			continue;       /* the deadline is checked above */
+		if ((n = read(fd, (char *)res + got, sizeof(*res) - got)) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 int
-runas(const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg, char *msg,
+runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *arg, char *msg,
     size_t msglen)
 {
 	struct sigaction dfl, old;
 	struct result res;
-	size_t got = 0;
-	ssize_t n;
-	pid_t pid = -1;
+	ssize_t got = 0;
+	pid_t pid = -1, parent;
 	int fds[2] = { -1, -1 }, status, restore = 0, r;
 
 	if (msg != NULL && msglen > 0)
@@ -113,6 +211,8 @@ runas(const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg, char *msg
 	if (geteuid() != 0)
 		return say(msg, msglen, SCAUTH_ESYSTEM,
 		    "cannot act as %s (uid %u) without root", name, (unsigned)uid);
+	if (timeout < 1)
+		timeout = 1;
 
 	memset(&res, 0, sizeof(res));
 	memset(&dfl, 0, sizeof(dfl));
@@ -127,33 +227,31 @@ runas(const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg, char *msg
 		r = say(msg, msglen, SCAUTH_ESYSTEM, "pipe: %s", strerror(errno));
 		goto out;
 	}
+	parent = getpid();
 	if ((pid = fork()) < 0) {
 		r = say(msg, msglen, SCAUTH_ESYSTEM, "fork: %s", strerror(errno));
 		goto out;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child(fds[1], name, uid, gid, fn, arg);
+		child(fds[1], parent, name, uid, gid, fn, arg);
 	}
 	close(fds[1]);
 	fds[1] = -1;
-	while (got < sizeof(res)) {
-		if ((n = read(fds[0], (char *)&res + got, sizeof(res) - got)) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	if ((got = read_result(fds[0], &res, now_ms() + (int64_t)timeout * 1000)) < 0)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			status = -1;
 			break;
 		}
 	}
-	if (got != sizeof(res)) {
+	if (got < 0) {
+		r = say(msg, msglen, SCAUTH_ETIMEOUT, "the work as %s did not finish within %d "
+		    "seconds; stopped", name, timeout);
+		goto out;
+	}
+	if ((size_t)got != sizeof(res)) {
 		if (status != -1 && WIFSIGNALED(status))
 			r = say(msg, msglen, SCAUTH_ESYSTEM, "the child for %s died of signal %d",
 			    name, WTERMSIG(status));

@@ -26,15 +26,23 @@ typedef int runas_fn(void *arg, char *msg, size_t msglen);
  * Runs fn(arg) as the user (name, uid, gid) and returns its result, with its
  * message in msg (msglen <= RUNAS_MSGLEN is enough).  When the process
  * already runs as uid, fn runs in-process.  Otherwise, as root, it runs in a
- * child that takes the user's groups (initgroups), gid and uid (real,
- * effective and saved; checked afterwards, and checked that root cannot be
- * regained), with umask 077; SIGCHLD is at SIG_DFL while the child runs, so
- * that an application's handler cannot reap it, and restored afterwards.
- * SCAUTH_ESYSTEM when the work could not run as the user, with the reason in
- * msg.  fn must not keep pointers to the child's memory: nothing but the
- * result and the message comes back from it.
+ * child that:
+ *  - starts with every signal at SIG_DFL and none blocked (the application's
+ *    handlers and mask are not the child's business);
+ *  - takes the user's groups (initgroups), gid and uid (real, effective and
+ *    saved; checked afterwards, and checked that root cannot be regained),
+ *    with umask 077;
+ *  - then is not dumpable (the user must not ptrace or core-dump a process
+ *    that holds their tokens besides the module's state) and is killed when
+ *    its parent dies (both are set after the switch, which resets them).
+ * The parent waits at most timeout seconds for the result; then it kills the
+ * child (SIGKILL) and returns SCAUTH_ETIMEOUT.  SIGCHLD is at SIG_DFL while
+ * the child runs, so that an application's handler cannot reap it, and
+ * restored afterwards.  SCAUTH_ESYSTEM when the work could not run as the
+ * user, with the reason in msg.  fn must not keep pointers to the child's
+ * memory: nothing but the result and the message comes back from it.
  */
-int runas(const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg, char *msg,
-    size_t msglen);
+int runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *arg,
+    char *msg, size_t msglen);
 
 #endif /* PAM_SOUNDCLOUD_RUNAS_H */

@@ -45,14 +45,20 @@ kiosk_service() {
 		"session required MODULE $PAM_ARGS wipe"
 }
 
-# kiosk_paste OPS...: pamtester in paste mode, answering the prompt with the real redirect.
-kiosk_paste() {
+# kiosk_paste_start OPS...: pamtester in paste mode in the background, the prompt answered
+# with the real redirect; pam_finish collects it.
+kiosk_paste_start() {
 	local url loc
 	pam_start kiosk "$KIOSK_USER" "$@"
 	url=$(pam_wait_url) || return 1
 	loc=$(pam_redirect_for "$url") || return 1
 	[[ $loc == "$REDIRECT_URI?"* ]] || { echo "no redirect from the sandbox" >&2; return 1; }
 	pam_answer "$loc"
+}
+
+# kiosk_paste OPS...: the same, waited for.
+kiosk_paste() {
+	kiosk_paste_start "$@" || return 1
 	pam_finish
 }
 
@@ -132,18 +138,55 @@ assert_kiosk_store() {
 }
 
 @test "close_session with wipe succeeds and erases locally when the server is down" {
-	kiosk_service mode=paste
-	kiosk_paste authenticate open_session
-	assert_success
+	pam_service kiosk \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste" \
+		"session required MODULE $PAM_ARGS wipe" \
+		"$(pam_hold_line)"
+	kiosk_paste_start authenticate open_session close_session
+	pam_wait_held
 	assert_kiosk_store
-	# Every endpoint of the config now points at a port where nobody listens.
+	# While the session is open, every endpoint of the config moves to a port where nobody
+	# listens.
 	local dead
 	dead=$(free_port)
 	sed -i "s#https://127.0.0.1:$SANDBOX_PORT#https://127.0.0.1:$dead#" "$PAM_CONF"
-	run pam_tester kiosk "$KIOSK_USER" close_session
+	pam_release
+	pam_finish
 	assert_success
+	assert_output --partial "session has successfully been closed"
 	[[ ! -e $(kiosk_store) ]] || fail "the tokens survived a sign-out that failed"
 	grep -q "sign-out at the server failed" "$PAM_LOG" || fail "the failed sign-out: no log"
+}
+
+@test "wipe leaves alone what the session did not hand over (a password login's logout)" {
+	# The user's own tokens, from a session that kept them.
+	pam_service keep \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste" \
+		"session required MODULE $PAM_ARGS"
+	pam_start keep "$KIOSK_USER" authenticate open_session
+	local url loc
+	url=$(pam_wait_url)
+	loc=$(pam_redirect_for "$url")
+	pam_answer "$loc"
+	pam_finish
+	assert_success
+	assert_kiosk_store
+	# A password login (pam_permit) through a mixed stack with wipe: its logout is not ours.
+	local permit
+	permit=$(pam_permit)
+	pam_service mixed \
+		"auth sufficient $permit" "auth required MODULE $PAM_ARGS map=$PAM_MAP" \
+		"session required $permit" "session required MODULE $PAM_ARGS wipe"
+	run pam_tester mixed "$KIOSK_USER" authenticate open_session close_session </dev/null
+	assert_success
+	assert_kiosk_store
+	assert_equal "$(sandbox_stat signout)" 0
+	# Nor is a close in a transaction that opened nothing: ignored (alone, the stack fails).
+	pam_service alone "session required MODULE $PAM_ARGS wipe"
+	run pam_tester alone "$KIOSK_USER" close_session </dev/null
+	assert_failure
+	assert_kiosk_store
+	assert_equal "$(sandbox_stat signout)" 0
 }
 
 @test "store = keyring: the tokens go to the user's kernel keyring, and wipe takes them out" {
@@ -151,14 +194,16 @@ assert_kiosk_store() {
 	pam_write_config "$PAM_CONF" "store = keyring"
 	pam_service kiosk \
 		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste profile=$profile" \
-		"session required MODULE $PAM_ARGS profile=$profile wipe"
-	kiosk_paste authenticate open_session
-	assert_success
+		"session required MODULE $PAM_ARGS profile=$profile wipe" \
+		"$(pam_hold_line)"
+	kiosk_paste_start authenticate open_session close_session
+	pam_wait_held
 	[[ ! -e $(kiosk_store "$profile") ]] || fail "the keyring store wrote a file"
 	as_kiosk sh -c 'printf "store = keyring\n" >>"$HOME/.config/soundcloud-auth/config"'
 	token=$(as_kiosk "$HELPER" --profile "$profile" token) || fail "the tool found no token"
 	[[ -n $token ]] || fail "empty token"
-	run pam_tester kiosk "$KIOSK_USER" close_session
+	pam_release
+	pam_finish
 	assert_success
 	assert_equal "$(sandbox_stat signout)" 1
 	run as_kiosk "$HELPER" --profile "$profile" token
@@ -212,12 +257,15 @@ assert_kiosk_store() {
 @test "debug logs each HTTP request of the login, and no secret" {
 	pam_service kiosk \
 		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste debug" \
-		"session required MODULE $PAM_ARGS wipe debug"
-	kiosk_paste authenticate open_session
-	assert_success
+		"session required MODULE $PAM_ARGS wipe debug" \
+		"$(pam_hold_line)"
+	kiosk_paste_start authenticate open_session close_session
+	pam_wait_held
 	assert_kiosk_store     # remembers the tokens, to look for them in the log
-	run pam_tester kiosk "$KIOSK_USER" close_session
+	pam_release
+	pam_finish
 	assert_success
+	refute_pam_secrets "$output"
 	grep -q "^<7> .*POST $SANDBOX_URL/oauth/token" "$PAM_LOG" || fail "no trace of the code"
 	grep -q "^<7> .*GET $SANDBOX_URL/me" "$PAM_LOG" || fail "no trace of /me"
 	grep -q "^<7> .*POST $SANDBOX_URL/sign-out" "$PAM_LOG" || fail "no trace of the sign-out"
@@ -327,18 +375,25 @@ assert_kiosk_store() {
 	[[ $output == *"▀"* || $output == *"▄"* || $output == *"█"* ]] || fail "no QR code"
 }
 
-@test "auth and session in different processes: the stage carries the login" {
+@test "auth and session in different processes: the nonce in the PAM environment carries it" {
 	kiosk_service mode=paste
 	kiosk_paste authenticate
 	assert_success
-	local stage
+	local stage nonce
 	stage=$(stage_file)
 	[[ -f $stage ]] || fail "nothing staged"
 	assert_equal "$(stat -c '%u %a' "$stage")" "$EUID 600"
 	assert_equal "$(stat -c '%a' "$PAM_STAGE")" 700
 	remember_secrets "$stage"
 	[[ ! -e $(kiosk_store) ]] || fail "auth wrote the user's store"
-	run pam_tester kiosk "$KIOSK_USER" acct_mgmt open_session
+	nonce=$(pam_stage_nonce)
+	[[ $nonce =~ ^[0-9a-f]{32}$ ]] || fail "the staged login has no nonce label"
+	# The session's process gets auth's PAM environment (here through pam_env, as sshd's
+	# monitor gets its auth child's) and takes the login.
+	pam_service later \
+		"$(pam_env_line "SOUNDCLOUD_AUTH_STAGE=$nonce")" \
+		"session required MODULE $PAM_ARGS"
+	run pam_tester later "$KIOSK_USER" open_session
 	assert_success
 	assert_output --partial "successfully opened a session"
 	assert_kiosk_store
@@ -348,11 +403,57 @@ assert_kiosk_store() {
 	[[ -n $token ]] || fail "no token"
 }
 
-@test "a staged login older than 10 minutes is not handed to a session" {
+@test "a session in another process without the login's nonce gets nothing; the stage stays" {
 	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_success
+	local stage
+	stage=$(stage_file)
+	[[ -f $stage ]] || fail "nothing staged"
+	remember_secrets "$stage"
+	cp -p "$stage" "$BATS_TEST_TMPDIR/stage.before"
+	# Someone else's login as the same user (a password login here), in its own process.
 	pam_service later \
+		"account required MODULE $PAM_ARGS map=$PAM_MAP" \
+		"account required $(pam_permit)" \
 		"session required MODULE $PAM_ARGS" \
 		"session required $(pam_permit)"
+	run pam_tester later "$KIOSK_USER" acct_mgmt open_session close_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "another transaction got the staged login"
+	cmp -s "$stage" "$BATS_TEST_TMPDIR/stage.before" || fail "the stage was touched"
+	grep -q "no SoundCloud login of $KIOSK_USER to hand over" "$PAM_LOG" ||
+		fail "the session did not say it had nothing"
+	# Alone, the module's answer shows: PAM_IGNORE, so the stack fails.
+	pam_service alone "session required MODULE $PAM_ARGS"
+	run pam_tester alone "$KIOSK_USER" open_session
+	assert_failure
+	[[ ! -e $(kiosk_store) ]] || fail "another transaction got the staged login"
+	cmp -s "$stage" "$BATS_TEST_TMPDIR/stage.before" || fail "the stage was touched"
+}
+
+@test "a session with another transaction's nonce gets nothing; the stage stays" {
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_success
+	local stage nonce wrong
+	stage=$(stage_file)
+	remember_secrets "$stage"
+	cp -p "$stage" "$BATS_TEST_TMPDIR/stage.before"
+	nonce=$(pam_stage_nonce)
+	[[ ${nonce:0:1} == 0 ]] && wrong=1${nonce:1} || wrong=0${nonce:1}
+	pam_service later \
+		"$(pam_env_line "SOUNDCLOUD_AUTH_STAGE=$wrong")" \
+		"session required MODULE $PAM_ARGS" \
+		"session required $(pam_permit)"
+	run pam_tester later "$KIOSK_USER" open_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "a wrong nonce got the staged login"
+	cmp -s "$stage" "$BATS_TEST_TMPDIR/stage.before" || fail "the stage was touched"
+}
+
+@test "a staged login older than 10 minutes is not handed to a session" {
+	kiosk_service mode=paste
 	kiosk_paste authenticate
 	assert_success
 	local stage old
@@ -360,6 +461,10 @@ assert_kiosk_store() {
 	remember_secrets "$stage"
 	old=$(($(date +%s) - 700))
 	sed -i "s/^obtained_at .*/obtained_at $old/" "$stage"
+	pam_service later \
+		"$(pam_env_line "SOUNDCLOUD_AUTH_STAGE=$(pam_stage_nonce)")" \
+		"session required MODULE $PAM_ARGS" \
+		"session required $(pam_permit)"
 	run pam_tester later "$KIOSK_USER" open_session
 	assert_success
 	[[ ! -e $(kiosk_store) ]] || fail "a stale login was handed over"
@@ -367,19 +472,28 @@ assert_kiosk_store() {
 	grep -q "ignored and erased" "$PAM_LOG" || fail "not logged"
 }
 
-@test "the account check follows a changed map" {
+@test "the account check follows a changed map, and a refused login is not kept" {
 	kiosk_service mode=paste
-	kiosk_paste authenticate
-	assert_success
-	remember_secrets "$(stage_file)"
-	run pam_tester kiosk "$KIOSK_USER" acct_mgmt
+	kiosk_paste authenticate acct_mgmt
 	assert_success
 	assert_output --partial "account management done"
+	# The account check used the parked copy up.
+	[[ ! -e $(stage_file) ]] || fail "the stage outlived the account check"
+	# The map changes while the person logs in (auth has read it already): account refuses,
+	# the stage is erased, and the session gets nothing.
+	local url loc
+	pam_start kiosk "$KIOSK_USER" authenticate acct_mgmt open_session
+	url=$(pam_wait_url)
+	loc=$(pam_redirect_for "$url")
 	pam_map "soundcloud:users:999 $KIOSK_USER"
-	run pam_tester kiosk "$KIOSK_USER" acct_mgmt
+	pam_answer "$loc"
+	pam_finish
 	assert_failure
+	assert_output --partial "successfully authenticated"
 	assert_output --partial "$PAM_MSG_PERM_DENIED"
 	assert_output --partial "This SoundCloud account may not log in as $KIOSK_USER"
+	[[ ! -e $(stage_file) ]] || fail "a refused login stayed in the stage"
+	[[ ! -e $(kiosk_store) ]] || fail "a refused login reached the store"
 }
 
 @test "account and session without a SoundCloud login defer to the rest of the stack" {

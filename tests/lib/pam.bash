@@ -299,6 +299,64 @@ pam_permit() {
 	find /lib /usr/lib -name pam_permit.so -path '*security*' 2>/dev/null | head -n1
 }
 
+# pam_sysmod NAME: the path of a Linux-PAM module next to pam_permit.so (pam_env.so ...).
+pam_sysmod() {
+	printf '%s/%s\n' "$(dirname "$(pam_permit)")" "$1"
+}
+
+# pam_stage_nonce: the nonce that labels the kiosk user's staged login (the test may read the
+# stage; the module's callers learn the nonce only from auth's PAM environment).
+pam_stage_nonce() {
+	awk '$1 == "label" { print $2 }' "$PAM_STAGE/uid-$KIOSK_UID.user"
+}
+
+# pam_env_line NAME=VALUE...: a session line of pam_env.so that puts these into the PAM
+# environment at open_session, before our module's line: how a test carries auth's
+# SOUNDCLOUD_AUTH_STAGE into a transaction of another process, as sshd carries its auth
+# child's PAM environment into the process that opens the session.
+pam_env_line() {
+	local conf=$PAM_DIR/t$BATS_TEST_NUMBER/pam_env.conf kv
+	: >"$conf"
+	for kv in "$@"; do
+		printf '%s DEFAULT=%s\n' "${kv%%=*}" "${kv#*=}" >>"$conf"
+	done
+	printf 'session required %s conffile=%s readenv=0 user_readenv=0\n' \
+		"$(pam_sysmod pam_env.so)" "$conf"
+}
+
+# pam_hold_line: a session line for after our module's: pam_exec.so runs a script at
+# open_session that holds the session open (pamtester waits in it) until pam_release, as a
+# person works in their session before logging out; pam_wait_held waits for that.  So open
+# and close run on one handle, as in every login program, with the test acting in between.
+pam_hold_line() {
+	local d=$PAM_DIR/t$BATS_TEST_NUMBER
+	rm -f "$d/held" "$d/release"
+	mkfifo "$d/release"
+	printf '#!/bin/bash\n: >"%s"\nread -r -t %d _ <>"%s"\nexit 0\n' "$d/held" \
+		"$PAM_RUN_TIMEOUT" "$d/release" >"$d/hold"
+	chmod 755 "$d/hold"
+	printf 'session optional %s type=open_session %s\n' "$(pam_sysmod pam_exec.so)" "$d/hold"
+}
+
+# pam_wait_held: waits (bounded) until the background pamtester's session is open and held.
+pam_wait_held() {
+	local d=$PAM_DIR/t$BATS_TEST_NUMBER i
+	for ((i = 0; i < PAM_RUN_TIMEOUT * 20; i++)); do
+		[[ -e $d/held ]] && return 0
+		kill -0 "$PAM_BG_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	echo "pam_wait_held: the session was not opened; pamtester's output:" >&2
+	cat "$BATS_TEST_TMPDIR/bg.out" "$BATS_TEST_TMPDIR/bg.err" >&2
+	return 1
+}
+
+# pam_release: lets the held session go on (to close_session, when pamtester was asked to).
+# The FIFO is opened read-write, which never blocks, even when the holder is gone.
+pam_release() {
+	printf 'go\n' 1<>"$PAM_DIR/t$BATS_TEST_NUMBER/release"
+}
+
 # The words pamtester prints for PAM results (pam_strerror).
 PAM_MSG_AUTH_ERR='Authentication failure'
 PAM_MSG_AUTHINFO_UNAVAIL='Authentication service cannot retrieve authentication info'

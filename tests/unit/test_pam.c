@@ -1,10 +1,14 @@
 /*
- * test_pam.c - pam_soundcloud.so through libpamtest, against a sandbox
- * started from C: paste and listen logins, forged states, the map, an
- * unreachable server, the timeout, the session hand-off (same handle and
- * through the stage), the environment it sets, the wipe, the account check,
- * option and config refusals, nothing printed on stdout; and runas(), the
- * switch to the user, with the application's SIGCHLD handling in the way.
+ * test_pam.c - pam_soundcloud.so through libpamtest (and, where a test must
+ * act between two PAM calls of one transaction, libpam's own calls, as a
+ * login program makes them), against a sandbox started from C: paste and
+ * listen logins, forged states, the map, an unreachable server, the timeout,
+ * the session hand-off (same handle, and through the stage with the
+ * transaction's nonce carried in the PAM environment as sshd carries it), the
+ * environment it sets, the wipe of only what the session handed over, the
+ * account check, option and config refusals, nothing printed on stdout; and
+ * runas(), the switch to the user, with the application's SIGCHLD handling
+ * and signal state in the way, and a child that never finishes.
  *
  * libpamtest needs libpam_wrapper preloaded, and the kiosk user comes from
  * nss_wrapper (our own uid, a home in the test directory), so main()
@@ -16,6 +20,7 @@
 
 #include <limits.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 #include <libpamtest.h>
@@ -25,6 +30,8 @@
 #define PROFILE "kiosk"
 #define MAX_MSGS 8
 #define MSG_LEN 8192
+#define ENV_STAGE "SOUNDCLOUD_AUTH_STAGE"
+#define NONCE_LEN 32
 
 static char *dir;               /* TEST_PAM_DIR */
 static struct tu_sandbox sb;
@@ -66,6 +73,38 @@ stage_file(void)
 
 	snprintf(buf, sizeof(buf), "%s/stage/uid-%u.user", dir, (unsigned)geteuid());
 	return buf;
+}
+
+/* Reads a whole (small) file into buf; returns its length, -1 if there is none. */
+static ssize_t
+slurp(const char *p, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	return n;
+}
+
+/* The value of a "key value" line of a record file, or "" (the label, never a token). */
+static void
+record_field(const char *file, const char *key, char *out, size_t len)
+{
+	char text[16384], *line, *save = NULL;
+	size_t klen = strlen(key);
+
+	out[0] = '\0';
+	if (slurp(file, text, sizeof(text)) < 0)
+		return;
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+			snprintf(out, len, "%s", line + klen + 1);
+	scauth_wipe(text, sizeof(text));
 }
 
 /* The module's config: the sandbox (or a dead port), the client. */
@@ -348,6 +387,102 @@ run_cases(const char *service, const char *user, struct person *p,
 	} while (0)
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * One transaction driven call by call, as a login program drives it: the
+ * test can look at the store, the stage and the PAM environment, or change
+ * the map, between two calls of the same handle.
+ */
+struct txn {
+	pam_handle_t *ph;
+	struct pam_conv conv;
+	const char *service;
+};
+
+static void
+txn_start(struct txn *t, const char *service, const char *user, struct person *p)
+{
+	t->conv.conv = person_conv;
+	t->conv.appdata_ptr = p;
+	t->service = service;
+	assert_int_equal(pam_start(service, user, &t->conv, &t->ph), PAM_SUCCESS);
+}
+
+/* One PAM call that must return want, and print nothing on stdout. */
+static void
+txn_op(struct txn *t, enum pamtest_ops op, int want)
+{
+	struct person *p = t->conv.appdata_ptr;
+	struct stat st;
+	int saved, fd, rv;
+
+	fflush(stdout);
+	saved = dup(1);
+	fd = open(path("stdout"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(saved >= 0 && fd >= 0);
+	dup2(fd, 1);
+	switch (op) {
+	case PAMTEST_AUTHENTICATE:
+		rv = pam_authenticate(t->ph, 0);
+		break;
+	case PAMTEST_SETCRED:
+		rv = pam_setcred(t->ph, PAM_ESTABLISH_CRED);
+		break;
+	case PAMTEST_ACCOUNT:
+		rv = pam_acct_mgmt(t->ph, 0);
+		break;
+	case PAMTEST_OPEN_SESSION:
+		rv = pam_open_session(t->ph, 0);
+		break;
+	case PAMTEST_CLOSE_SESSION:
+		rv = pam_close_session(t->ph, 0);
+		break;
+	default:
+		rv = -1;
+		break;
+	}
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	close(fd);
+	if (rv != want)
+		fail_msg("%s: operation %d returned %d (%s), expected %d; errors: %s", t->service,
+		    op, rv, pam_strerror(t->ph, rv), want, p->nerr > 0 ? p->err[0] : "none");
+	assert_int_equal(stat(path("stdout"), &st), 0);
+	assert_int_equal(st.st_size, 0);
+}
+
+static void
+txn_end(struct txn *t)
+{
+	assert_int_equal(pam_end(t->ph, PAM_SUCCESS), PAM_SUCCESS);
+	t->ph = NULL;
+}
+
+/* The nonce this transaction's auth put into the PAM environment: 32 hex digits. */
+static void
+txn_nonce(struct txn *t, char nonce[NONCE_LEN + 1])
+{
+	const char *v = pam_getenv(t->ph, ENV_STAGE);
+	size_t i;
+
+	assert_non_null(v);
+	assert_int_equal(strlen(v), NONCE_LEN);
+	for (i = 0; i < NONCE_LEN; i++)
+		assert_non_null(strchr("0123456789abcdef", v[i]));
+	memcpy(nonce, v, NONCE_LEN + 1);
+}
+
+/* A new transaction that carries nonce in its PAM environment, as sshd's monitor does. */
+static void
+txn_start_with(struct txn *t, const char *service, struct person *p, const char *nonce)
+{
+	char env[sizeof(ENV_STAGE) + NONCE_LEN + 1];
+
+	txn_start(t, service, KIOSK, p);
+	snprintf(env, sizeof(env), "%s=%s", ENV_STAGE, nonce);
+	assert_int_equal(pam_putenv(t->ph, env), PAM_SUCCESS);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Fixtures. */
 
@@ -381,18 +516,17 @@ static void
 test_paste_whole_session(void **state)
 {
 	struct person p = { .answer = ANSWER_REDIRECT };
-	struct pam_testcase cases[] = {
-		pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
-		pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
-		pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS),
-		pam_test(PAMTEST_GETENVLIST, PAM_SUCCESS),
-	};
+	struct txn t;
 	struct stat st;
 	char **env;
 	int i, found = 0;
 
 	(void)state;
-	run_cases("paste", KIOSK, &p, cases, ARRAY_LEN(cases));
+	txn_start(&t, "paste", KIOSK, &p);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_SETCRED, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
 	assert_int_equal(p.nprompt, 1);
 	assert_true(has_msg(p.info, p.ninfo, "Log in to SoundCloud: https://127.0.0.1:"));
 	/* The session's store: the user's, 0600 in a 0700 directory, and the profile set. */
@@ -402,17 +536,21 @@ test_paste_whole_session(void **state)
 	assert_int_equal(st.st_uid, geteuid());
 	assert_int_equal(stat(path("home/.local/state/soundcloud-auth"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
-	env = cases[3].case_out.envlist;
-	for (i = 0; env != NULL && env[i] != NULL; i++)
+	/* The session's environment: the profile, and no stage nonce (it is spent). */
+	env = pam_getenvlist(t.ph);
+	for (i = 0; env != NULL && env[i] != NULL; i++) {
 		if (strcmp(env[i], "SOUNDCLOUD_AUTH_PROFILE=" PROFILE) == 0)
 			found = 1;
+		assert_true(strncmp(env[i], ENV_STAGE "=", sizeof(ENV_STAGE)) != 0);
+	}
 	pamtest_free_env(env);
 	assert_true(found);
 	assert_false(exists(stage_file()));
 	assert_int_equal(stat_count("authorization_code"), 1);
 
-	/* Close with wipe, in a transaction of its own (as at a real logout). */
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS));
+	/* The logout, on the handle of the login (as every login program does it): wipe. */
+	txn_op(&t, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&t);
 	assert_false(exists(store_file()));
 	assert_int_equal(stat_count("signout"), 1);
 }
@@ -506,42 +644,121 @@ test_qr(void **state)
 	    strstr(p.info[1], "\xe2\x96\x88") != NULL);            /* U+2588 full block */
 }
 
+/*
+ * Auth in one process, account and session in another (sshd): the stage
+ * carries the login, but only to the transaction that holds its nonce.
+ */
 static void
 test_stage_between_transactions(void **state)
 {
 	struct person p = { .answer = ANSWER_REDIRECT };
+	struct txn t;
 	struct stat st;
+	char nonce[NONCE_LEN + 1], wrong[NONCE_LEN + 1], label[128];
+	char before[16384], after[16384];
+	ssize_t n;
 
 	(void)state;
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	txn_start(&t, "paste", KIOSK, &p);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_nonce(&t, nonce);
+	txn_end(&t);
 	assert_int_equal(lstat(stage_file(), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0600);
+	record_field(stage_file(), "label", label, sizeof(label));
+	assert_string_equal(label, nonce);
 	assert_false(exists(store_file()));
-	/* A new transaction, as in another process: only the stage can carry the login. */
-	RUN("paste", KIOSK, &p,
-	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS),
-	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	assert_true((n = slurp(stage_file(), before, sizeof(before))) > 0);
+
+	/* Without the nonce (a password login of the same user, say): nothing, stage untouched. */
+	txn_start(&t, "permit", KIOSK, &p);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&t);
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_OPEN_SESSION, PAM_PERM_DENIED));
+	assert_false(exists(store_file()));
+	assert_int_equal(slurp(stage_file(), after, sizeof(after)), n);
+	assert_memory_equal(before, after, (size_t)n);
+
+	/* With another transaction's nonce: the same. */
+	memcpy(wrong, nonce, sizeof(wrong));
+	wrong[7] = wrong[7] == 'a' ? 'b' : 'a';
+	txn_start_with(&t, "permit", &p, wrong);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	assert_null(pam_getenv(t.ph, ENV_STAGE));
+	txn_end(&t);
+	assert_false(exists(store_file()));
+	assert_int_equal(slurp(stage_file(), after, sizeof(after)), n);
+	assert_memory_equal(before, after, (size_t)n);
+	scauth_wipe(before, sizeof(before));
+	scauth_wipe(after, sizeof(after));
+
+	/* With its own nonce, as sshd brings it from the auth child: account, session, wipe. */
+	txn_start_with(&t, "paste", &p, nonce);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
+	assert_false(exists(stage_file()));      /* taken by the first call that asked */
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	assert_null(pam_getenv(t.ph, ENV_STAGE)); /* not for the user's session */
 	assert_true(exists(store_file()));
-	assert_false(exists(stage_file()));
-	/* Taken once: a second session finds nothing to hand over. */
-	assert_int_equal(unlink(store_file()), 0);
-	RUN("permit", KIOSK, &p, pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	txn_op(&t, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&t);
+	assert_false(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 1);
+
+	/* Taken once: the same nonce again finds nothing to hand over. */
+	txn_start_with(&t, "permit", &p, nonce);
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	txn_end(&t);
 	assert_false(exists(store_file()));
 }
 
+/* The map is read again by account; an account it refuses leaves nothing parked. */
 static void
 test_account_follows_map(void **state)
 {
 	struct person p = { .answer = ANSWER_REDIRECT };
+	struct txn t;
+	char nonce[NONCE_LEN + 1];
 
 	(void)state;
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	RUN("paste", KIOSK, &p,
+	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	/* The account check used up the parked copy of this transaction. */
+	assert_false(exists(stage_file()));
 	write_map("test-user " KIOSK "\n");
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	RUN("paste", KIOSK, &p,
+	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+
+	/* The map changes between auth and account: refused, and no session gets the login. */
+	write_map("* " KIOSK "\n");
+	txn_start(&t, "paste", KIOSK, &p);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	assert_true(exists(stage_file()));
 	write_map("other-user " KIOSK "\n");
-	RUN("paste", KIOSK, &p, pam_test(PAMTEST_ACCOUNT, PAM_PERM_DENIED));
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_PERM_DENIED);
 	assert_true(has_msg(p.err, p.nerr, "may not log in as " KIOSK));
+	assert_false(exists(stage_file()));
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_PERM_DENIED);      /* our PAM_IGNORE, alone */
+	txn_end(&t);
+	assert_false(exists(store_file()));
+
+	/* The same across processes: the refusal erases the parked login. */
+	write_map("* " KIOSK "\n");
+	txn_start(&t, "paste", KIOSK, &p);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_nonce(&t, nonce);
+	txn_end(&t);
+	assert_true(exists(stage_file()));
+	write_map("other-user " KIOSK "\n");
+	txn_start_with(&t, "paste", &p, nonce);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_PERM_DENIED);
+	txn_end(&t);
+	assert_false(exists(stage_file()));
+	assert_false(exists(store_file()));
 }
 
 static void
@@ -571,6 +788,73 @@ test_close_without_wipe_keeps(void **state)
 	    pam_test(PAMTEST_CLOSE_SESSION, PAM_SUCCESS));
 	assert_true(exists(store_file()));
 	assert_int_equal(stat_count("signout"), 0);
+	/* A close of a session that the module did not open is not its business. */
+	RUN("nowipe", KIOSK, &p, pam_test(PAMTEST_CLOSE_SESSION, PAM_PERM_DENIED));
+}
+
+/*
+ * wipe signs out only what this session handed over: not the tokens of a
+ * password login's user (their own CLI login), not with a close on another
+ * handle.
+ */
+static void
+test_wipe_only_own_session(void **state)
+{
+	struct person p = { .answer = ANSWER_REDIRECT };
+	struct txn t;
+
+	(void)state;
+	/* The user's own tokens, from an earlier session that kept them. */
+	RUN("nowipe", KIOSK, &p,
+	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
+	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
+	assert_true(exists(store_file()));
+	/* A password login (pam_permit here) in the mixed stack, then its logout. */
+	txn_start(&t, "permit", KIOSK, &p);
+	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	txn_op(&t, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&t);
+	/* A close on a handle that opened nothing (the module alone ignores it). */
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_CLOSE_SESSION, PAM_PERM_DENIED));
+	assert_true(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 0);
+}
+
+/*
+ * Two sessions of one local user (two people as guest): the second replaces
+ * the store; the first one's logout must not sign out the second's tokens.
+ */
+static void
+test_wipe_two_sessions(void **state)
+{
+	struct person pa = { .answer = ANSWER_REDIRECT }, pb = { .answer = ANSWER_REDIRECT };
+	struct txn a, b;
+	char na[NONCE_LEN + 1], nb[NONCE_LEN + 1], label[128];
+
+	(void)state;
+	txn_start(&a, "paste", KIOSK, &pa);
+	txn_op(&a, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_nonce(&a, na);
+	txn_op(&a, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	record_field(store_file(), "label", label, sizeof(label));
+	assert_string_equal(label, na);
+	txn_start(&b, "paste", KIOSK, &pb);
+	txn_op(&b, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_nonce(&b, nb);
+	txn_op(&b, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	record_field(store_file(), "label", label, sizeof(label));
+	assert_string_equal(label, nb);
+	/* A logs out: B's tokens stay. */
+	txn_op(&a, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&a);
+	assert_true(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 0);
+	/* B logs out: gone. */
+	txn_op(&b, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
+	txn_end(&b);
+	assert_false(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 1);
 }
 
 static void
@@ -613,7 +897,47 @@ vanish(void *arg, char *msg, size_t msglen)
 	_exit(3);
 }
 
+/* Reports what of the application's signal state and traceability reached the child. */
+static int
+report_isolation(void *arg, char *msg, size_t msglen)
+{
+	struct sigaction sa;
+	sigset_t mask;
+	int bad = 0, sig = 0;
+
+	if (sigaction(SIGUSR1, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+		bad |= 1;
+	if (sigaction(SIGTERM, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+		bad |= 2;
+	if (sigprocmask(SIG_SETMASK, NULL, &mask) != 0 || sigismember(&mask, SIGUSR2) ||
+	    sigismember(&mask, SIGINT))
+		bad |= 4;
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
+		bad |= 8;
+	if (prctl(PR_GET_PDEATHSIG, &sig, 0, 0, 0) != 0 || sig != SIGKILL)
+		bad |= 16;
+	snprintf(msg, msglen, "isolation %d", bad);
+	return bad;
+}
+
+/* Tells the parent (the test) its pid, then waits for ever: a sign-out that never ends. */
+static int
+stall(void *arg, char *msg, size_t msglen)
+{
+	pid_t me = getpid();
+
+	if (write(*(int *)arg, &me, sizeof(me)) != (ssize_t)sizeof(me))
+		return -1;
+	for (;;)
+		pause();
+}
+
 static int reaped;
+
+static void
+on_usr1(int sig)
+{
+}
 
 static void
 reap_all(int sig)
@@ -628,8 +952,8 @@ test_runas_self(void **state)
 	char msg[RUNAS_MSGLEN], want[64];
 
 	(void)state;
-	assert_int_equal(runas(KIOSK, geteuid(), getegid(), report_ids, NULL, msg, sizeof(msg)),
-	    (int)geteuid());
+	assert_int_equal(runas(KIOSK, geteuid(), getegid(), 30, report_ids, NULL, msg,
+	    sizeof(msg)), (int)geteuid());
 	/* In-process: the same pid. */
 	snprintf(want, sizeof(want), "from pid %d", (int)getpid());
 	assert_string_equal(msg, want);
@@ -643,8 +967,8 @@ test_runas_switch(void **state)
 
 	(void)state;
 	if (geteuid() != 0) {
-		assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)),
-		    SCAUTH_ESYSTEM);
+		assert_int_equal(runas("nobody", 65534, 65534, 30, report_ids, NULL, msg,
+		    sizeof(msg)), SCAUTH_ESYSTEM);
 		assert_non_null(strstr(msg, "without root"));
 		return;
 	}
@@ -653,7 +977,8 @@ test_runas_switch(void **state)
 	sa.sa_handler = reap_all;
 	sigemptyset(&sa.sa_mask);
 	assert_int_equal(sigaction(SIGCHLD, &sa, NULL), 0);
-	assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)), 65534);
+	assert_int_equal(runas("nobody", 65534, 65534, 30, report_ids, NULL, msg, sizeof(msg)),
+	    65534);
 	snprintf(self, sizeof(self), "from pid %d", (int)getpid());
 	assert_string_not_equal(msg, self);
 	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
@@ -662,15 +987,76 @@ test_runas_switch(void **state)
 	/* ... nor one that ignores children (they would be reaped by the kernel). */
 	sa.sa_handler = SIG_IGN;
 	assert_int_equal(sigaction(SIGCHLD, &sa, NULL), 0);
-	assert_int_equal(runas("nobody", 65534, 65534, report_ids, NULL, msg, sizeof(msg)), 65534);
+	assert_int_equal(runas("nobody", 65534, 65534, 30, report_ids, NULL, msg, sizeof(msg)),
+	    65534);
 	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
 	assert_ptr_equal(now.sa_handler, SIG_IGN);
 	/* A child that leaves without a result is an error, not a success. */
-	assert_int_equal(runas("nobody", 65534, 65534, vanish, NULL, msg, sizeof(msg)),
+	assert_int_equal(runas("nobody", 65534, 65534, 30, vanish, NULL, msg, sizeof(msg)),
 	    SCAUTH_ESYSTEM);
 	assert_non_null(strstr(msg, "gave no result"));
 	sa.sa_handler = SIG_DFL;
 	sigaction(SIGCHLD, &sa, NULL);
+}
+
+/*
+ * The child as the user starts without the application's handlers and
+ * blocked signals, may not be traced or dumped by that user, and dies with
+ * its parent.
+ */
+static void
+test_runas_isolated(void **state)
+{
+	struct sigaction sa, old_usr1, old_term;
+	sigset_t block, old_mask;
+	char msg[RUNAS_MSGLEN];
+
+	(void)state;
+	if (geteuid() != 0)
+		return;         /* without root runas() never forks (see test_runas_switch) */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_handler = on_usr1;
+	assert_int_equal(sigaction(SIGUSR1, &sa, &old_usr1), 0);
+	sa.sa_handler = SIG_IGN;
+	assert_int_equal(sigaction(SIGTERM, &sa, &old_term), 0);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR2);
+	sigaddset(&block, SIGINT);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &block, &old_mask), 0);
+	assert_int_equal(runas("nobody", 65534, 65534, 30, report_isolation, NULL, msg,
+	    sizeof(msg)), 0);
+	assert_string_equal(msg, "isolation 0");
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+}
+
+/* A child that never finishes is killed at the deadline and reaped; the call fails. */
+static void
+test_runas_deadline(void **state)
+{
+	char msg[RUNAS_MSGLEN];
+	time_t t0;
+	pid_t pid = 0;
+	int fds[2];
+
+	(void)state;
+	if (geteuid() != 0)
+		return;         /* as above */
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	t0 = time(NULL);
+	assert_int_equal(runas("nobody", 65534, 65534, 1, stall, &fds[1], msg, sizeof(msg)),
+	    SCAUTH_ETIMEOUT);
+	assert_non_null(strstr(msg, "did not finish within 1 seconds"));
+	assert_true(time(NULL) - t0 < 20);
+	/* It did start (and stall), and it is gone: killed and reaped, not a zombie. */
+	assert_int_equal(read(fds[0], &pid, sizeof(pid)), (ssize_t)sizeof(pid));
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, 0), -1);
+	assert_int_equal(errno, ESRCH);
+	close(fds[0]);
+	close(fds[1]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -858,9 +1244,13 @@ main(void)
 		cmocka_unit_test_setup(test_account_follows_map, setup),
 		cmocka_unit_test_setup(test_no_login_defers, setup),
 		cmocka_unit_test_setup(test_close_without_wipe_keeps, setup),
+		cmocka_unit_test_setup(test_wipe_only_own_session, setup),
+		cmocka_unit_test_setup(test_wipe_two_sessions, setup),
 		cmocka_unit_test_setup(test_refusals, setup),
 		cmocka_unit_test(test_runas_self),
 		cmocka_unit_test(test_runas_switch),
+		cmocka_unit_test(test_runas_isolated),
+		cmocka_unit_test(test_runas_deadline),
 	};
 
 	if (wrapped == NULL || strcmp(wrapped, "1") != 0 || getenv("TEST_PAM_DIR") == NULL)
