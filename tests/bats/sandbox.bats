@@ -857,3 +857,24 @@ assert_invalid_token() {
 		done
 	)
 }
+
+@test "sandbox_curl keeps the values it is given off curl's command line" {
+	# A stand-in for curl that records its argv and the config file it is pointed at.
+	curl() {
+		printf '%s\n' "$@" >"$BATS_TEST_TMPDIR/argv"
+		cat "${@: -1}" >"$BATS_TEST_TMPDIR/config"
+	}
+	sandbox_curl -H 'Authorization: Basic c2VjcmV0LXZhbHVl' --data-urlencode 'code=a"b\c' \
+		-G "$SANDBOX_URL/x"
+	unset -f curl
+	run grep -c 'c2VjcmV0LXZhbHVl\|code=' "$BATS_TEST_TMPDIR/argv"
+	assert_output 0
+	run cat "$BATS_TEST_TMPDIR/config"
+	assert_line -- '-H "Authorization: Basic c2VjcmV0LXZhbHVl"'
+	assert_line -- '--data-urlencode "code=a\"b\\c"'
+	assert_line -- '-G'
+	assert_line "url = \"$SANDBOX_URL/x\""
+	# The config file, which held the values, is gone.
+	run find "$BATS_TEST_TMPDIR" -name 'curlrc.*'
+	assert_output ""
+}

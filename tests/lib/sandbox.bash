@@ -79,8 +79,37 @@ _sandbox_alive() {
 }
 
 # sandbox_curl ARGS...: curl against the sandbox: its CA, no proxy, no progress, bounded time.
+# Tests hand it secrets (client secrets, codes, verifiers, tokens, Basic credentials), so the
+# arguments reach curl through a config file of mode 0600, never its argv, where ps shows them.
 sandbox_curl() {
-	curl --silent --show-error --noproxy '*' --cacert "$SANDBOX_CA" --max-time 30 "$@"
+	local cfg arg rc
+	cfg=$(mktemp "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/curlrc.XXXXXX") || return 1
+	while (($#)); do
+		arg=$1
+		shift
+		case $arg in
+		-H | -d | -u | -o | -w | -X | -D | --header | --data | --data-raw | --data-binary | \
+			--data-urlencode | --user | --output | --write-out | --request | --dump-header | \
+			--max-time | --connect-timeout | --cacert)
+			(($#)) || { rm -f "$cfg"; echo "sandbox_curl: $arg needs a value" >&2; return 2; }
+			printf '%s "%s"\n' "$arg" "$(_curlrc_quote "$1")"
+			shift
+			;;
+		-*) printf '%s\n' "$arg" ;;
+		*) printf 'url = "%s"\n' "$(_curlrc_quote "$arg")" ;;
+		esac
+	done >"$cfg"
+	curl --silent --show-error --noproxy '*' --cacert "$SANDBOX_CA" --max-time 30 -K "$cfg"
+	rc=$?
+	rm -f "$cfg"
+	return "$rc"
+}
+
+# A value in double quotes for a curl config file: backslash and quote escaped, newlines as \n.
+_curlrc_quote() {
+	local v=${1//\\/\\\\}
+	v=${v//\"/\\\"}
+	printf '%s' "${v//$'\n'/\\n}"
 }
 
 # sandbox_ctl METHOD PATH [JSON]: one control call. PATH is relative to /_sandbox/ ("stats") or
