@@ -33,9 +33,25 @@ else
 B ?= build
 endif
 
-# libcurl and libcrypto: headers only; they are dlopen()ed on first use.
-PKGS_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c libcurl libcrypto libkeyutils pam 2>/dev/null)
-PKGS_LIBS := $(shell $(PKG_CONFIG) --libs json-c libkeyutils 2>/dev/null)
+# The pkg-config modules, each with the Debian package that provides it.  PKG_HEADERS are
+# compiled against only (libcurl and libcrypto are dlopen()ed on first use), PKG_LINKED are
+# linked too.  Each is asked for on its own, when a compile first needs it (a first `make
+# demo` or `make check` installs them before that), and a missing one stops the build with
+# a message that names it.
+PKG_HEADERS := libcurl:libcurl4-openssl-dev libcrypto:libssl-dev pam:libpam0g-dev
+PKG_LINKED := json-c:libjson-c-dev libkeyutils:libkeyutils-dev
+pkg_mod = $(firstword $(subst :, ,$(1)))
+pkg_deb = $(lastword $(subst :, ,$(1)))
+pkg_ask = $(call pkg_got,$(1),$(shell $(PKG_CONFIG) $(2) $(call pkg_mod,$(1)) 2>/dev/null || \
+	echo '<missing>'))
+pkg_got = $(if $(filter <missing>,$(2)),$(error $(strip $(if $(shell command -v $(PKG_CONFIG)),\
+	pkg-config module $(call pkg_mod,$(1)) (Debian package $(call pkg_deb,$(1))) is missing \
+	or incomplete: $(shell $(PKG_CONFIG) --print-errors --exists $(call pkg_mod,$(1)) 2>&1 | \
+	head -n 2 | tr '\n' ' '),$(PKG_CONFIG) is not installed (Debian package pkg-config))); \
+	scripts/deps installs what is missing or says how),$(2))
+# Evaluated once, at first use.
+PKGS_CFLAGS = $(eval PKGS_CFLAGS := $(foreach m,$(PKG_HEADERS) $(PKG_LINKED),$(call pkg_ask,$(m),--cflags)))$(PKGS_CFLAGS)
+PKGS_LIBS = $(eval PKGS_LIBS := $(foreach m,$(PKG_LINKED),$(call pkg_ask,$(m),--libs)))$(PKGS_LIBS)
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wno-unused-parameter
@@ -50,7 +66,7 @@ ifneq ($(SANITIZE),)
 override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=$(SANITIZE)
 endif
-LIBS := $(PKGS_LIBS) -ldl
+LIBS = $(PKGS_LIBS) -ldl
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
@@ -120,11 +136,15 @@ units: $(UNIT_BIN) $(REPLAY_BIN)
 deps:
 	@scripts/deps
 
+# Both install what is missing first, then build in a make of their own: the pkg-config
+# modules are asked for once they are there.
 check: deps
+	@scripts/deps --peer
 	$(MAKE) all units
 	tests/run $(B)
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	tests/demo.sh $(B)
 
 bench: all
@@ -155,9 +175,15 @@ uninstall:
 		$(DESTDIR)$(MANDIR)/man5/soundcloud-auth.conf.5 \
 		$(DESTDIR)$(MANDIR)/man8/pam_soundcloud.8
 
+# What the pkg-config modules give, for builds outside this Makefile (tests/fuzz/run).
+pkg-cflags:
+	@echo $(PKGS_CFLAGS)
+pkg-libs:
+	@echo $(PKGS_LIBS)
+
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all units deps check demo bench fuzz install uninstall clean
+.PHONY: all units deps check demo bench fuzz install uninstall pkg-cflags pkg-libs clean
 
 -include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d)
