@@ -10,7 +10,7 @@ load '../lib/peer'
 
 setup_file() {
 	peer_available || {
-		echo "the conformance peer is not installed: run scripts/deps (npm ci in tests/peer)" >&3
+		echo "the conformance peer is not installed: run scripts/deps --peer" >&3
 		return 1
 	}
 	peer_start "$BATS_FILE_TMPDIR/peer"

@@ -33,10 +33,22 @@
 
 PEER_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../peer" && pwd)"
 
+# oidc-provider needs Node.js 20.19 or later.  Where the machine's is older, scripts/deps --peer
+# installed a pinned one as tests/peer/.node/bin/node: it goes first in PATH, for the peer and
+# for browser.js (#!/usr/bin/env node) alike.
+_peer_node_ok() {
+	node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+		process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' 2>/dev/null
+}
+if ! _peer_node_ok && [[ -x $PEER_SRC/.node/bin/node ]]; then
+	PATH=$PEER_SRC/.node/bin:$PATH
+fi
+
 peer_available() {
 	command -v node >/dev/null 2>&1 &&
 		command -v openssl >/dev/null 2>&1 &&
-		[[ -f "$PEER_SRC/node_modules/oidc-provider/package.json" ]]
+		[[ -f "$PEER_SRC/node_modules/oidc-provider/package.json" ]] &&
+		_peer_node_ok
 }
 
 # A loopback port that nothing listens on right now (the kernel's pick).
@@ -54,7 +66,7 @@ _peer_random() {
 peer_start() {
 	local dir=${1:?usage: peer_start DIR}
 	if ! peer_available; then
-		echo "peer_start: the conformance peer is not installed (need node, openssl and 'npm ci' in $PEER_SRC)" >&2
+		echo "peer_start: the conformance peer is not installed (need openssl, Node.js 20.19 or later and 'npm ci' in $PEER_SRC: scripts/deps --peer)" >&2
 		return 1
 	fi
 	if [[ -n "${PEER_PID:-}" ]] && kill -0 "$PEER_PID" 2>/dev/null; then
