@@ -523,9 +523,6 @@ listener_open(scauth_ctx *ctx, const struct url *u, int *fdp)
 	int fd = -1, one = 1, saved = EADDRNOTAVAIL, r;
 
 	*fdp = -1;
-	/* RFC 8252 8.3: loopback by address, not by a name that may resolve elsewhere. */
-	if (strcasecmp(host, "localhost") == 0)
-		host = "127.0.0.1";
 	snprintf(shown, sizeof(shown), "%s%s%s:%s", u->ipv6 ? "[" : "", host, u->ipv6 ? "]" : "",
 	    u->port != NULL ? u->port : "");
 	if (u->port == NULL) {

@@ -12,6 +12,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MAX_AUTHORIZE_URL 8192  /* the URL we build from configured values */
@@ -25,6 +26,18 @@ struct scauth_login {
 	struct url redirect;            /* redirect_uri in parts */
 	int fd;                         /* the listener; -1 when none */
 };
+
+/* "localhost" and the names under it (RFC 6761 6.3), in any case. */
+static int
+is_localhost(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;            /* the absolute form, "localhost." */
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+}
 
 /*
  * http://host:port/path is what a loopback or kiosk listener can serve; the
@@ -41,6 +54,15 @@ redirect_check(scauth_ctx *ctx, const char *uri, struct url *u)
 	if (url_parse(uri, u) != 0)
 		return ctx_err(ctx, SCAUTH_ECONFIG,
 		    "login: redirect_uri %s is not an http(s)://host:port/path URL", uri);
+	/*
+	 * RFC 8252 8.3: a name may resolve to more than the address we listen on.
+	 * Browsers try ::1 first for localhost, and any local user may bind
+	 * [::1]:port and take the redirect with its code and state.
+	 */
+	if (strcmp(u->scheme, "http") == 0 && is_localhost(u->host))
+		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s names localhost, which "
+		    "may resolve to ::1 as well as 127.0.0.1; use http://127.0.0.1:%s%s (RFC 8252 "
+		    "8.3) and register that URI", uri, u->port != NULL ? u->port : "8765", u->path);
 	/* url_parse() took care that a port given is 1..65535. */
 	if (u->port == NULL && strcmp(u->scheme, "http") == 0)
 		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s needs an explicit "
