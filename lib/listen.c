@@ -9,7 +9,11 @@
  * but the state: every connection is read under a byte cap and a deadline of
  * its own, all of them in one poll loop so that an idle one cannot hold up
  * the real redirect, and a request without our state gets an error page while
- * the wait goes on.  callback_parse() is pure and fuzzed
+ * the wait goes on.  Idle connections cannot starve the redirect either: when
+ * every slot is taken, the connection that has been silent the longest is
+ * dropped for the newcomer, the accept queue is drained on every turn (so a
+ * browser's SYN is not dropped while idle peers hold the backlog), and a
+ * newcomer's request, usually there as soon as it connects, is read at once.  callback_parse() is pure and fuzzed
  * (tests/fuzz/fuzz_callback.c).
  */
 #include "internal.h"
@@ -26,9 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONN_MAX        16    /* connections read at once; more wait in the backlog */
+#define CONN_MAX        32    /* connections read at once; more evict the idlest */
 #define CONN_MS         5000  /* time one connection has to send its request head */
-#define LISTEN_BACKLOG  16
+#define ACCEPT_BATCH    (CONN_MAX / 2) /* accepts per turn, so a newcomer is read before it can be evicted */
+#define LISTEN_BACKLOG  128
 #define CB_ERROR_MAX    64    /* an OAuth error code */
 #define CB_DESC_MAX     200   /* the part of an error_description we repeat */
 #define CB_VALUE_MAX    512   /* state and iss */
@@ -302,6 +307,7 @@ callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state)
 struct conn {
 	int fd;
 	long long deadline;     /* monotonic ms */
+	long long active;       /* when it connected or last sent a byte */
 	struct sbuf head;       /* holds the code: a secret */
 };
 
@@ -494,6 +500,7 @@ conn_serve(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
 		r = SERVE_DONE;         /* gone before a whole request: nobody to answer */
 		goto out;
 	}
+	c->active = mono_ms();
 	if (sbuf_add(&c->head, chunk, (size_t)k) != 0) {
 		r = ctx_err(ctx, SCAUTH_ENOMEM, "callback: out of memory");
 		goto out;
@@ -579,7 +586,8 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 {
 	struct conn conns[CONN_MAX];
 	struct pollfd pfd[CONN_MAX + 1];
-	size_t nconn = 0, npfd, i;
+	struct conn *c;
+	size_t nconn = 0, npfd, i, idlest, batch, evicted = 0;
 	long long deadline, t, wake;
 	int r, fd, paused = 0, accepting;
 
@@ -607,7 +615,7 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 			pfd[npfd].events = POLLIN;
 			pfd[npfd].revents = 0;
 		}
-		if ((accepting = nconn < CONN_MAX && !paused)) {
+		if ((accepting = !paused)) {
 			pfd[npfd].fd = lfd;
 			pfd[npfd].events = POLLIN;
 			pfd[npfd].revents = 0;
@@ -636,7 +644,7 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 		}
 		if (!accepting || pfd[npfd - 1].revents == 0)
 			continue;
-		while (nconn < CONN_MAX) {
+		for (batch = 0; batch < ACCEPT_BATCH; batch++) {
 			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd == -1) {
 				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -653,10 +661,30 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 				}
 				break;  /* EAGAIN, or an error that accept(2) says to retry */
 			}
-			conns[nconn].fd = fd;
-			conns[nconn].deadline = mono_ms() + CONN_MS;
-			conns[nconn].head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
-			nconn++;
+			if (nconn == CONN_MAX) {
+				/* Full: the one silent the longest makes room. */
+				for (i = 1, idlest = 0; i < nconn; i++)
+					if (conns[i].active < conns[idlest].active)
+						idlest = i;
+				conn_close(&conns[idlest]);
+				conns[idlest] = conns[--nconn];
+				if (!evicted++)
+					ctx_trace(ctx, "callback: all %d connections busy -> "
+					    "dropping the idlest", CONN_MAX);
+			}
+			c = &conns[nconn++];
+			c->fd = fd;
+			c->active = mono_ms();
+			c->deadline = c->active + CONN_MS;
+			c->head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
+			/* A browser sends its request with the connection: answer it now. */
+			r = conn_serve(ctx, c, path, state, out);
+			if (r <= 0)
+				goto out;
+			if (r == SERVE_DONE) {
+				conn_close(c);
+				--nconn;
+			}
 		}
 	}
  out:
