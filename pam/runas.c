@@ -148,8 +148,10 @@ close_from(int lo, int hi)
 
 /*
  * The application's descriptors are not the user's: a root-only file, a
- * socket of a daemon, its log.  All go but the result pipe; stdin, stdout and
- * stderr become /dev/null, so that nothing the work opens takes their numbers.
+ * socket of a daemon, a database connection.  As OpenSSH does before it runs
+ * anything for a user, all above stderr go, but the result pipe.  stdin and
+ * stdout become /dev/null (the work reads no terminal and a PAM module never
+ * writes to stdout); stderr stays where the application collects diagnostics.
  */
 static int
 close_inherited(int keep, char *msg, size_t msglen)
@@ -158,7 +160,7 @@ close_inherited(int keep, char *msg, size_t msglen)
 
 	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
 		return say(msg, msglen, SCAUTH_ESYSTEM, "/dev/null: %s", strerror(errno));
-	if (dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+	if (dup2(null, 0) < 0 || dup2(null, 1) < 0)
 		return say(msg, msglen, SCAUTH_ESYSTEM, "dup2: %s", strerror(errno));
 	if (keep > 2) {
 		close_from(3, keep - 1);

@@ -35,9 +35,9 @@ typedef int runas_fn(void *arg, char *msg, size_t msglen);
  *  - then is not dumpable (the user must not ptrace or core-dump a process
  *    that holds their tokens besides the module's state) and is killed when
  *    its parent dies (both are set after the switch, which resets them).
- *  - keeps no descriptor of the application but the result pipe: every other
- *    one is closed (close_range) before the switch, and stdin, stdout and
- *    stderr are /dev/null.
+ *  - keeps no descriptor of the application above stderr but the result
+ *    pipe: every other one is closed (close_range) before the switch, and
+ *    stdin and stdout are /dev/null.
  * The parent waits at most timeout seconds for the result; then it kills the
  * child (SIGKILL) and returns SCAUTH_ETIMEOUT.  It waits on the child by a
  * pidfd and leaves the application's signal dispositions alone: a SIGCHLD

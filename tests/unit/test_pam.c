@@ -1183,7 +1183,7 @@ struct app_fds {
 
 /*
  * As the user: counts the descriptors that are one of the application's
- * files, and the pipes; 0, 1, 2 must be /dev/null.
+ * files, and the pipes; stdin and stdout must be /dev/null.
  */
 static int
 report_fds(void *arg, char *msg, size_t msglen)
@@ -1192,7 +1192,7 @@ report_fds(void *arg, char *msg, size_t msglen)
 	struct stat st;
 	int fd, i, inherited = 0, fifos = 0, null_std = 0;
 
-	for (fd = 0; fd < 3; fd++)
+	for (fd = 0; fd < 2; fd++)
 		if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
 		    minor(st.st_rdev) == 3)
 			null_std++;
@@ -1205,8 +1205,8 @@ report_fds(void *arg, char *msg, size_t msglen)
 			if (st.st_dev == app->held[i].st_dev && st.st_ino == app->held[i].st_ino)
 				inherited++;
 	}
-	snprintf(msg, msglen, "%d inherited, %d pipe, %d std on /dev/null", inherited, fifos,
-	    null_std);
+	snprintf(msg, msglen, "%d inherited, %d pipe, %d of stdin/stdout on /dev/null",
+	    inherited, fifos, null_std);
 	return 0;
 }
 
@@ -1232,7 +1232,7 @@ test_runas_closes_fds(void **state)
 	assert_int_equal(fstat(sock, &app.held[1]), 0);
 	assert_int_equal(runas("nobody", 65534, 65534, 30, report_fds, &app, msg, sizeof(msg)),
 	    0);
-	assert_string_equal(msg, "0 inherited, 1 pipe, 3 std on /dev/null");
+	assert_string_equal(msg, "0 inherited, 1 pipe, 2 of stdin/stdout on /dev/null");
 	close(high);
 	close(sock);
 	close(secret);
