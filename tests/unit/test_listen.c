@@ -670,6 +670,199 @@ test_wait_flood_reconnecting(void **state)
 	free(real);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The one-time start address. */
+
+/* The start flow of a browser: what it does, in order. */
+struct start_flow {
+	int port;
+	const char *start_path;
+	const char *callback;   /* the request line's target, with our state */
+	int visits;             /* of the start address */
+	int cookie;             /* 1: bring back the cookie; 0: none; -1: a wrong value */
+};
+
+/* One request on a new connection; the raw answer (length first) goes to out, and to buf. */
+static ssize_t
+browse_raw(int out, int port, const char *req, char *buf, size_t cap)
+{
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = dial(AF_INET, port)) >= 0) {
+		if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+			n = read_all(fd, buf, cap);
+		close(fd);
+	}
+	dprintf(out, "%zd\n", n);
+	if (n > 0 && write(out, buf, (size_t)n) != n)
+		_exit(3);
+	return n;
+}
+
+static void
+start_then_callback(int out, void *arg)
+{
+	const struct start_flow *sf = arg;
+	static char buf[65536];
+	char req[4096], cookie[256] = "";
+	const char *sc;
+	int i;
+
+	for (i = 0; i < sf->visits; i++) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", sf->start_path);
+		if (browse_raw(out, sf->port, req, buf, sizeof(buf)) <= 0)
+			continue;
+		if (i == 0 && (sc = strstr(buf, "\r\nSet-Cookie: ")) != NULL)
+			snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(sc + 14, ";\r"),
+			    sc + 14);
+	}
+	if (sf->callback == NULL)
+		return;
+	if (sf->cookie == -1 && strchr(cookie, '=') != NULL)
+		strcpy(strchr(cookie, '=') + 1, "forged-cookie-value");
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s%s%s\r\n", sf->callback,
+	    sf->cookie != 0 ? "Cookie: other=1; " : "", sf->cookie != 0 ? cookie : "",
+	    sf->cookie != 0 ? "\r\n" : "");
+	browse_raw(out, sf->port, req, buf, sizeof(buf));
+}
+
+/* The next raw answer, copied into buf; its status. */
+static int
+raw_answer(struct browser *b, char *buf, size_t size)
+{
+	long n;
+	char *nl;
+	int status = 0;
+
+	assert_true(b->pos < b->len);
+	n = strtol(b->answers + b->pos, &nl, 10);
+	assert_true(*nl == '\n');
+	b->pos = (size_t)(nl + 1 - b->answers);
+	buf[0] = '\0';
+	if (n <= 0)
+		return 0;
+	assert_true((size_t)n < size && b->pos + (size_t)n <= b->len);
+	memcpy(buf, b->answers + b->pos, (size_t)n);
+	buf[n] = '\0';
+	b->pos += (size_t)n;
+	assert_int_equal(sscanf(buf, "HTTP/1.1 %d ", &status), 1);
+	return status;
+}
+
+/* The start address's path (from scauth_login_start_url()), into buf. */
+static void
+start_path(struct fixture *f, char *buf, size_t size)
+{
+	const char *u = scauth_login_start_url(f->lg), *p;
+	char origin[128];
+
+	assert_non_null(u);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d/", f->port);
+	assert_true(strncmp(u, origin, strlen(origin)) == 0);
+	p = u + strlen(origin) - 1;
+	assert_true(strlen(p) < size);
+	strcpy(buf, p);
+}
+
+/*
+ * The browser gets the start address, which carries nothing of the login:
+ * it redirects to the authorize URL and sets a cookie, which the callback
+ * brings back.
+ */
+static void
+test_start_address(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 1, 1 };
+	struct browser b;
+	char page[65536], path[256], loc[8192], *cb;
+
+	start_path(f, path, sizeof(path));
+	/* Nothing of the authorize URL, the state least of all, is in it. */
+	assert_null(strstr(scauth_login_start_url(f->lg), f->state));
+	assert_null(strstr(scauth_login_start_url(f->lg), "state"));
+	assert_null(strstr(scauth_login_start_url(f->lg), "?"));
+	cb = request("/callback?code=" CODE "&state=%s", f->state);
+	sf.start_path = path;
+	sf.callback = cb;
+	browser_start(&b, start_then_callback, &sf);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+	snprintf(loc, sizeof(loc), "\r\nLocation: %s\r\n", scauth_login_url(f->lg));
+	assert_non_null(strstr(page, loc));
+	assert_non_null(strstr(page, "\r\nCache-Control: no-store\r\n"));
+	assert_non_null(strstr(page, "; HttpOnly; SameSite=Lax\r\n"));
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	assert_no_code_in_trace(f);
+	/* Done: no start address any more. */
+	assert_null(scauth_login_start_url(f->lg));
+	browser_free(&b);
+	free(cb);
+}
+
+/* Opened twice, by whoever: the login stops (one of the two read it in /proc). */
+static void
+test_start_address_twice(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 2, 1 };
+	struct browser b;
+	char page[65536], path[256];
+
+	start_path(f, path, sizeof(path));
+	sf.start_path = path;
+	browser_start(&b, start_then_callback, &sf);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "opened twice"));
+	browser_end(&b);
+	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "opened twice"));
+	assert_null(login_code(f->lg));
+	browser_free(&b);
+}
+
+/*
+ * Once the start address was opened, the right state without its cookie (or
+ * with another value) is someone else's browser: the login stops, no code is
+ * kept.
+ */
+static void
+test_start_address_cookie(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 1, 0 };
+	struct browser b;
+	char page[65536], path[256], *cb;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			/* A new login for the second round. */
+			scauth_login_free(f->lg);
+			f->lg = NULL;
+			begin(f);
+		}
+		start_path(f, path, sizeof(path));
+		cb = request("/callback?code=" CODE "&state=%s", f->state);
+		sf.start_path = path;
+		sf.callback = cb;
+		sf.cookie = round == 0 ? 0 : -1;
+		browser_start(&b, start_then_callback, &sf);
+		assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+		assert_non_null(strstr(scauth_errmsg(f->ctx), "did not come from the browser"));
+		browser_end(&b);
+		assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+		assert_int_equal(answer(&b, page, sizeof(page)), 400);
+		assert_null(login_code(f->lg));
+		browser_free(&b);
+		free(cb);
+	}
+}
+
 static void
 test_wait_timeout(void **state)
 {
@@ -1206,6 +1399,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wait_flood, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_flood_reconnecting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address_cookie, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_listen_port_in_use, setup, teardown,
 		    (void *)&no_listen),
 		cmocka_unit_test(test_begin_localhost),
