@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 
 int
 scauth_ctx_new(scauth_ctx **ctxp, unsigned flags)
@@ -14,6 +15,13 @@ scauth_ctx_new(scauth_ctx **ctxp, unsigned flags)
 	*ctxp = NULL;
 	if ((ctx = calloc(1, sizeof(*ctx))) == NULL)
 		return SCAUTH_ENOMEM;
+	/*
+	 * A set-user-ID (or -group, or file-capability) process runs with an
+	 * environment its caller chose: it is treated as NO_ENV, whatever the
+	 * flags say, so that neither we nor libcurl nor OpenSSL read it.
+	 */
+	if (getauxval(AT_SECURE) != 0)
+		flags |= SCAUTH_CTX_NO_ENV;
 	ctx->flags = flags;
 	*ctxp = ctx;
 	return SCAUTH_OK;

@@ -6,6 +6,16 @@
  * every start.  The handles live in the context (no global state); the
  * libraries are opened RTLD_NODELETE, because unloading libcurl or OpenSSL
  * from a process that may use them again is not safe.
+ *
+ * Both read the environment with plain getenv(): libcurl's OpenSSL backend
+ * opens SSLKEYLOGFILE for appending TLS secrets in curl_global_init(), and
+ * OpenSSL reads OPENSSL_CONF, OPENSSL_ia32cap and friends when it loads and
+ * initialises.  In a PAM module the environment is the caller's (su's user
+ * chose it), so with SCAUTH_CTX_NO_ENV the loading and initialisation run
+ * with environ pointing at a copy that lacks every such variable; the
+ * application's own array is never modified and is back in place when
+ * dl_curl() returns.  What libcurl reads later, per request (proxies, CA
+ * locations), http.c overrides with explicit options.
  */
 #include "internal.h"
 #include "dl.h"
@@ -13,6 +23,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct sym {
 	const char *name;
@@ -40,6 +51,72 @@ static const struct sym crypto_syms[] = {
 	CRYPTO_SYM(digest, "EVP_Digest"),
 	CRYPTO_SYM(sha256, "EVP_sha256"),
 };
+
+extern char **environ;
+
+/*
+ * 1 if the environment entry "NAME=value" is one that libcurl or a TLS
+ * library may read: SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*, QLOGDIR,
+ * GNUTLS_*, and every *_proxy / *_PROXY (http_proxy, HTTPS_PROXY, ALL_PROXY,
+ * NO_PROXY ...).
+ */
+static int
+network_var(const char *e)
+{
+	static const char *const prefixes[] = {
+		"SSLKEYLOGFILE=", "QLOGDIR=", "CURL_", "OPENSSL_", "SSL_CERT_", "GNUTLS_",
+	};
+	const char *eq = strchr(e, '=');
+	size_t i, n;
+
+	if (eq == NULL)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(prefixes); i++)
+		if (strncmp(e, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	n = (size_t)(eq - e);
+	return n >= 6 && strncasecmp(eq - 6, "_proxy", 6) == 0;
+}
+
+/* While a network library loads: environ without what network_var() names. */
+struct env_shield {
+	char **saved;
+	char **filtered;
+};
+
+static int
+shield_on(scauth_ctx *ctx, struct env_shield *sh)
+{
+	size_t n = 0, i, k = 0;
+
+	sh->saved = NULL;
+	sh->filtered = NULL;
+	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) || environ == NULL)
+		return 0;
+	while (environ[n] != NULL)
+		n++;
+	if ((sh->filtered = calloc(n + 1, sizeof(*sh->filtered))) == NULL)
+		return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		if (!network_var(environ[i]))
+			sh->filtered[k++] = environ[i];
+	sh->saved = environ;
+	environ = sh->filtered;
+	return 0;
+}
+
+static void
+shield_off(struct env_shield *sh)
+{
+	if (sh->saved == NULL)
+		return;
+	/* Unless the loaded code replaced environ itself (setenv): then it is its own. */
+	if (environ == sh->filtered) {
+		environ = sh->saved;
+		free(sh->filtered);
+	}
+	sh->saved = sh->filtered = NULL;
+}
 
 /* Opens the first library that loads and resolves every symbol into table. */
 static int
@@ -69,44 +146,54 @@ int
 dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 {
 	static const char *const names[] = { "libcurl.so.4", "libcurl.so", NULL };
-	struct curl_fns *fns;
+	struct env_shield sh = { NULL, NULL };
+	struct curl_fns *fns = NULL;
 	curl_version_info_data *vi;
 	int r;
 
 	*out = NULL;
-	if (ctx->curl == NULL) {
-		if ((fns = calloc(1, sizeof(*fns))) == NULL)
-			return SCAUTH_ENOMEM;
-		if ((r = load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
-		    fns)) != 0) {
-			free(fns);
-			return r;
-		}
-		vi = fns->version_info(CURLVERSION_NOW);
-		/* CURLOPT_PROTOCOLS_STR and a reliable CURLOPT_NOSIGNAL need 7.85. */
-		if (vi == NULL || vi->version_num < 0x075500 || !(vi->features & CURL_VERSION_SSL)) {
-			dlclose(ctx->curl_handle);
-			ctx->curl_handle = NULL;
-			free(fns);
-			return ctx_err(ctx, SCAUTH_ENOLIB, "libcurl 7.85 or later with TLS is needed");
-		}
-		/* Reference counted and thread-safe since 7.84; balanced in dl_release(). */
-		if (fns->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			dlclose(ctx->curl_handle);
-			ctx->curl_handle = NULL;
-			free(fns);
-			return ctx_err(ctx, SCAUTH_ENOLIB, "libcurl failed to initialise");
-		}
-		ctx->curl = fns;
+	if (ctx->curl != NULL) {
+		*out = ctx->curl;
+		return SCAUTH_OK;
 	}
+	if ((fns = calloc(1, sizeof(*fns))) == NULL)
+		return SCAUTH_ENOMEM;
+	if ((r = shield_on(ctx, &sh)) != 0)
+		goto out;
+	if ((r = load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
+	    fns)) != 0)
+		goto out;
+	vi = fns->version_info(CURLVERSION_NOW);
+	/* CURLOPT_PROTOCOLS_STR and a reliable CURLOPT_NOSIGNAL need 7.85. */
+	if (vi == NULL || vi->version_num < 0x075500 || !(vi->features & CURL_VERSION_SSL)) {
+		r = ctx_err(ctx, SCAUTH_ENOLIB, "libcurl 7.85 or later with TLS is needed");
+		goto out;
+	}
+	/* Reference counted and thread-safe since 7.84; balanced in dl_release(). */
+	if (fns->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		r = ctx_err(ctx, SCAUTH_ENOLIB, "libcurl failed to initialise");
+		goto out;
+	}
+	ctx->curl = fns;
+	fns = NULL;     /* transferred */
 	*out = ctx->curl;
-	return SCAUTH_OK;
+	r = SCAUTH_OK;
+ out:
+	shield_off(&sh);
+	if (fns != NULL) {
+		if (ctx->curl_handle != NULL)
+			dlclose(ctx->curl_handle);
+		ctx->curl_handle = NULL;
+		free(fns);
+	}
+	return r;
 }
 
 int
 dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 {
 	static const char *const names[] = { "libcrypto.so.3", "libcrypto.so", NULL };
+	struct env_shield sh;
 	struct crypto_fns *fns;
 	int r;
 
@@ -114,8 +201,12 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 	if (ctx->crypto == NULL) {
 		if ((fns = calloc(1, sizeof(*fns))) == NULL)
 			return SCAUTH_ENOMEM;
-		if ((r = load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
-		    &ctx->crypto_handle, fns)) != 0) {
+		if ((r = shield_on(ctx, &sh)) == 0) {
+			r = load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
+			    &ctx->crypto_handle, fns);
+			shield_off(&sh);
+		}
+		if (r != 0) {
 			free(fns);
 			return r;
 		}

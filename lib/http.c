@@ -23,6 +23,9 @@
 #include <strings.h>
 #include <time.h>
 
+/* Where Debian and its kind keep the trust store, for a libcurl built without a default. */
+#define SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
+
 struct xfer {
 	struct http_resp *resp;
 	int too_big;
@@ -202,9 +205,30 @@ set_defaults(scauth_ctx *ctx, const struct curl_fns *c, CURL *h, struct xfer *x,
 	c->easy_setopt(h, CURLOPT_READFUNCTION, no_read);
 	c->easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
 	c->easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->resp->body.max);
-	/* The caller's environment is not ours to trust in a PAM module: no proxies. */
-	if (ctx->flags & SCAUTH_CTX_NO_ENV)
+	/*
+	 * The caller's environment is not ours to trust in a PAM module: options
+	 * that override what libcurl and OpenSSL would take from it per request.
+	 * An empty CURLOPT_PROXY means no proxy whatever *_proxy says; explicit
+	 * CA locations keep OpenSSL from its default paths, which SSL_CERT_FILE
+	 * and SSL_CERT_DIR may move.
+	 */
+	if (ctx->flags & SCAUTH_CTX_NO_ENV) {
 		c->easy_setopt(h, CURLOPT_PROXY, "");
+		c->easy_setopt(h, CURLOPT_NOPROXY, "*");
+		if (ctx->cfg[CFG_CA_FILE] == NULL) {
+			const char *cafile = NULL, *capath = NULL;
+
+			/* libcurl's built-in defaults (7.84), read before CAINFO is set. */
+			c->easy_getinfo(h, CURLINFO_CAINFO, &cafile);
+			c->easy_getinfo(h, CURLINFO_CAPATH, &capath);
+			if (cafile == NULL && capath == NULL)
+				cafile = SYSTEM_CA_FILE;
+			if (cafile != NULL)
+				c->easy_setopt(h, CURLOPT_CAINFO, cafile);
+			if (capath != NULL)
+				c->easy_setopt(h, CURLOPT_CAPATH, capath);
+		}
+	}
 }
 
 int

@@ -474,13 +474,29 @@ HIDDEN int callback_parse_query(const char *query, size_t n, struct callback *ou
 HIDDEN int callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state);
 /* Binds redirect_uri's host and port (close-on-exec, non-blocking).  SCAUTH_ESYSTEM. */
 HIDDEN int listener_open(scauth_ctx *ctx, const struct url *u, int *fdp);
+
+/* What the listener knows of its login. */
+struct listen_login {
+	const char *path;          /* redirect_uri's path: the callback */
+	const char *state;
+	const char *start_path;    /* the one-time start address's path, or NULL */
+	const char *authorize_url; /* where the start address sends the browser */
+	const char *cookie_name;   /* set on the start answer ... */
+	const char *cookie;        /* ... with this value (a secret of the login) */
+	int started;               /* the start address was opened */
+};
 /*
- * Serves the listener until the callback with state arrives on path (0, out
- * filled), one ends the login (its error) or timeout_sec pass (SCAUTH_ETIMEOUT).
- * Other requests get an error page and the wait goes on.
+ * Serves the listener until the callback with the state arrives on path (0,
+ * out filled), one ends the login (its error) or timeout_sec pass
+ * (SCAUTH_ETIMEOUT).  Other requests get an error page and the wait goes on.
+ * The start address answers once with a redirect to the authorize URL and
+ * sets the cookie; a second visit ends the login (SCAUTH_ESTATE), and so does,
+ * once it was visited, a callback with the right state but without the cookie.
  */
-HIDDEN int listener_wait(scauth_ctx *ctx, int fd, const char *path, const char *state,
-                         int timeout_sec, struct callback *out);
+HIDDEN int listener_wait(scauth_ctx *ctx, int fd, struct listen_login *ll, int timeout_sec,
+                         struct callback *out);
+/* 1 if the request head carries the cookie name=value (compared in constant time). */
+HIDDEN int head_has_cookie(const char *head, size_t len, const char *name, const char *value);
 /* login.c, for tests: the login's verifier and code (secrets; NULL when none). */
 HIDDEN const char *login_verifier(const scauth_login *lg);
 HIDDEN const char *login_code(const scauth_login *lg);

@@ -9,7 +9,18 @@
  * but the state: every connection is read under a byte cap and a deadline of
  * its own, all of them in one poll loop so that an idle one cannot hold up
  * the real redirect, and a request without our state gets an error page while
- * the wait goes on.  callback_parse() is pure and fuzzed
+ * the wait goes on.  Idle connections cannot starve the redirect either: when
+ * every slot is taken, the connection that has been silent the longest is
+ * dropped for the newcomer, the accept queue is drained on every turn (so a
+ * browser's SYN is not dropped while idle peers hold the backlog), and a
+ * newcomer's request, usually there as soon as it connects, is read at once.
+ *
+ * The browser is not given the authorize URL, whose state any local user can
+ * read on its command line in /proc, but a one-time start address on this
+ * listener that redirects to it and sets a cookie.  Whoever opens that
+ * address second ends the login, and once it was opened, a callback without
+ * the cookie ends it too: someone who read the state elsewhere cannot slip
+ * their own account's code in.  callback_parse() is pure and fuzzed
  * (tests/fuzz/fuzz_callback.c).
  */
 #include "internal.h"
@@ -26,9 +37,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONN_MAX        16    /* connections read at once; more wait in the backlog */
+#define CONN_MAX        32    /* connections read at once; more evict the idlest */
 #define CONN_MS         5000  /* time one connection has to send its request head */
-#define LISTEN_BACKLOG  16
+#define ACCEPT_BATCH    (CONN_MAX / 2) /* accepts per turn, so a newcomer is read before it can be evicted */
+#define LISTEN_BACKLOG  128
 #define CB_ERROR_MAX    64    /* an OAuth error code */
 #define CB_DESC_MAX     200   /* the part of an error_description we repeat */
 #define CB_VALUE_MAX    512   /* state and iss */
@@ -302,6 +314,7 @@ callback_check(scauth_ctx *ctx, const struct callback *cb, const char *state)
 struct conn {
 	int fd;
 	long long deadline;     /* monotonic ms */
+	long long active;       /* when it connected or last sent a byte */
 	struct sbuf head;       /* holds the code: a secret */
 };
 
@@ -334,11 +347,40 @@ reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 302: return "Found";
 	case 400: return "Bad Request";
 	case 404: return "Not Found";
 	case 431: return "Request Header Fields Too Large";
 	default: return "Error";
 	}
+}
+
+/*
+ * Sends all of msg and ends our side.  The answers are far smaller than a
+ * fresh socket's send buffer, so a send that would block means a peer not
+ * worth waiting for.  Unread bytes at close() make the kernel reset the
+ * connection, and the answer with it: they are drained, up to the cap.
+ */
+static void
+send_all(int fd, const char *p, size_t len)
+{
+	char drain[512];
+	size_t off = 0, drained = 0;
+	ssize_t k;
+
+	while (off < len) {
+		k = send(fd, p + off, len - off, MSG_NOSIGNAL);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		off += (size_t)k;
+	}
+	shutdown(fd, SHUT_WR);
+	while (drained < MAX_CALLBACK_REQUEST &&
+	    (k = recv(fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
+		drained += (size_t)k;
+	scauth_wipe(drain, sizeof(drain));
 }
 
 /*
@@ -351,9 +393,6 @@ static void
 reply(int fd, int status, const char *title, const char *detail)
 {
 	struct sbuf page = SBUF_INIT(PAGE_MAX), msg = SBUF_INIT(PAGE_MAX);
-	char drain[512];
-	size_t off = 0, drained = 0;
-	ssize_t k;
 
 	if (sbuf_addf(&page, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
 	    "<title>SoundCloud login</title><style>body{font-family:sans-serif;"
@@ -366,24 +405,8 @@ reply(int fd, int status, const char *title, const char *detail)
 	    "Referrer-Policy: no-referrer\r\nX-Content-Type-Options: nosniff\r\n\r\n",
 	    status, reason(status), page.len) != 0 || sbuf_add(&msg, page.p, page.len) != 0)
 		goto out;
-	while (off < msg.len) {
-		k = send(fd, msg.p + off, msg.len - off, MSG_NOSIGNAL);
-		if (k == -1 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			goto out;
-		off += (size_t)k;
-	}
-	/*
-	 * Unread bytes at close() make the kernel reset the connection, and the
-	 * page with it; a peer that keeps sending gets no more than the cap.
-	 */
-	shutdown(fd, SHUT_WR);
-	while (drained < MAX_CALLBACK_REQUEST &&
-	    (k = recv(fd, drain, sizeof(drain), MSG_DONTWAIT)) > 0)
-		drained += (size_t)k;
+	send_all(fd, msg.p, msg.len);
  out:
-	scauth_wipe(drain, sizeof(drain));
 	sbuf_free(&page);
 	sbuf_free(&msg);
 }
@@ -395,6 +418,73 @@ conn_close(struct conn *c)
 		close(c->fd);
 	c->fd = -1;
 	sbuf_free(&c->head);
+}
+
+/*
+ * The start address's answer: to the authorize URL, with the cookie that the
+ * callback must bring back.  HttpOnly (no script reads it), SameSite=Lax (a
+ * top-level redirect from SoundCloud still carries it), no caching.
+ */
+static int
+reply_start(scauth_ctx *ctx, int fd, const struct listen_login *ll, int timeout_sec)
+{
+	struct sbuf msg = SBUF_INIT(MAX_CALLBACK_REQUEST * 2);
+	int r;
+
+	if ((r = sbuf_addf(&msg, "HTTP/1.1 302 Found\r\nLocation: %s\r\n"
+	    "Set-Cookie: %s=%s; Path=/; Max-Age=%d; HttpOnly; SameSite=Lax\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\nCache-Control: no-store\r\n"
+	    "Referrer-Policy: no-referrer\r\n\r\n", ll->authorize_url, ll->cookie_name,
+	    ll->cookie, timeout_sec)) != 0) {
+		r = ctx_err(ctx, r == SCAUTH_ENOMEM ? r : SCAUTH_EINTERNAL,
+		    "callback: the start answer does not fit");
+		goto out;
+	}
+	send_all(fd, msg.p, msg.len);
+	r = 0;
+ out:
+	sbuf_free(&msg);
+	return r;
+}
+
+int
+head_has_cookie(const char *head, size_t len, const char *name, const char *value)
+{
+	const char *line, *eol, *end = head + len, *p, *e, *eq;
+	size_t nlen = strlen(name), n;
+	int found = 0;
+
+	for (line = head; line < end; line = eol + 1) {
+		if ((eol = memchr(line, '\n', (size_t)(end - line))) == NULL)
+			break;
+		n = (size_t)(eol - line);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n < 7 || strncasecmp(line, "Cookie:", 7) != 0)
+			continue;
+		/* "a=b; c=d": each pair, trimmed. */
+		for (p = line + 7; p < line + n; p = e + 1) {
+			while (p < line + n && (*p == ' ' || *p == '\t'))
+				p++;
+			if ((e = memchr(p, ';', (size_t)(line + n - p))) == NULL)
+				e = line + n;
+			eq = memchr(p, '=', (size_t)(e - p));
+			if (eq != NULL && (size_t)(eq - p) == nlen && memcmp(p, name, nlen) == 0) {
+				const char *v = eq + 1, *ve = e;
+				char buf[CB_VALUE_MAX + 1];
+
+				while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+					ve--;
+				if ((size_t)(ve - v) <= CB_VALUE_MAX) {
+					memcpy(buf, v, (size_t)(ve - v));
+					buf[ve - v] = '\0';
+					found |= ct_streq(buf, value);
+					scauth_wipe(buf, sizeof(buf));
+				}
+			}
+		}
+	}
+	return found;
 }
 
 /* The path of a request that callback_parse() accepted, for the trace (never the query). */
@@ -410,16 +500,54 @@ trace_path(const struct sbuf *head, char *buf, size_t size)
 	buf[n] = '\0';
 }
 
+/*
+ * The start address: once it redirects and sets the cookie; opened again, by
+ * whoever it is, it ends the login, since either visit may be a local user
+ * who read it in /proc.  0 ends the login, SERVE_DONE goes on.
+ */
+static int
+conn_start(scauth_ctx *ctx, struct conn *c, struct listen_login *ll, int timeout_sec)
+{
+	int r;
+
+	if (ll->started) {
+		reply(c->fd, 400, "Login stopped",
+		    "This login address was opened twice, so someone else may have opened it. "
+		    "The login was stopped; start it again.");
+		ctx_trace(ctx, "callback: start address opened again -> 400, login stopped");
+		return ctx_err(ctx, SCAUTH_ESTATE, "the login's start address was opened twice: "
+		    "someone else may have opened it; the login was stopped, start it again");
+	}
+	if ((r = reply_start(ctx, c->fd, ll, timeout_sec)) != 0)
+		return r;
+	ll->started = 1;
+	ctx_trace(ctx, "callback: start address -> 302 to the authorize URL");
+	return SERVE_DONE;
+}
+
 /* Answers a complete request head; 0 or an error ends the login, SERVE_DONE goes on. */
 static int
-conn_answer(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
+conn_answer(scauth_ctx *ctx, struct conn *c, struct listen_login *ll, int timeout_sec,
     struct callback *out)
 {
+	const char *path = ll->path, *state = ll->state;
 	struct callback cb = { 0 };
 	struct sbuf detail = SBUF_INIT(PAGE_MAX);
 	char shown[TRACE_PATH_MAX + 1];
 	int r;
 
+	if (ll->start_path != NULL &&
+	    (r = callback_parse(c->head.p, c->head.len, ll->start_path, &cb)) != 0) {
+		callback_free(&cb);
+		if (r == 1) {
+			r = conn_start(ctx, c, ll, timeout_sec);
+			goto out;
+		}
+		if (r == SCAUTH_ENOMEM) {
+			r = ctx_err(ctx, r, "callback: out of memory");
+			goto out;
+		}
+	}
 	if ((r = callback_parse(c->head.p, c->head.len, path, &cb)) < 0) {
 		if (r == SCAUTH_ENOMEM) {
 			r = ctx_err(ctx, r, "callback: out of memory");
@@ -445,6 +573,16 @@ conn_answer(scauth_ctx *ctx, struct conn *c, const char *path, const char *state
 		    "open the newest link it showed.");
 		ctx_trace(ctx, "callback: GET %s -> 400 (wrong state)", shown);
 		r = SERVE_DONE;
+		goto out;
+	}
+	/* Our state, but not the browser that opened the start address: stop. */
+	if (ll->started && !head_has_cookie(c->head.p, c->head.len, ll->cookie_name, ll->cookie)) {
+		reply(c->fd, 400, "Login stopped",
+		    "This answer did not come from the browser that started the login. "
+		    "The login was stopped; start it again.");
+		ctx_trace(ctx, "callback: GET %s -> 400 (not the browser that started)", shown);
+		r = ctx_err(ctx, SCAUTH_ESTATE, "callback: the redirect did not come from the "
+		    "browser that opened the login's start address; the login was stopped");
 		goto out;
 	}
 	if ((r = callback_check(ctx, &cb, state)) == 0) {
@@ -477,7 +615,7 @@ conn_answer(scauth_ctx *ctx, struct conn *c, const char *path, const char *state
 
 /* Reads what has arrived on c; 0 or an error ends the login. */
 static int
-conn_serve(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
+conn_serve(scauth_ctx *ctx, struct conn *c, struct listen_login *ll, int timeout_sec,
     struct callback *out)
 {
 	char chunk[1024];
@@ -494,6 +632,7 @@ conn_serve(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
 		r = SERVE_DONE;         /* gone before a whole request: nobody to answer */
 		goto out;
 	}
+	c->active = mono_ms();
 	if (sbuf_add(&c->head, chunk, (size_t)k) != 0) {
 		r = ctx_err(ctx, SCAUTH_ENOMEM, "callback: out of memory");
 		goto out;
@@ -508,7 +647,7 @@ conn_serve(scauth_ctx *ctx, struct conn *c, const char *path, const char *state,
 		}
 		goto out;
 	}
-	r = conn_answer(ctx, c, path, state, out);
+	r = conn_answer(ctx, c, ll, timeout_sec, out);
  out:
 	scauth_wipe(chunk, sizeof(chunk));
 	return r;
@@ -523,9 +662,6 @@ listener_open(scauth_ctx *ctx, const struct url *u, int *fdp)
 	int fd = -1, one = 1, saved = EADDRNOTAVAIL, r;
 
 	*fdp = -1;
-	/* RFC 8252 8.3: loopback by address, not by a name that may resolve elsewhere. */
-	if (strcasecmp(host, "localhost") == 0)
-		host = "127.0.0.1";
 	snprintf(shown, sizeof(shown), "%s%s%s:%s", u->ipv6 ? "[" : "", host, u->ipv6 ? "]" : "",
 	    u->port != NULL ? u->port : "");
 	if (u->port == NULL) {
@@ -577,12 +713,13 @@ listener_open(scauth_ctx *ctx, const struct url *u, int *fdp)
 }
 
 int
-listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int timeout_sec,
+listener_wait(scauth_ctx *ctx, int lfd, struct listen_login *ll, int timeout_sec,
     struct callback *out)
 {
 	struct conn conns[CONN_MAX];
 	struct pollfd pfd[CONN_MAX + 1];
-	size_t nconn = 0, npfd, i;
+	struct conn *c;
+	size_t nconn = 0, npfd, i, idlest, batch, evicted = 0;
 	long long deadline, t, wake;
 	int r, fd, paused = 0, accepting;
 
@@ -610,7 +747,7 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 			pfd[npfd].events = POLLIN;
 			pfd[npfd].revents = 0;
 		}
-		if ((accepting = nconn < CONN_MAX && !paused)) {
+		if ((accepting = !paused)) {
 			pfd[npfd].fd = lfd;
 			pfd[npfd].events = POLLIN;
 			pfd[npfd].revents = 0;
@@ -628,7 +765,7 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 		for (i = nconn; i-- > 0;) {
 			if (pfd[i].revents == 0)
 				continue;
-			r = conn_serve(ctx, &conns[i], path, state, out);
+			r = conn_serve(ctx, &conns[i], ll, timeout_sec, out);
 			if (r <= 0)
 				goto out;
 			if (r == SERVE_DONE) {
@@ -639,7 +776,7 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 		}
 		if (!accepting || pfd[npfd - 1].revents == 0)
 			continue;
-		while (nconn < CONN_MAX) {
+		for (batch = 0; batch < ACCEPT_BATCH; batch++) {
 			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd == -1) {
 				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
@@ -656,10 +793,30 @@ listener_wait(scauth_ctx *ctx, int lfd, const char *path, const char *state, int
 				}
 				break;  /* EAGAIN, or an error that accept(2) says to retry */
 			}
-			conns[nconn].fd = fd;
-			conns[nconn].deadline = mono_ms() + CONN_MS;
-			conns[nconn].head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
-			nconn++;
+			if (nconn == CONN_MAX) {
+				/* Full: the one silent the longest makes room. */
+				for (i = 1, idlest = 0; i < nconn; i++)
+					if (conns[i].active < conns[idlest].active)
+						idlest = i;
+				conn_close(&conns[idlest]);
+				conns[idlest] = conns[--nconn];
+				if (!evicted++)
+					ctx_trace(ctx, "callback: all %d connections busy -> "
+					    "dropping the idlest", CONN_MAX);
+			}
+			c = &conns[nconn++];
+			c->fd = fd;
+			c->active = mono_ms();
+			c->deadline = c->active + CONN_MS;
+			c->head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
+			/* A browser sends its request with the connection: answer it now. */
+			r = conn_serve(ctx, c, ll, timeout_sec, out);
+			if (r <= 0)
+				goto out;
+			if (r == SERVE_DONE) {
+				conn_close(c);
+				--nconn;
+			}
 		}
 	}
  out:

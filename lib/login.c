@@ -10,12 +10,17 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define MAX_AUTHORIZE_URL 8192  /* the URL we build from configured values */
 #define PASTE_MAX         MAX_CALLBACK_REQUEST
+
+#define START_PREFIX      "/soundcloud-auth-start-"
+#define COOKIE_PREFIX     "scauth_login_"
 
 struct scauth_login {
 	char *verifier;                 /* secret */
@@ -24,7 +29,24 @@ struct scauth_login {
 	char *url;                      /* the authorize URL */
 	struct url redirect;            /* redirect_uri in parts */
 	int fd;                         /* the listener; -1 when none */
+	char *start_url;                /* the one-time start address; NULL until listening */
+	char start_path[sizeof(START_PREFIX) + STATE_LEN];
+	char cookie_name[sizeof(COOKIE_PREFIX) + 6];
+	char cookie[STATE_LEN + 1];     /* proves the callback came from that browser */
+	int started;                    /* the start address was opened */
 };
+
+/* "localhost" and the names under it (RFC 6761 6.3), in any case. */
+static int
+is_localhost(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;            /* the absolute form, "localhost." */
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n > 10 && strncasecmp(host + n - 10, ".localhost", 10) == 0);
+}
 
 /*
  * http://host:port/path is what a loopback or kiosk listener can serve; the
@@ -41,6 +63,15 @@ redirect_check(scauth_ctx *ctx, const char *uri, struct url *u)
 	if (url_parse(uri, u) != 0)
 		return ctx_err(ctx, SCAUTH_ECONFIG,
 		    "login: redirect_uri %s is not an http(s)://host:port/path URL", uri);
+	/*
+	 * RFC 8252 8.3: a name may resolve to more than the address we listen on.
+	 * Browsers try ::1 first for localhost, and any local user may bind
+	 * [::1]:port and take the redirect with its code and state.
+	 */
+	if (strcmp(u->scheme, "http") == 0 && is_localhost(u->host))
+		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s names localhost, which "
+		    "may resolve to ::1 as well as 127.0.0.1; use http://127.0.0.1:%s%s (RFC 8252 "
+		    "8.3) and register that URI", uri, u->port != NULL ? u->port : "8765", u->path);
 	/* url_parse() took care that a port given is 1..65535. */
 	if (u->port == NULL && strcmp(u->scheme, "http") == 0)
 		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s needs an explicit "
@@ -138,9 +169,44 @@ scauth_login_url(const scauth_login *lg)
 	return lg != NULL ? lg->url : NULL;
 }
 
+/*
+ * The start address: redirect_uri's origin and a path of its own with a
+ * random part, so that a page in the browser cannot guess it and spend it.
+ * It carries no secret: any local user may read it on the browser's command
+ * line, which is why it works once.
+ */
+static int
+make_start(scauth_ctx *ctx, scauth_login *lg)
+{
+	const struct url *u = &lg->redirect;
+	struct sbuf b = SBUF_INIT(MAX_AUTHORIZE_URL);
+	char nonce[STATE_LEN + 1];
+	int r;
+
+	if ((r = random_state(ctx, nonce)) != 0 || (r = random_state(ctx, lg->cookie)) != 0)
+		goto out;
+	snprintf(lg->start_path, sizeof(lg->start_path), START_PREFIX "%.22s", nonce);
+	/* Cookies go by host, not port: two logins on one host keep theirs apart. */
+	snprintf(lg->cookie_name, sizeof(lg->cookie_name), COOKIE_PREFIX "%s", u->port);
+	if ((r = sbuf_addf(&b, "%s://%s%s%s:%s%s", u->scheme, u->ipv6 ? "[" : "", u->host,
+	    u->ipv6 ? "]" : "", u->port, lg->start_path)) != 0) {
+		r = ctx_err(ctx, r == SCAUTH_ENOMEM ? r : SCAUTH_ECONFIG,
+		    "login: the start address would be too long");
+		goto out;
+	}
+	if ((lg->start_url = sbuf_steal(&b)) == NULL)
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "login: out of memory");
+ out:
+	scauth_wipe(nonce, sizeof(nonce));
+	sbuf_free(&b);
+	return r;
+}
+
 int
 scauth_login_listen(scauth_ctx *ctx, scauth_login *lg)
 {
+	int r;
+
 	if (lg == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "login: no login");
 	if (lg->fd != -1 || lg->code != NULL)
@@ -152,12 +218,21 @@ scauth_login_listen(scauth_ctx *ctx, scauth_login *lg)
 	if (strcmp(lg->redirect.scheme, "http") != 0)
 		return ctx_err(ctx, SCAUTH_ESYSTEM, "cannot listen on %s: an https redirect_uri "
 		    "cannot be served here; paste the redirect instead", lg->redirect.host);
+	if (lg->start_url == NULL && (r = make_start(ctx, lg)) != 0)
+		return r;
 	return listener_open(ctx, &lg->redirect, &lg->fd);
+}
+
+const char *
+scauth_login_start_url(const scauth_login *lg)
+{
+	return lg != NULL && lg->fd != -1 ? lg->start_url : NULL;
 }
 
 int
 scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec)
 {
+	struct listen_login ll;
 	struct callback cb = { 0 };
 	int r;
 
@@ -177,7 +252,16 @@ scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec)
 		r = ctx_err(ctx, SCAUTH_EINVAL, "login: the timeout must be positive");
 		goto out;
 	}
-	if ((r = listener_wait(ctx, lg->fd, lg->redirect.path, lg->state, timeout_sec, &cb)) != 0)
+	ll.path = lg->redirect.path;
+	ll.state = lg->state;
+	ll.start_path = lg->start_path;
+	ll.authorize_url = lg->url;
+	ll.cookie_name = lg->cookie_name;
+	ll.cookie = lg->cookie;
+	ll.started = lg->started;
+	r = listener_wait(ctx, lg->fd, &ll, timeout_sec, &cb);
+	lg->started = ll.started;       /* a later wait must not hand it out again */
+	if (r != 0)
 		goto out;
 	lg->code = cb.code;
 	cb.code = NULL; /* transferred */
@@ -321,6 +405,7 @@ scauth_login_free(scauth_login *lg)
 	sfree(lg->verifier);
 	sfree(lg->code);
 	sfree(lg->url);
+	free(lg->start_url);
 	url_free(&lg->redirect);
 	scauth_wipe(lg, sizeof(*lg));
 	free(lg);

@@ -85,7 +85,17 @@ enum scauth_grant {
 
 typedef struct scauth_ctx scauth_ctx;
 
-/* Flags for scauth_ctx_new(). */
+/*
+ * Flags for scauth_ctx_new().
+ *
+ * SCAUTH_CTX_NO_ENV: no environment variable is read, by the library or by
+ * libcurl and OpenSSL on its behalf: they are loaded and initialised with the
+ * variables they read (SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*, every
+ * *_proxy) hidden, and requests set no proxy and explicit CA locations.  The
+ * application's environment is left as it was.  A process running with
+ * AT_SECURE (set-user-ID, set-group-ID, file capabilities) always gets this
+ * flag, since its environment is its caller's.
+ */
 #define SCAUTH_CTX_NO_ENV      0x1u /* ignore the environment and the user's config (PAM) */
 #define SCAUTH_CTX_ROOT_CONFIG 0x2u /* config files must be root-owned, not group/other-writable */
 
@@ -258,8 +268,22 @@ typedef struct scauth_login scauth_login;
  */
 SCAUTH_API int scauth_login_begin(scauth_ctx *ctx, scauth_login **out);
 
-/* The authorize URL to open in a browser (not a secret).  Owned by lg. */
+/*
+ * The authorize URL (not a secret, but its state must reach nobody else):
+ * what a person is shown, to open or copy.  Owned by lg.
+ */
 SCAUTH_API const char *scauth_login_url(const scauth_login *lg);
+
+/*
+ * The address to hand a browser that the front end starts itself, once
+ * scauth_login_listen() succeeded (NULL before, and in paste mode): a
+ * one-time start address on the listener that redirects to the authorize URL
+ * and sets a cookie.  It carries no state, so a command line in /proc gives
+ * other local users nothing to log in with.  A second visit to it, or (after
+ * it was visited) a redirect without its cookie, ends scauth_login_wait()
+ * with SCAUTH_ESTATE.  Owned by lg.
+ */
+SCAUTH_API const char *scauth_login_start_url(const scauth_login *lg);
 
 /*
  * Binds the loopback (or LAN) listener on redirect_uri's host and port.

@@ -3,9 +3,12 @@
  *
  * The child never returns into the application: it reports over a pipe and
  * leaves with _exit(), so no atexit handler or stdio buffer of the
- * application runs twice.  The parent waits for exactly its own child, and
- * not for ever: a child stuck (say on a network that never answers) is
- * killed, so that a login or logout cannot hang on it.
+ * application runs twice.  The parent waits for exactly its own child, by a
+ * pidfd, and not for ever: a child stuck (say on a network that never
+ * answers) is killed, so that a login or logout cannot hang on it.  The
+ * application's signal dispositions are never touched: its SIGCHLD handler
+ * may reap our child too, which costs us nothing but the exit status, since
+ * the result comes over the pipe.
  */
 #include "runas.h"
 
@@ -20,13 +23,19 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 /* What the child sends back: one write, smaller than PIPE_BUF, so atomic. */
 struct result {
@@ -119,19 +128,70 @@ isolate(pid_t parent, char *msg, size_t msglen)
 	return 0;
 }
 
-static void child(int fd, pid_t parent, const char *name, uid_t uid, gid_t gid, runas_fn *fn,
-    void *arg) __attribute__((noreturn));
+/* Closes every descriptor from lo up, by close_range() where the kernel has it. */
+static void
+close_from(int lo, int hi)
+{
+	long max;
+	int fd;
+
+	if (lo > hi)
+		return;
+	if (syscall(SYS_close_range, (unsigned)lo, (unsigned)hi, 0u) == 0)
+		return;
+	max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > 1 << 20)
+		max = 1 << 20;
+	for (fd = lo; fd <= hi && fd < max; fd++)
+		(void)close(fd);
+}
+
+/*
+ * The application's descriptors are not the user's: a root-only file, a
+ * socket of a daemon, a database connection.  As OpenSSH does before it runs
+ * anything for a user, all above stderr go, but the result pipe.  stdin and
+ * stdout become /dev/null (the work reads no terminal and a PAM module never
+ * writes to stdout); stderr stays where the application collects diagnostics.
+ */
+static int
+close_inherited(int keep, char *msg, size_t msglen)
+{
+	int null;
+
+	if ((null = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0)
+		return say(msg, msglen, SCAUTH_ESYSTEM, "/dev/null: %s", strerror(errno));
+	if (dup2(null, 0) < 0 || dup2(null, 1) < 0)
+		return say(msg, msglen, SCAUTH_ESYSTEM, "dup2: %s", strerror(errno));
+	if (keep > 2) {
+		close_from(3, keep - 1);
+		close_from(keep + 1, INT_MAX);
+	} else
+		close_from(3, INT_MAX);
+	return 0;
+}
+
+static void child(int fd, int go, pid_t parent, const char *name, uid_t uid, gid_t gid,
+    runas_fn *fn, void *arg) __attribute__((noreturn));
 
 static void
-child(int fd, pid_t parent, const char *name, uid_t uid, gid_t gid, runas_fn *fn, void *arg)
+child(int fd, int go, pid_t parent, const char *name, uid_t uid, gid_t gid, runas_fn *fn,
+    void *arg)
 {
 	struct result res;
 	size_t off = 0;
 	ssize_t n;
+	char c;
 
 	reset_signals();
+	/* Nothing happens before the parent holds a pidfd of this process. */
+	while ((n = read(go, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n != 1)
+		_exit(0);
 	memset(&res, 0, sizeof(res));
-	res.code = become(name, uid, gid, res.msg, sizeof(res.msg));
+	res.code = close_inherited(fd, res.msg, sizeof(res.msg));
+	if (res.code == 0)
+		res.code = become(name, uid, gid, res.msg, sizeof(res.msg));
 	if (res.code == 0)
 		res.code = isolate(parent, res.msg, sizeof(res.msg));
 	if (res.code == 0)
@@ -194,15 +254,49 @@ read_result(int fd, struct result *res, int64_t deadline)
 	return (ssize_t)got;
 }
 
+/* Kills the child by its pidfd (it cannot be another process), else by its pid. */
+static void
+stop_child(int pidfd, pid_t pid)
+{
+	if (pidfd < 0 || syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0u) != 0)
+		(void)kill(pid, SIGKILL);
+}
+
+/*
+ * Waits for the child to end.  The application may reap it first (a SIGCHLD
+ * handler that waits for any child, or SIGCHLD ignored): ECHILD then, and no
+ * status.  Returns the wait status, or -1 when there is none.
+ */
+static int
+wait_child(int pidfd, pid_t pid)
+{
+	siginfo_t si;
+	int r;
+
+	for (;;) {
+		memset(&si, 0, sizeof(si));
+		if (pidfd >= 0)
+			r = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
+		else
+			r = waitid(P_PID, (id_t)pid, &si, WEXITED);
+		if (r == 0)
+			break;
+		if (errno != EINTR)
+			return -1;
+	}
+	if (si.si_code == CLD_EXITED)
+		return (si.si_status & 0xff) << 8;
+	return si.si_status & 0x7f;     /* killed: as WTERMSIG() reads it */
+}
+
 int
 runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *arg, char *msg,
     size_t msglen)
 {
-	struct sigaction dfl, old;
 	struct result res;
 	ssize_t got = 0;
 	pid_t pid = -1, parent;
-	int fds[2] = { -1, -1 }, status, restore = 0, r;
+	int fds[2] = { -1, -1 }, go[2] = { -1, -1 }, pidfd = -1, status, r;
 
 	if (msg != NULL && msglen > 0)
 		msg[0] = '\0';
@@ -215,15 +309,7 @@ runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *a
 		timeout = 1;
 
 	memset(&res, 0, sizeof(res));
-	memset(&dfl, 0, sizeof(dfl));
-	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&dfl.sa_mask);
-	if (sigaction(SIGCHLD, &dfl, &old) != 0) {
-		r = say(msg, msglen, SCAUTH_ESYSTEM, "sigaction: %s", strerror(errno));
-		goto out;
-	}
-	restore = 1;
-	if (pipe2(fds, O_CLOEXEC) != 0) {
+	if (pipe2(fds, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
 		r = say(msg, msglen, SCAUTH_ESYSTEM, "pipe: %s", strerror(errno));
 		goto out;
 	}
@@ -234,18 +320,29 @@ runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *a
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child(fds[1], parent, name, uid, gid, fn, arg);
+		close(go[1]);
+		child(fds[1], go[0], parent, name, uid, gid, fn, arg);
 	}
 	close(fds[1]);
 	fds[1] = -1;
-	if ((got = read_result(fds[0], &res, now_ms() + (int64_t)timeout * 1000)) < 0)
-		kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = -1;
-			break;
-		}
+	close(go[0]);
+	go[0] = -1;
+	/*
+	 * The child waits for the go below, so it is alive and the pid is still
+	 * its own when the pidfd is taken.  Without pidfds (Linux < 5.3) the pid
+	 * serves, as long as the application does not reap it.
+	 */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0u);
+	if (write(go[1], "", 1) != 1) {
+		stop_child(pidfd, pid);
+		(void)wait_child(pidfd, pid);
+		r = say(msg, msglen, SCAUTH_ESYSTEM, "cannot start the child for %s: %s", name,
+		    strerror(errno));
+		goto out;
 	}
+	if ((got = read_result(fds[0], &res, now_ms() + (int64_t)timeout * 1000)) < 0)
+		stop_child(pidfd, pid);
+	status = wait_child(pidfd, pid);
 	if (got < 0) {
 		r = say(msg, msglen, SCAUTH_ETIMEOUT, "the work as %s did not finish within %d "
 		    "seconds; stopped", name, timeout);
@@ -267,7 +364,11 @@ runas(const char *name, uid_t uid, gid_t gid, int timeout, runas_fn *fn, void *a
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
-	if (restore)
-		sigaction(SIGCHLD, &old, NULL);
+	if (go[0] >= 0)
+		close(go[0]);
+	if (go[1] >= 0)
+		close(go[1]);
+	if (pidfd >= 0)
+		close(pidfd);
 	return r;
 }

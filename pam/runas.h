@@ -35,10 +35,14 @@ typedef int runas_fn(void *arg, char *msg, size_t msglen);
  *  - then is not dumpable (the user must not ptrace or core-dump a process
  *    that holds their tokens besides the module's state) and is killed when
  *    its parent dies (both are set after the switch, which resets them).
+ *  - keeps no descriptor of the application above stderr but the result
+ *    pipe: every other one is closed (close_range) before the switch, and
+ *    stdin and stdout are /dev/null.
  * The parent waits at most timeout seconds for the result; then it kills the
- * child (SIGKILL) and returns SCAUTH_ETIMEOUT.  SIGCHLD is at SIG_DFL while
- * the child runs, so that an application's handler cannot reap it, and
- * restored afterwards.  SCAUTH_ESYSTEM when the work could not run as the
+ * child (SIGKILL) and returns SCAUTH_ETIMEOUT.  It waits on the child by a
+ * pidfd and leaves the application's signal dispositions alone: a SIGCHLD
+ * handler of the application keeps working, and may reap the child itself.
+ * SCAUTH_ESYSTEM when the work could not run as the
  * user, with the reason in msg.  fn must not keep pointers to the child's
  * memory: nothing but the result and the message comes back from it.
  */

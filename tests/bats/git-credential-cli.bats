@@ -401,6 +401,16 @@ refute_code_on_screen() {
 	[ -z "$(stored access_token)" ]
 }
 
+@test "a localhost redirect_uri is a configuration error that names 127.0.0.1" {
+	export BROWSER=true
+	SOUNDCLOUD_AUTH_REDIRECT_URI="http://localhost:$REDIRECT_PORT/callback" \
+		run --separate-stderr timeout 60 "$HELPER" login --timeout 5
+	assert_equal "$status" 78
+	[[ $stderr == *"use http://127.0.0.1:$REDIRECT_PORT/callback"* ]] ||
+		fail "no hint at 127.0.0.1: $stderr"
+	[ -z "$(stored access_token)" ]
+}
+
 @test "a login the user denies exits 77 with SoundCloud's reason" {
 	sandbox_fault '{"endpoint":"authorize","kind":"deny"}'
 	run --separate-stderr "$HELPER" login --timeout 60

@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 
 /* lib/listen.c: connections read at once, and how long one may take. */
-#define CONN_MAX 16
+#define CONN_MAX 32
 #define CONN_MS 5000
 
 #define CODE "the-code_0123456789.~"
@@ -539,7 +539,10 @@ test_wait_silent_clients(void **state)
 	free(real);
 }
 
-/* More idle clients than the listener reads at once: the real one comes through late. */
+/*
+ * As many idle clients as the listener reads at once: the real one comes
+ * through at once, in the place of the idlest, not after the idle ones expire.
+ */
 static void
 test_wait_flood(void **state)
 {
@@ -554,13 +557,310 @@ test_wait_flood(void **state)
 	t0 = ms();
 	browser_start(&b, slow_clients, &s);
 	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	assert_true(ms() - t0 < 4 * CONN_MS);
+	assert_true(ms() - t0 < CONN_MS);
 	browser_end(&b);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	assert_string_equal(login_code(f->lg), CODE);
-	assert_non_null(strstr(f->trace, "no request within"));
+	assert_non_null(strstr(f->trace, "dropping the idlest"));
 	browser_free(&b);
 	free(real);
+}
+
+#define FLOODERS 64
+#define FLOOD_MS 20000  /* the flood stops by itself after this, whatever happens */
+
+/*
+ * FLOODERS clients that each connect, send one byte and wait; dropped, they
+ * connect again at once.  Runs until killed or FLOOD_MS pass.
+ */
+static void
+flood(int port)
+{
+	struct pollfd p[FLOODERS];
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int sent[FLOODERS], i;
+	long long end = ms() + FLOOD_MS;
+	char buf[256];
+
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (i = 0; i < FLOODERS; i++)
+		p[i].fd = -1;
+	while (ms() < end) {
+		for (i = 0; i < FLOODERS; i++) {
+			if (p[i].fd != -1)
+				continue;
+			p[i].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			if (p[i].fd < 0)
+				_exit(6);
+			(void)connect(p[i].fd, (struct sockaddr *)&a, sizeof(a));
+			p[i].events = POLLOUT;
+			sent[i] = 0;
+		}
+		if (poll(p, FLOODERS, 100) < 0)
+			continue;
+		for (i = 0; i < FLOODERS; i++) {
+			if (p[i].revents == 0)
+				continue;
+			if (!sent[i] && (p[i].revents & POLLOUT) && !(p[i].revents & (POLLERR | POLLHUP))) {
+				if (send(p[i].fd, "G", 1, MSG_NOSIGNAL) == 1) {
+					sent[i] = 1;
+					p[i].events = POLLIN;
+					continue;
+				}
+			} else if (sent[i] && (p[i].revents & POLLIN) &&
+			    recv(p[i].fd, buf, sizeof(buf), 0) > 0) {
+				continue;       /* an answer: read on until the close */
+			}
+			close(p[i].fd);
+			p[i].fd = -1;
+		}
+	}
+	_exit(0);
+}
+
+/* The flood starts, then the real redirect comes while it goes on. */
+static void
+flood_then_real(int out, void *arg)
+{
+	const struct slow *s = arg;
+	pid_t flooder;
+	long long t0;
+
+	if ((flooder = fork()) < 0)
+		_exit(7);
+	if (flooder == 0)
+		flood(s->port);
+	/* Until every flooder holds a connection or waits in the backlog. */
+	usleep(500000);
+	t0 = ms();
+	browse(out, AF_INET, s->port, s->real, strlen(s->real));
+	dprintf(out, "%lld\n", ms() - t0);
+	kill(flooder, SIGKILL);
+	waitpid(flooder, NULL, 0);
+}
+
+/*
+ * Clients that each send one byte and wait, and connect again when dropped,
+ * more of them than the listener holds at once: the real redirect still gets
+ * through, long before the login's timeout.
+ */
+static void
+test_wait_flood_reconnecting(void **state)
+{
+	struct fixture *f = *state;
+	struct slow s = { f->port, FLOODERS, NULL };
+	struct browser b;
+	char page[8192], *real, *end;
+	long took;
+
+	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
+	s.real = real;
+	browser_start(&b, flood_then_real, &s);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 15), 0);
+	browser_end(&b);
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	took = strtol(b.answers + b.pos, &end, 10);
+	assert_true(end > b.answers + b.pos && *end == '\n');
+	/* Well within the time a connection may take: no waiting for idle ones to expire. */
+	if (took >= CONN_MS)
+		fail_msg("the real redirect took %ld ms through the flood", took);
+	assert_string_equal(login_code(f->lg), CODE);
+	browser_free(&b);
+	free(real);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The one-time start address. */
+
+/* The start flow of a browser: what it does, in order. */
+struct start_flow {
+	int port;
+	const char *start_path;
+	const char *callback;   /* the request line's target, with our state */
+	int visits;             /* of the start address */
+	int cookie;             /* 1: bring back the cookie; 0: none; -1: a wrong value */
+};
+
+/* One request on a new connection; the raw answer (length first) goes to out, and to buf. */
+static ssize_t
+browse_raw(int out, int port, const char *req, char *buf, size_t cap)
+{
+	ssize_t n = -1;
+	int fd;
+
+	if ((fd = dial(AF_INET, port)) >= 0) {
+		if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+			n = read_all(fd, buf, cap);
+		close(fd);
+	}
+	dprintf(out, "%zd\n", n);
+	if (n > 0 && write(out, buf, (size_t)n) != n)
+		_exit(3);
+	return n;
+}
+
+static void
+start_then_callback(int out, void *arg)
+{
+	const struct start_flow *sf = arg;
+	static char buf[65536];
+	char req[4096], cookie[256] = "";
+	const char *sc;
+	int i;
+
+	for (i = 0; i < sf->visits; i++) {
+		snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", sf->start_path);
+		if (browse_raw(out, sf->port, req, buf, sizeof(buf)) <= 0)
+			continue;
+		if (i == 0 && (sc = strstr(buf, "\r\nSet-Cookie: ")) != NULL)
+			snprintf(cookie, sizeof(cookie), "%.*s", (int)strcspn(sc + 14, ";\r"),
+			    sc + 14);
+	}
+	if (sf->callback == NULL)
+		return;
+	if (sf->cookie == -1 && strchr(cookie, '=') != NULL)
+		strcpy(strchr(cookie, '=') + 1, "forged-cookie-value");
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: x\r\n%s%s%s\r\n", sf->callback,
+	    sf->cookie != 0 ? "Cookie: other=1; " : "", sf->cookie != 0 ? cookie : "",
+	    sf->cookie != 0 ? "\r\n" : "");
+	browse_raw(out, sf->port, req, buf, sizeof(buf));
+}
+
+/* The next raw answer, copied into buf; its status. */
+static int
+raw_answer(struct browser *b, char *buf, size_t size)
+{
+	long n;
+	char *nl;
+	int status = 0;
+
+	assert_true(b->pos < b->len);
+	n = strtol(b->answers + b->pos, &nl, 10);
+	assert_true(*nl == '\n');
+	b->pos = (size_t)(nl + 1 - b->answers);
+	buf[0] = '\0';
+	if (n <= 0)
+		return 0;
+	assert_true((size_t)n < size && b->pos + (size_t)n <= b->len);
+	memcpy(buf, b->answers + b->pos, (size_t)n);
+	buf[n] = '\0';
+	b->pos += (size_t)n;
+	assert_int_equal(sscanf(buf, "HTTP/1.1 %d ", &status), 1);
+	return status;
+}
+
+/* The start address's path (from scauth_login_start_url()), into buf. */
+static void
+start_path(struct fixture *f, char *buf, size_t size)
+{
+	const char *u = scauth_login_start_url(f->lg), *p;
+	char origin[128];
+
+	assert_non_null(u);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d/", f->port);
+	assert_true(strncmp(u, origin, strlen(origin)) == 0);
+	p = u + strlen(origin) - 1;
+	assert_true(strlen(p) < size);
+	strcpy(buf, p);
+}
+
+/*
+ * The browser gets the start address, which carries nothing of the login:
+ * it redirects to the authorize URL and sets a cookie, which the callback
+ * brings back.
+ */
+static void
+test_start_address(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 1, 1 };
+	struct browser b;
+	char page[65536], path[256], loc[8192], *cb;
+
+	start_path(f, path, sizeof(path));
+	/* Nothing of the authorize URL, the state least of all, is in it. */
+	assert_null(strstr(scauth_login_start_url(f->lg), f->state));
+	assert_null(strstr(scauth_login_start_url(f->lg), "state"));
+	assert_null(strstr(scauth_login_start_url(f->lg), "?"));
+	cb = request("/callback?code=" CODE "&state=%s", f->state);
+	sf.start_path = path;
+	sf.callback = cb;
+	browser_start(&b, start_then_callback, &sf);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	browser_end(&b);
+	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+	snprintf(loc, sizeof(loc), "\r\nLocation: %s\r\n", scauth_login_url(f->lg));
+	assert_non_null(strstr(page, loc));
+	assert_non_null(strstr(page, "\r\nCache-Control: no-store\r\n"));
+	assert_non_null(strstr(page, "; HttpOnly; SameSite=Lax\r\n"));
+	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+	assert_no_code_in_trace(f);
+	/* Done: no start address any more. */
+	assert_null(scauth_login_start_url(f->lg));
+	browser_free(&b);
+	free(cb);
+}
+
+/* Opened twice, by whoever: the login stops (one of the two read it in /proc). */
+static void
+test_start_address_twice(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 2, 1 };
+	struct browser b;
+	char page[65536], path[256];
+
+	start_path(f, path, sizeof(path));
+	sf.start_path = path;
+	browser_start(&b, start_then_callback, &sf);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "opened twice"));
+	browser_end(&b);
+	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	assert_non_null(strstr(page, "opened twice"));
+	assert_null(login_code(f->lg));
+	browser_free(&b);
+}
+
+/*
+ * Once the start address was opened, the right state without its cookie (or
+ * with another value) is someone else's browser: the login stops, no code is
+ * kept.
+ */
+static void
+test_start_address_cookie(void **state)
+{
+	struct fixture *f = *state;
+	struct start_flow sf = { f->port, NULL, NULL, 1, 0 };
+	struct browser b;
+	char page[65536], path[256], *cb;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		if (round == 1) {
+			/* A new login for the second round. */
+			scauth_login_free(f->lg);
+			f->lg = NULL;
+			begin(f);
+		}
+		start_path(f, path, sizeof(path));
+		cb = request("/callback?code=" CODE "&state=%s", f->state);
+		sf.start_path = path;
+		sf.callback = cb;
+		sf.cookie = round == 0 ? 0 : -1;
+		browser_start(&b, start_then_callback, &sf);
+		assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+		assert_non_null(strstr(scauth_errmsg(f->ctx), "did not come from the browser"));
+		browser_end(&b);
+		assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
+		assert_int_equal(answer(&b, page, sizeof(page)), 400);
+		assert_null(login_code(f->lg));
+		browser_free(&b);
+		free(cb);
+	}
 }
 
 static void
@@ -603,27 +903,38 @@ test_listen_port_in_use(void **state)
 	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
 }
 
-static struct opts localhost = { .origin = "http://localhost", .path = "/cb" };
-
+/*
+ * RFC 8252 8.3: localhost may resolve to ::1 as well as 127.0.0.1, and
+ * browsers try ::1 first, where any local user may listen.  Refused with a
+ * configuration error that names the address to use instead.
+ */
 static void
-test_listen_localhost(void **state)
+test_begin_localhost(void **state)
 {
-	struct fixture *f = *state;
-	struct requests rq = { AF_INET, f->port, { NULL } };
-	struct browser b;
-	char page[8192];
+	static const char *const uris[] = {
+		"http://localhost:8765/cb", "http://LocalHost:8765/cb", "http://localhost.:8765/cb",
+		"http://kiosk.localhost:8765/cb",
+	};
+	char *home = tu_tmpdir();
+	scauth_login *lg = NULL;
+	scauth_ctx *ctx;
+	size_t i;
 
-	rq.req[0] = request("GET /callback?code=x&state=%s HTTP/1.1\r\n\r\n", f->state);
-	rq.req[1] = request("GET /cb?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
-	assert_int_equal(answer(&b, page, sizeof(page)), 404);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	assert_string_equal(login_code(f->lg), CODE);
-	browser_free(&b);
-	free(rq.req[0]);
-	free(rq.req[1]);
+	for (i = 0; i < ARRAY_SIZE(uris); i++) {
+		ctx = tu_ctx(home, "client_id", "c", "redirect_uri", uris[i], NULL);
+		assert_int_equal(scauth_login_begin(ctx, &lg), SCAUTH_ECONFIG);
+		assert_null(lg);
+		assert_non_null(strstr(scauth_errmsg(ctx), "use http://127.0.0.1:8765/cb"));
+		assert_non_null(strstr(scauth_errmsg(ctx), "RFC 8252"));
+		scauth_ctx_free(ctx);
+	}
+	/* A name that merely contains the word is another host. */
+	ctx = tu_ctx(home, "client_id", "c", "redirect_uri", "http://notlocalhost:8765/cb", NULL);
+	assert_int_equal(scauth_login_begin(ctx, &lg), 0);
+	scauth_login_free(lg);
+	scauth_ctx_free(ctx);
+	tu_rmrf(home);
+	free(home);
 }
 
 static struct opts ipv6 = { .origin = "http://[::1]", .no_listen = 1 };
@@ -1086,11 +1397,14 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_wait_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_silent_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wait_flood_reconnecting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wait_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_start_address_cookie, setup, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_listen_port_in_use, setup, teardown,
 		    (void *)&no_listen),
-		cmocka_unit_test_prestate_setup_teardown(test_listen_localhost, setup, teardown,
-		    (void *)&localhost),
+		cmocka_unit_test(test_begin_localhost),
 		cmocka_unit_test_prestate_setup_teardown(test_listen_ipv6, setup, teardown,
 		    (void *)&ipv6),
 		cmocka_unit_test_prestate_setup_teardown(test_listen_https, setup, teardown,

@@ -18,10 +18,12 @@
 #include "testutil.h"
 #include "runas.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/sysmacros.h>
 
 #include <libpamtest.h>
 #include <security/pam_appl.h>
@@ -920,16 +922,39 @@ report_isolation(void *arg, char *msg, size_t msglen)
 	return bad;
 }
 
-/* Tells the parent (the test) its pid, then waits for ever: a sign-out that never ends. */
+/* Waits for ever: a sign-out that never ends. */
 static int
 stall(void *arg, char *msg, size_t msglen)
 {
-	pid_t me = getpid();
-
-	if (write(*(int *)arg, &me, sizeof(me)) != (ssize_t)sizeof(me))
-		return -1;
 	for (;;)
 		pause();
+	return 0;
+}
+
+/* The children of this process, as /proc shows them (zombies included). */
+static int
+count_children(void)
+{
+	char p[300], line[256];
+	struct dirent *d;
+	DIR *proc = opendir("/proc");
+	FILE *f;
+	int n = 0, ppid;
+
+	assert_non_null(proc);
+	while ((d = readdir(proc)) != NULL) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/status", d->d_name);
+		if ((f = fopen(p, "re")) == NULL)
+			continue;
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "PPid: %d", &ppid) == 1 && ppid == (int)getpid())
+				n++;
+		fclose(f);
+	}
+	closedir(proc);
+	return n;
 }
 
 static int reaped;
@@ -983,7 +1008,6 @@ test_runas_switch(void **state)
 	assert_string_not_equal(msg, self);
 	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
 	assert_ptr_equal(now.sa_handler, reap_all);
-	assert_int_equal(reaped, 0);
 	/* ... nor one that ignores children (they would be reaped by the kernel). */
 	sa.sa_handler = SIG_IGN;
 	assert_int_equal(sigaction(SIGCHLD, &sa, NULL), 0);
@@ -1032,31 +1056,208 @@ test_runas_isolated(void **state)
 	sigaction(SIGTERM, &old_term, NULL);
 }
 
+static pid_t reaped_pids[16];
+
+static void
+reap_and_note(int sig)
+{
+	int e = errno;
+	pid_t p;
+
+	while ((p = waitpid(-1, NULL, WNOHANG)) > 0) {
+		if (reaped < (int)(sizeof(reaped_pids) / sizeof(reaped_pids[0])))
+			reaped_pids[reaped] = p;
+		reaped++;
+	}
+	errno = e;
+}
+
+/* The state letter of a process in /proc (R, S, Z ...), or 0 when it is gone. */
+static char
+proc_state(pid_t pid)
+{
+	char p[64], buf[512], *rp;
+	ssize_t n;
+	int fd;
+
+	snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (rp = strrchr(buf, ')')) != NULL && rp[1] == ' ' ? rp[2] : 0;
+}
+
+/* 1 if the application's process catches SIGCHLD, as /proc shows it to anyone. */
+static int
+catches_sigchld(pid_t pid)
+{
+	char p[64], line[256];
+	unsigned long long mask = 0;
+	FILE *f;
+	int found = 0;
+
+	snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+	if ((f = fopen(p, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "SigCgt: %llx", &mask) == 1)
+			found = 1;
+	fclose(f);
+	return found ? (int)((mask >> (SIGCHLD - 1)) & 1) : -1;
+}
+
+/*
+ * As the user, while the application's own child ends: reports whether the
+ * application still caught SIGCHLD, and whether its child was reaped (gone
+ * from /proc) rather than left a zombie.
+ */
+static int
+watch_app_child(void *arg, char *msg, size_t msglen)
+{
+	pid_t app_child = *(pid_t *)arg;
+	int i, caught = catches_sigchld(getppid()), bad = 0;
+	char st = 0;
+
+	/* Until the application's child has ended (bounded), then until it is reaped. */
+	for (i = 0; i < 1000 && (st = proc_state(app_child)) != 0 && st != 'Z'; i++)
+		usleep(10000);
+	for (i = 0; i < 300 && (st = proc_state(app_child)) == 'Z'; i++)
+		usleep(10000);
+	if (caught != 1)
+		bad |= 1;
+	if (st != 0)
+		bad |= 2;
+	snprintf(msg, msglen, "sigchld caught %d, app child state %c", caught, st ? st : '-');
+	return bad;
+}
+
+/*
+ * An application with its own reaper keeps it while the work as the user
+ * runs: a child of its own that ends meanwhile is reaped by its handler, not
+ * left a zombie because SIGCHLD was switched to the default.
+ */
+static void
+test_runas_keeps_sigchld(void **state)
+{
+	struct sigaction sa, old, now;
+	char msg[RUNAS_MSGLEN];
+	pid_t app_child;
+	int i, found = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		return;         /* without root runas() never forks */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = reap_and_note;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	assert_int_equal(sigaction(SIGCHLD, &sa, &old), 0);
+	reaped = 0;
+	if ((app_child = fork()) == 0) {
+		usleep(200000);
+		_exit(0);
+	}
+	assert_true(app_child > 0);
+	assert_int_equal(runas("nobody", 65534, 65534, 30, watch_app_child, &app_child, msg,
+	    sizeof(msg)), 0);
+	assert_string_equal(msg, "sigchld caught 1, app child state -");
+	/* The handler reaped it: nothing left to wait for. */
+	assert_int_equal(waitpid(app_child, NULL, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+	for (i = 0; i < reaped && i < (int)(sizeof(reaped_pids) / sizeof(reaped_pids[0])); i++)
+		found |= reaped_pids[i] == app_child;
+	assert_true(found);
+	assert_int_equal(sigaction(SIGCHLD, NULL, &now), 0);
+	assert_ptr_equal(now.sa_handler, reap_and_note);
+	sigaction(SIGCHLD, &old, NULL);
+}
+
+/* What the application holds open, by identity (a descriptor number may be reused). */
+struct app_fds {
+	struct stat held[2];
+};
+
+/*
+ * As the user: counts the descriptors that are one of the application's
+ * files, and the pipes; stdin and stdout must be /dev/null.
+ */
+static int
+report_fds(void *arg, char *msg, size_t msglen)
+{
+	const struct app_fds *app = arg;
+	struct stat st;
+	int fd, i, inherited = 0, fifos = 0, null_std = 0;
+
+	for (fd = 0; fd < 2; fd++)
+		if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 &&
+		    minor(st.st_rdev) == 3)
+			null_std++;
+	for (fd = 3; fd < 4096; fd++) {
+		if (fstat(fd, &st) != 0)
+			continue;
+		if (S_ISFIFO(st.st_mode))
+			fifos++;
+		for (i = 0; i < 2; i++)
+			if (st.st_dev == app->held[i].st_dev && st.st_ino == app->held[i].st_ino)
+				inherited++;
+	}
+	snprintf(msg, msglen, "%d inherited, %d pipe, %d of stdin/stdout on /dev/null",
+	    inherited, fifos, null_std);
+	return 0;
+}
+
+/*
+ * The application's descriptors (a root-only file, a socket, at low and high
+ * numbers) do not reach the child that becomes the user: only the result
+ * pipe does.
+ */
+static void
+test_runas_closes_fds(void **state)
+{
+	struct app_fds app;
+	char msg[RUNAS_MSGLEN];
+	int secret, sock, high;
+
+	(void)state;
+	if (geteuid() != 0)
+		return;         /* without root runas() never forks */
+	assert_true((secret = open(path("root-only"), O_RDWR | O_CREAT | O_TRUNC, 0600)) >= 0);
+	assert_true((sock = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_true((high = fcntl(secret, F_DUPFD, 1000)) >= 1000);
+	assert_int_equal(fstat(secret, &app.held[0]), 0);
+	assert_int_equal(fstat(sock, &app.held[1]), 0);
+	assert_int_equal(runas("nobody", 65534, 65534, 30, report_fds, &app, msg, sizeof(msg)),
+	    0);
+	assert_string_equal(msg, "0 inherited, 1 pipe, 2 of stdin/stdout on /dev/null");
+	close(high);
+	close(sock);
+	close(secret);
+	unlink(path("root-only"));
+}
+
 /* A child that never finishes is killed at the deadline and reaped; the call fails. */
 static void
 test_runas_deadline(void **state)
 {
 	char msg[RUNAS_MSGLEN];
 	time_t t0;
-	pid_t pid = 0;
-	int fds[2];
+	int before;
 
 	(void)state;
 	if (geteuid() != 0)
 		return;         /* as above */
-	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	before = count_children();
 	t0 = time(NULL);
-	assert_int_equal(runas("nobody", 65534, 65534, 1, stall, &fds[1], msg, sizeof(msg)),
+	assert_int_equal(runas("nobody", 65534, 65534, 1, stall, NULL, msg, sizeof(msg)),
 	    SCAUTH_ETIMEOUT);
 	assert_non_null(strstr(msg, "did not finish within 1 seconds"));
 	assert_true(time(NULL) - t0 < 20);
-	/* It did start (and stall), and it is gone: killed and reaped, not a zombie. */
-	assert_int_equal(read(fds[0], &pid, sizeof(pid)), (ssize_t)sizeof(pid));
-	assert_true(pid > 0);
-	assert_int_equal(kill(pid, 0), -1);
-	assert_int_equal(errno, ESRCH);
-	close(fds[0]);
-	close(fds[1]);
+	/* It is gone: killed and reaped, not left a zombie. */
+	assert_int_equal(count_children(), before);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1251,6 +1452,8 @@ main(void)
 		cmocka_unit_test(test_runas_switch),
 		cmocka_unit_test(test_runas_isolated),
 		cmocka_unit_test(test_runas_deadline),
+		cmocka_unit_test(test_runas_keeps_sigchld),
+		cmocka_unit_test(test_runas_closes_fds),
 	};
 
 	if (wrapped == NULL || strcmp(wrapped, "1") != 0 || getenv("TEST_PAM_DIR") == NULL)
