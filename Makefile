@@ -36,6 +36,8 @@ endif
 # libcurl and libcrypto: headers only; they are dlopen()ed on first use.
 PKGS_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-c libcurl libcrypto libkeyutils pam 2>/dev/null)
 PKGS_LIBS := $(shell $(PKG_CONFIG) --libs json-c libkeyutils 2>/dev/null)
+# libsecret (and GLib): headers only, for the one file that dlopen()s it.
+SECRET_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsecret-1 2>/dev/null)
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wno-unused-parameter
@@ -72,6 +74,8 @@ all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD)
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/lib/secret_service.o: override CFLAGS += $(SECRET_CFLAGS)
 
 $(STATIC): $(LIB_OBJ)
 	rm -f $@
@@ -115,7 +119,18 @@ $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/p
 	$(CC) $(CFLAGS) -Igit-credential -Ipam $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
 		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lpam
 
-units: $(UNIT_BIN) $(REPLAY_BIN)
+# Test tools for the Secret Service store: the library's items from the command
+# line, and locking the keyring as a person would (GIO, tests only).
+SECRET_TOOLS := $(B)/tests/ss-item $(B)/tests/keyring-ctl
+$(B)/tests/ss-item: tests/secret/ss-item.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+$(B)/tests/keyring-ctl: tests/secret/keyring-ctl.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(shell $(PKG_CONFIG) --cflags gio-2.0 2>/dev/null) $(LDFLAGS) -o $@ $< \
+		$(shell $(PKG_CONFIG) --libs gio-2.0 2>/dev/null)
+
+units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS)
 
 deps:
 	@scripts/deps

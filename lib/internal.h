@@ -154,6 +154,14 @@ struct curl_fns;   /* defined in http.c's view of dl.h */
 struct crypto_fns;
 HIDDEN int dl_curl(scauth_ctx *ctx, const struct curl_fns **out);
 HIDDEN int dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out);
+/* A symbol to resolve into a table of function pointers, at offset. */
+struct dl_sym {
+	const char *name;
+	size_t offset;
+};
+/* Opens the first of names that loads and resolves every symbol into table.  SCAUTH_ENOLIB. */
+HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms,
+                   size_t nsyms, void **handlep, void *table);
 HIDDEN void dl_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -184,6 +192,7 @@ struct scauth_ctx {
 	void *easy;                        /* CURL *, kept for connection reuse */
 	void *crypto_handle;
 	struct crypto_fns *crypto;
+	struct ss_state *ss;               /* secret_service.c */
 	char err[ERRMSG_LEN];
 };
 
@@ -365,6 +374,21 @@ HIDDEN int state_file_open(scauth_ctx *ctx, int dirfd, const char *name, int fla
 /* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
 HIDDEN void lock_release(int fd);
+
+/*
+ * secret_service.c: one item per profile and grant in the desktop's Secret
+ * Service (libsecret, loaded on first use).  A locked keyring without a
+ * display to prompt on, a missing service and a call past ctx->timeout are
+ * SCAUTH_ESTORE, with nothing changed.
+ */
+/* 1 found (out filled), 0 absent, <0 error. */
+HIDDEN int ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *out);
+/* Creates or replaces the item, in the default collection. */
+HIDDEN int ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *label,
+                    const char *data, size_t len);
+/* Removes the items; 0 when there were none. */
+HIDDEN int ss_clear(scauth_ctx *ctx, const char *profile, const char *grant);
+HIDDEN void ss_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* oauth.c: the token endpoint and friends. */
