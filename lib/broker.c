@@ -9,9 +9,9 @@
  * another process may have renewed it while we waited; only a token that is
  * still stale is renewed.  Before a refresh token is sent, the store reserves
  * what the write of its successor needs (store_prepare), and the successor
- * is stored durably before the new access token is handed out.  Stores of
- * the tokens and the lock are in store.c, keyring.c and lock.c; the requests
- * in oauth.c.
+ * is stored durably before the new access token is handed out.  The broker
+ * reaches the tokens and the lock only through store_*() (store.c, over the
+ * configured backend); the requests are in oauth.c.
  */
 #include "internal.h"
 
@@ -241,7 +241,8 @@ int
 scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 {
 	struct scauth_token *t = NULL, *renewed = NULL;
-	int lockfd = -1, r;
+	struct store_lock lk = STORE_LOCK_INIT;
+	int r, ru;
 
 	if (out != NULL)
 		*out = NULL;
@@ -262,7 +263,7 @@ scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	scauth_token_free(t);
 	t = NULL;
 
-	if ((r = lock_take(ctx, &lockfd)) != 0)
+	if ((r = store_lock(ctx, &lk)) != 0)
 		goto out;
 	r = store_load(ctx, g, &t);
 	if (r == 0 && fresh(ctx, t)) {
@@ -281,11 +282,18 @@ scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	scauth_token_free(t);
 	t = renewed;
 done:
-	*out = t;
-	t = NULL;       /* transferred */
 	r = 0;
 out:
-	lock_release(lockfd);
+	/*
+	 * Every write made under the lock is meant to stay, on error paths
+	 * too: a refused grant's erase, a remembered rate limit.
+	 */
+	if ((ru = store_unlock(ctx, &lk, 1)) != 0 && r == 0)
+		r = ru;
+	if (r == 0) {
+		*out = t;
+		t = NULL;       /* transferred */
+	}
 	scauth_token_free(t);
 	return r;
 }
@@ -314,7 +322,8 @@ int
 scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access_token)
 {
 	struct scauth_token *t = NULL;
-	int lockfd = -1, dropped = 0, r;
+	struct store_lock lk = STORE_LOCK_INIT;
+	int dropped = 0, r, ru;
 
 	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
@@ -323,7 +332,7 @@ scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access
 		goto out;
 	scauth_token_free(t);
 	t = NULL;
-	if ((r = lock_take(ctx, &lockfd)) != 0 ||
+	if ((r = store_lock(ctx, &lk)) != 0 ||
 	    (r = store_load(ctx, g, &t)) != 0 || !holds(t, access_token))
 		goto out;
 	/* The refresh token stays: the next get refreshes. */
@@ -334,7 +343,8 @@ scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access
 	dropped = 1;
 	ctx_trace(ctx, "access token invalidated (profile %s, %s)", ctx->profile, grant_name(g));
 out:
-	lock_release(lockfd);
+	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
+		r = ru;
 	scauth_token_free(t);
 	/* Nothing stored, or another token than the stored one: nothing to drop. */
 	if (r == SCAUTH_ELOGIN || (r == 0 && !dropped)) {
@@ -347,30 +357,34 @@ out:
 int
 scauth_token_save(scauth_ctx *ctx, enum scauth_grant g, const scauth_token *t)
 {
-	int lockfd = -1, r;
+	struct store_lock lk = STORE_LOCK_INIT;
+	int r, ru;
 
 	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
 	if (t == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "no token to save");
-	if ((r = lock_take(ctx, &lockfd)) != 0)
+	if ((r = store_lock(ctx, &lk)) != 0)
 		return r;
 	r = store_save(ctx, g, t);
-	lock_release(lockfd);
+	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
+		r = ru;
 	return r;
 }
 
 int
 scauth_token_erase(scauth_ctx *ctx, enum scauth_grant g)
 {
-	int lockfd = -1, r;
+	struct store_lock lk = STORE_LOCK_INIT;
+	int r, ru;
 
 	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
-	if ((r = lock_take(ctx, &lockfd)) != 0)
+	if ((r = store_lock(ctx, &lk)) != 0)
 		return r;
 	r = store_erase(ctx, g);
-	lock_release(lockfd);
+	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
+		r = ru;
 	return r;
 }
 

@@ -425,6 +425,7 @@ validate(scauth_ctx *ctx)
 		CFG_AUTHORIZE_URL, CFG_TOKEN_URL, CFG_SIGNOUT_URL, CFG_API_URL,
 	};
 	const char *store = ctx->cfg[CFG_STORE], *kr = ctx->cfg[CFG_KEYRING];
+	char names[200];
 	size_t i;
 	int r;
 
@@ -436,12 +437,10 @@ validate(scauth_ctx *ctx)
 			return r;
 	if ((r = check_url(ctx, CFG_REDIRECT_URI, 0)) != 0)
 		return r;
-	if (strcmp(store, "file") == 0)
-		ctx->store = STORE_FILE;
-	else if (strcmp(store, "keyring") == 0)
-		ctx->store = STORE_KEYRING;
-	else
-		return ctx_err(ctx, SCAUTH_ECONFIG, "store: '%s' is not 'file' or 'keyring'", store);
+	if ((ctx->store = store_backend_find(store)) == NULL) {
+		store_backend_names(names, sizeof(names));
+		return ctx_err(ctx, SCAUTH_ECONFIG, "store: '%s' is not %s", store, names);
+	}
 	if (strcmp(kr, "user") == 0)
 		ctx->keyring_session = 0;
 	else if (strcmp(kr, "session") == 0)
@@ -536,10 +535,11 @@ config_load(scauth_ctx *ctx)
 	 * whatever the environment says, so its refresh lock (the only file it
 	 * has) must not depend on XDG_STATE_HOME either: two processes of the
 	 * user that differ there would otherwise both refresh the same key.
+	 * Each backend says which it is (xdg_state).
 	 */
 	if (ctx->opt[SCAUTH_OPT_STATE_DIR] != NULL)
 		ctx->state_dir = strdup(ctx->opt[SCAUTH_OPT_STATE_DIR]);
-	else if ((r = xdg_path(ctx, ctx->store == STORE_KEYRING ? NULL : "XDG_STATE_HOME", home,
+	else if ((r = xdg_path(ctx, !ctx->store->xdg_state ? NULL : "XDG_STATE_HOME", home,
 	    ".local/state", "soundcloud-auth", &ctx->state_dir)) != 0)
 		goto out;
 	if (ctx->state_dir == NULL)

@@ -123,6 +123,7 @@ scauth_ctx_free(scauth_ctx *ctx)
 
 	if (ctx == NULL)
 		return;
+	store_release(ctx);
 	dl_release(ctx);
 	for (i = 0; i < ARRAY_SIZE(ctx->opt); i++)
 		free(ctx->opt[i]);

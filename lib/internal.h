@@ -4,7 +4,10 @@
  * Layering (calls go down only):
  *   broker.c login.c         token lifecycle, login flow      (public API)
  *   oauth.c  listen.c        token endpoint grants, callback listener
- *   store.c record.c keyring.c lock.c    storage
+ *   store.c                  records in slots, the backend registry, store_lock()
+ *   store_file.c store_keyring.c lock.c record.c
+ *                            storage backends (one table of operations each),
+ *                            the profile's flock, the record format
  *   http.c json.c config.c   one request, parsers, configuration
  *   dl.c encode.c url.c secret.c error.c pkce.c   foundations
  */
@@ -167,7 +170,7 @@ HIDDEN void dl_release(scauth_ctx *ctx);
 /* ------------------------------------------------------------------------ */
 /* The context. */
 
-enum store_kind { STORE_FILE = 0, STORE_KEYRING = 1 };
+struct store_backend;
 
 struct scauth_ctx {
 	unsigned flags;
@@ -183,7 +186,9 @@ struct scauth_ctx {
 	char *api_host;
 	long refresh_margin;
 	long timeout;
-	enum store_kind store;
+	const struct store_backend *store; /* store = NAME (store.c) */
+	void *store_state;                 /* the backend's own, freed by its release hook */
+	int store_locked;                  /* store_lock() is held (store.c) */
 	int keyring_session;               /* keyring = session */
 	scauth_trace_fn *trace;
 	void *trace_arg;
@@ -333,45 +338,104 @@ HIDDEN int record_parse_why(const char *data, size_t len, struct scauth_token **
 HIDDEN struct scauth_token *record_dup(const struct scauth_token *t);
 
 /* ------------------------------------------------------------------------ */
-/* store.c: the slot of a grant in the configured backend. */
+/* Storage: store.c (records in slots, the registry, the lock) over one
+ * table of operations per backend (store_file.c, store_keyring.c). */
+
+#define STORE_SLOT_LEN     (MAX_PROFILE_LEN + 16)   /* "<profile>.user" and room to spare */
+#define STORE_DESCRIBE_LEN 4200                     /* a path, or a backend's words */
 
 /*
  * A backend stores opaque bytes per slot name ("<profile>.user",
- * "<profile>.app").  load: 1 found (out filled), 0 absent, <0 error.  All
- * writes happen under the profile lock (lock.c).
+ * "<profile>.app").  load: 1 found (out filled), 0 absent, <0 error; save
+ * replaces the slot atomically; erase of an absent slot is 0.  All writes
+ * happen under store_lock().  While the lock is held (ctx->store_locked),
+ * load/save/erase must be the authoritative ones; outside it, load may
+ * serve a local copy (the fast path: no network, no D-Bus).  Backends keep
+ * their own state in ctx->store_state and free it in release.
  */
 struct store_backend {
-	const char *name;
+	const char *name;          /* "store = NAME" */
+	int xdg_state;             /* the state directory follows XDG_STATE_HOME */
 	int (*load)(scauth_ctx *ctx, const char *slot, struct sbuf *out);
 	int (*save)(scauth_ctx *ctx, const char *slot, const char *data, size_t len);
 	int (*erase)(scauth_ctx *ctx, const char *slot);
 	/* Optional: reserve what save needs, so that it cannot fail for space. */
 	int (*prepare)(scauth_ctx *ctx, const char *slot);
+	/* Optional: called right after the flock is taken / before it is released. */
+	int (*lock)(scauth_ctx *ctx);
+	/* commit: keep what was written under the lock; 0: drop it if the backend can. */
+	int (*unlock)(scauth_ctx *ctx, int commit);
+	/*
+	 * Optional: where the tokens live, for status and messages; the slot's
+	 * place when slot is not NULL.  Never a secret or a password.
+	 */
+	void (*describe)(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
+	/* Optional: frees ctx->store_state (scauth_ctx_free). */
+	void (*release)(scauth_ctx *ctx);
 };
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
+
+/* The backend called name, or NULL. */
+HIDDEN const struct store_backend *store_backend_find(const char *name);
+/* "'file' or 'keyring'": the names a store may have, for messages. */
+HIDDEN void store_backend_names(char *buf, size_t len);
 
 /* SCAUTH_ELOGIN when the slot is empty; SCAUTH_ECORRUPT, SCAUTH_EUNSAFE ... */
 HIDDEN int store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out);
 HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
 HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
 HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);
+/* Where the store (slot NULL) or one slot lives, for messages; never a secret. */
+HIDDEN void store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
+
 /*
- * Who our files and keys must belong to: the owner they would be created
- * with, the filesystem uid (it differs from the euid when a PAM module drops
- * privileges with setfsuid()).
+ * The profile lock: the flock of lock.c, then the backend's lock hook;
+ * ctx->store_locked is set while it is held.  store_unlock() calls the
+ * backend's unlock hook (its failure is returned), then releases the flock;
+ * a lock not held (fd -1) is left alone.
+ */
+struct store_lock {
+	int fd;
+};
+#define STORE_LOCK_INIT { -1 }
+HIDDEN int store_lock(scauth_ctx *ctx, struct store_lock *lk);
+HIDDEN int store_unlock(scauth_ctx *ctx, struct store_lock *lk, int commit);
+/* The backend's release hook, if any (scauth_ctx_free). */
+HIDDEN void store_release(scauth_ctx *ctx);
+
+/*
+ * store_file.c: the file rules.  Who our files and keys must belong to: the
+ * owner they would be created with, the filesystem uid (it differs from the
+ * euid when a PAM module drops privileges with setfsuid()).
  */
 HIDDEN uid_t store_owner(void);
-/* Creates (0700) and checks the state directory; returns an O_DIRECTORY fd or <0. */
-HIDDEN int state_dir_open(scauth_ctx *ctx, int create);
+/* Creates (0700, parents too) and checks dir; returns an O_DIRECTORY fd or <0
+ * (SCAUTH_ELOGIN when it is absent and create is 0). */
+HIDDEN int store_dir_open(scauth_ctx *ctx, const char *dir, int create);
 /*
- * Opens name in the state directory with O_NOFOLLOW and checks the open file
- * (regular, ours, no group/other bits).  Returns 0 (*fdp set), 1 when absent
- * (without O_CREAT), SCAUTH_EUNSAFE or SCAUTH_ESYSTEM/ESTORE naming the path.
+ * Opens name in dirfd (the directory dir, named in messages) with O_NOFOLLOW
+ * and checks the open file (regular, ours, no group/other bits).  Returns 0
+ * (*fdp set), 1 when absent (without O_CREAT), SCAUTH_EUNSAFE or
+ * SCAUTH_ESYSTEM/ESTORE naming the path.
  */
+HIDDEN int store_file_open(scauth_ctx *ctx, const char *dir, int dirfd, const char *name,
+                           int flags, int *fdp);
+/* The same two on the state directory. */
+HIDDEN int state_dir_open(scauth_ctx *ctx, int create);
 HIDDEN int state_file_open(scauth_ctx *ctx, int dirfd, const char *name, int flags, int *fdp);
+/*
+ * The file backend's operations on a directory of the caller's choosing
+ * (0700, created on save and prepare), with the backend's semantics: a
+ * backend may keep its local copy of a slot there under the file rules.
+ */
+HIDDEN int store_file_load(scauth_ctx *ctx, const char *dir, const char *slot, struct sbuf *out);
+HIDDEN int store_file_save(scauth_ctx *ctx, const char *dir, const char *slot,
+                           const char *data, size_t len);
+HIDDEN int store_file_erase(scauth_ctx *ctx, const char *dir, const char *slot);
+HIDDEN int store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot);
 
-/* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock). */
+/* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock); use store_lock(). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
 HIDDEN void lock_release(int fd);
 

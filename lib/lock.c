@@ -1,6 +1,7 @@
 /*
  * lock.c - the per-profile refresh lock: an exclusive flock() on
- * "<state_dir>/<profile>.lock", for both backends.
+ * "<state_dir>/<profile>.lock", whatever the backend (store_lock() in store.c
+ * wraps it with the backend's own lock).
  *
  * Every write to a profile's slots happens under it, and a refresh holds it
  * from before the store is re-read until the rotated refresh token is stored,

@@ -1,5 +1,5 @@
 /*
- * test_store.c - the stores (lib/store.c, keyring.c, lock.c) on temporary
+ * test_store.c - the stores (lib/store.c, store_file.c, store_keyring.c, lock.c) on temporary
  * directories and a scratch tmpfs: private modes on what is created, links,
  * foreign owners and loose modes refused with a message naming the path,
  * atomic replace that keeps the old record when a write fails (file too
@@ -680,6 +680,179 @@ test_lock_timeout(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* The table of operations: registry, lock hooks, the file rules elsewhere. */
+
+static void
+test_registry(void **state)
+{
+	struct fx *f = *state;
+	scauth_ctx *ctx = NULL;
+	char names[200];
+
+	assert_ptr_equal(store_backend_find("file"), &store_file_backend);
+	assert_ptr_equal(store_backend_find("keyring"), &store_keyring_backend);
+	assert_null(store_backend_find("File"));
+	assert_null(store_backend_find(""));
+	assert_null(store_backend_find(NULL));
+	assert_ptr_equal(f->ctx->store, &store_file_backend);
+	store_backend_names(names, sizeof(names));
+	assert_string_equal(names, "'file' or 'keyring'");
+
+	assert_int_equal(scauth_ctx_new(&ctx, SCAUTH_CTX_NO_ENV), 0);
+	assert_int_equal(scauth_ctx_setopt(ctx, SCAUTH_OPT_HOME, f->home), 0);
+	assert_int_equal(scauth_ctx_set(ctx, "store", "floppy"), 0);
+	assert_int_equal(scauth_ctx_load(ctx), SCAUTH_ECONFIG);
+	assert_string_equal(scauth_errmsg(ctx), "store: 'floppy' is not 'file' or 'keyring'");
+	scauth_ctx_free(ctx);
+}
+
+/* A backend that keeps its slots as files and records what its lock hooks saw. */
+static struct {
+	int locks, unlocks, last_commit, locked_in_hook, locked_in_load, fail_lock;
+} hooks;
+
+static int
+hook_lock(scauth_ctx *ctx)
+{
+	hooks.locks++;
+	hooks.locked_in_hook = ctx->store_locked;
+	return hooks.fail_lock ? ctx_err(ctx, SCAUTH_ESTORE, "hook refused") : 0;
+}
+
+static int
+hook_unlock(scauth_ctx *ctx, int commit)
+{
+	hooks.unlocks++;
+	hooks.last_commit = commit;
+	hooks.locked_in_hook = ctx->store_locked;
+	return 0;
+}
+
+static int
+hook_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+{
+	hooks.locked_in_load = ctx->store_locked;
+	return store_file_backend.load(ctx, slot, out);
+}
+
+static int
+hook_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+{
+	return store_file_backend.save(ctx, slot, data, len);
+}
+
+static int
+hook_erase(scauth_ctx *ctx, const char *slot)
+{
+	return store_file_backend.erase(ctx, slot);
+}
+
+static const struct store_backend hook_backend = {
+	.name = "hooked",
+	.xdg_state = 1,
+	.load = hook_load,
+	.save = hook_save,
+	.erase = hook_erase,
+	.lock = hook_lock,
+	.unlock = hook_unlock,
+};
+
+static void
+test_lock_hooks(void **state)
+{
+	struct fx *f = *state;
+	struct store_lock lk = STORE_LOCK_INIT;
+	struct scauth_token *t = rec("access-hooked"), *got = NULL;
+	char where[STORE_DESCRIBE_LEN];
+	int fd;
+
+	memset(&hooks, 0, sizeof(hooks));
+	f->ctx->store = &hook_backend;
+	assert_int_equal(store_lock(f->ctx, &lk), 0);
+	assert_true(lk.fd >= 0);
+	assert_int_equal(hooks.locks, 1);
+	assert_int_equal(hooks.locked_in_hook, 1);
+	assert_int_equal(f->ctx->store_locked, 1);
+	assert_int_equal(store_unlock(f->ctx, &lk, 0), 0);
+	assert_int_equal(hooks.unlocks, 1);
+	assert_int_equal(hooks.last_commit, 0);
+	assert_int_equal(hooks.locked_in_hook, 1);      /* still held in the hook */
+	assert_int_equal(f->ctx->store_locked, 0);
+	assert_int_equal(lk.fd, -1);
+	/* The flock is gone: taking it again does not wait. */
+	assert_int_equal(lock_take(f->ctx, &fd), 0);
+	lock_release(fd);
+	/* Unlocking what is not held calls nothing. */
+	assert_int_equal(store_unlock(f->ctx, &lk, 1), 0);
+	assert_int_equal(hooks.unlocks, 1);
+
+	/* The broker's writes go through the hooks and commit. */
+	assert_int_equal(scauth_token_save(f->ctx, SCAUTH_GRANT_USER, t), 0);
+	assert_int_equal(hooks.locks, 2);
+	assert_int_equal(hooks.unlocks, 2);
+	assert_int_equal(hooks.last_commit, 1);
+	/* A fresh token is served outside the lock. */
+	assert_int_equal(scauth_token_get(f->ctx, SCAUTH_GRANT_USER, &got), 0);
+	assert_string_equal(got->access, "access-hooked");
+	assert_int_equal(hooks.locked_in_load, 0);
+	assert_int_equal(hooks.locks, 2);
+	/* Without a describe hook, messages name the backend. */
+	store_describe(f->ctx, NULL, where, sizeof(where));
+	assert_string_equal(where, "hooked store");
+
+	/* A refusing hook fails the lock and leaves the flock free. */
+	hooks.fail_lock = 1;
+	assert_int_equal(scauth_token_erase(f->ctx, SCAUTH_GRANT_USER), SCAUTH_ESTORE);
+	assert_string_equal(scauth_errmsg(f->ctx), "hook refused");
+	assert_int_equal(f->ctx->store_locked, 0);
+	assert_int_equal(hooks.unlocks, 2);
+	assert_int_equal(lock_take(f->ctx, &fd), 0);
+	lock_release(fd);
+	hooks.fail_lock = 0;
+	assert_int_equal(scauth_token_erase(f->ctx, SCAUTH_GRANT_USER), 0);
+	f->ctx->store = &store_file_backend;
+	scauth_token_free(got);
+	scauth_token_free(t);
+}
+
+/* The file rules in a directory of a backend's choosing. */
+static void
+test_file_rules_elsewhere(void **state)
+{
+	struct fx *f = *state;
+	struct sbuf got = SBUF_INIT(MAX_RECORD);
+	char dir[PATH_MAX], path[PATH_MAX + 16], where[STORE_DESCRIBE_LEN];
+
+	snprintf(dir, sizeof(dir), "%s/run/copies", f->base);
+	assert_int_equal(store_file_load(f->ctx, dir, "p.user", &got), 0);
+	assert_int_equal(store_file_erase(f->ctx, dir, "p.user"), 0);
+	assert_int_equal(store_file_prepare(f->ctx, dir, "p.user"), 0);
+	assert_int_equal(store_file_save(f->ctx, dir, "p.user", "bytes", 5), 0);
+	assert_int_equal(mode_of(dir), 0700);
+	snprintf(path, sizeof(path), "%s/p.user", dir);
+	assert_int_equal(mode_of(path), 0600);
+	snprintf(path, sizeof(path), "%s/p.user.new", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(store_file_load(f->ctx, dir, "p.user", &got), 1);
+	assert_string_equal(sbuf_str(&got), "bytes");
+	/* Nothing landed in the state directory. */
+	path_of(f, ".user", path, sizeof(path));
+	assert_int_equal(access(path, F_OK), -1);
+
+	snprintf(path, sizeof(path), "%s/p.user", dir);
+	assert_int_equal(chmod(path, 0644), 0);
+	sbuf_reset(&got);
+	assert_int_equal(store_file_load(f->ctx, dir, "p.user", &got), SCAUTH_EUNSAFE);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), path));
+	assert_int_equal(store_file_erase(f->ctx, dir, "p.user"), 0);
+	assert_int_equal(access(path, F_OK), -1);
+
+	store_describe(f->ctx, NULL, where, sizeof(where));
+	assert_non_null(strstr(where, f->state));
+	sbuf_free(&got);
+}
+
+/* ------------------------------------------------------------------------ */
 /* The keyring backend. */
 
 static key_serial_t
@@ -835,6 +1008,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_lock_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lock_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_rules_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_round_trip, setup_keyring, teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_reserve, setup_keyring, teardown),
 		cmocka_unit_test_setup_teardown(test_keyring_loose_perm, setup_keyring, teardown),

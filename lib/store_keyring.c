@@ -1,5 +1,5 @@
 /*
- * keyring.c - the keyring backend: slots as "user" keys in the Linux kernel
+ * store_keyring.c - the keyring backend: slots as "user" keys in the Linux kernel
  * keyring (the user keyring, or the session keyring with keyring = session),
  * so that no token is ever written to disk.  Only the lock file stays in the
  * state directory.
@@ -24,7 +24,7 @@
 
 #define DESC_PREFIX     "soundcloud-auth:"
 #define RESERVE_SUFFIX  ".reserve"
-#define DESC_LEN        (sizeof(DESC_PREFIX) + MAX_PROFILE_LEN + 16 + sizeof(RESERVE_SUFFIX))
+#define DESC_LEN        (sizeof(DESC_PREFIX) + STORE_SLOT_LEN + sizeof(RESERVE_SUFFIX))
 #define MAX_DESCRIBE    512
 /*
  * Quota held back for a refresh.  A refreshed record differs from the one it
@@ -264,10 +264,26 @@ keyring_erase(scauth_ctx *ctx, const char *slot)
 	return 0;
 }
 
+static void
+keyring_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+{
+	if (slot != NULL)
+		snprintf(buf, len, "keyring key " DESC_PREFIX "%s", slot);
+	else
+		snprintf(buf, len, "the %s keyring", ring_name(ctx));
+}
+
+/*
+ * The state directory holds only the lock: it must not follow
+ * XDG_STATE_HOME, since the keyring is one per user whatever the
+ * environment says (config.c).
+ */
 const struct store_backend store_keyring_backend = {
 	.name = "keyring",
+	.xdg_state = 0,
 	.load = keyring_load,
 	.save = keyring_save,
 	.erase = keyring_erase,
 	.prepare = keyring_prepare,
+	.describe = keyring_describe,
 };
