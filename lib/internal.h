@@ -325,6 +325,12 @@ struct scauth_token {
 	char *permalink;
 	char *username;
 	char *label;               /* the caller's own tag (scauth_token_set_label) */
+	/*
+	 * 1 in a backend's local copy of a record (store_secret.c): the copy
+	 * lacks the refresh token, which the store itself holds.  A flag kept
+	 * as a time field so that it is written, parsed and copied like one.
+	 */
+	time_t refresh_held;
 };
 
 HIDDEN struct scauth_token *record_new(void);
@@ -375,6 +381,7 @@ struct store_backend {
 };
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
+HIDDEN extern const struct store_backend store_secret_backend;
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
