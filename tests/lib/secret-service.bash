@@ -134,3 +134,32 @@ ss_locked() {
 ss_unlock() {
 	"$BUILD/tests/keyring-ctl" unlock <"$SS_DIR/password" && ss_until "the keyring to unlock" ss_unlocked
 }
+
+# ss_runtime_mount: $XDG_RUNTIME_DIR as a fresh tmpfs of the test's own, mode 0700, as a login
+# session has it (root only: CI runs as root).
+ss_runtime_mount() {
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+	mkdir -p "$XDG_RUNTIME_DIR"
+	mount -t tmpfs -o size=1m,mode=0700 tmpfs "$XDG_RUNTIME_DIR" ||
+		fail "cannot mount a tmpfs on $XDG_RUNTIME_DIR (these tests need root, as CI has)"
+}
+
+ss_runtime_umount() {
+	if [[ -n ${XDG_RUNTIME_DIR:-} ]] && mountpoint -q "$XDG_RUNTIME_DIR"; then
+		umount -l "$XDG_RUNTIME_DIR"
+	fi
+	return 0
+}
+
+# For a test of store = secret-service: keyring files under the test's HOME, a runtime
+# directory in memory, and the Secret Service on a bus of the test's own.
+ss_setup() {
+	export XDG_DATA_HOME="$HOME/.local/share"
+	ss_runtime_mount
+	ss_start "$BATS_TEST_TMPDIR/ss"
+}
+
+ss_teardown() {
+	ss_stop
+	ss_runtime_umount
+}
