@@ -385,7 +385,7 @@ HIDDEN extern const struct store_backend store_secret_backend;
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
-/* "'file' or 'keyring'": the names a store may have, for messages. */
+/* "'file', 'keyring' or 'secret-service'": the names a store may have, for messages. */
 HIDDEN void store_backend_names(char *buf, size_t len);
 
 /* SCAUTH_ELOGIN when the slot is empty; SCAUTH_ECORRUPT, SCAUTH_EUNSAFE ... */
