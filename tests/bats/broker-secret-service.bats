@@ -20,9 +20,6 @@ load '../lib/broker'
 @test "secret-service: the app token is renewed with its refresh token" {
 	t_cc_renewed_with_refresh_token
 }
-@test "secret-service: a 429 with reset_time: no request until then" {
-	t_cc_rate_limited_reset_time
-}
 @test "secret-service: a server-side 401 is healed by exactly one refresh" {
 	t_401_healed_by_one_refresh
 }
