@@ -142,7 +142,7 @@ check: deps
 demo: deps all
 	tests/demo.sh $(B)
 
-bench: all
+bench: all $(SECRET_TOOLS)
 	tests/bench/run $(B)
 
 fuzz:
