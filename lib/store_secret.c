@@ -51,7 +51,7 @@ split_slot(scauth_ctx *ctx, const char *slot, char *profile, size_t len, const c
  * 1 and dir filled, or 0: keep no copy.
  */
 static int
-copy_dir(scauth_ctx *ctx, char *dir, size_t len)
+private_runtime_dir(char *dir, size_t len)
 {
 	const char *run = secure_getenv("XDG_RUNTIME_DIR");
 	struct statfs sfs;
@@ -67,9 +67,16 @@ copy_dir(scauth_ctx *ctx, char *dir, size_t len)
 	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
 		ok = (size_t)snprintf(dir, len, "%s/" COPY_SUBDIR, run) < len;
 	close(fd);
-	if (!ok)
-		ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
 	return ok;
+}
+
+static int
+copy_dir(scauth_ctx *ctx, char *dir, size_t len)
+{
+	if (private_runtime_dir(dir, len))
+		return 1;
+	ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
+	return 0;
 }
 
 /*
@@ -243,12 +250,17 @@ secret_erase(scauth_ctx *ctx, const char *slot)
 static void
 secret_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
 {
-	char profile[MAX_PROFILE_LEN + 1];
+	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN];
 	const char *dot;
 
 	if (slot == NULL) {
-		snprintf(buf, len, "the Secret Service (secret-tool search profile %s)",
-		    ctx->profile != NULL ? ctx->profile : "NAME");
+		if (private_runtime_dir(dir, sizeof(dir)))
+			snprintf(buf, len, "the Secret Service (secret-tool search profile %s); "
+			    "access token copies in %s", ctx->profile != NULL ? ctx->profile :
+			    "NAME", dir);
+		else
+			snprintf(buf, len, "the Secret Service (secret-tool search profile %s)",
+			    ctx->profile != NULL ? ctx->profile : "NAME");
 		return;
 	}
 	dot = strrchr(slot, '.');

@@ -204,7 +204,8 @@ no_plain_refresh() {
 	# status says where the tokens are, and that the grant renews.
 	helper status
 	expect_status 0
-	[[ $(<"$OUT") == *"store:    secret-service"* ]] || fail "status: $(<"$OUT")"
+	[[ $(<"$OUT") == *"store:    secret-service: the Secret Service (secret-tool search profile $PROFILE); access token copies in $(COPY_DIR)"* ]] ||
+		fail "status does not say where the tokens are: $(<"$OUT")"
 	[[ $(<"$OUT") == *"renew:  yes"* ]] || fail "status does not see the refresh token"
 
 	# The app grant too.
