@@ -108,8 +108,11 @@ ss_bus_stop() {
 	return 0
 }
 
+# ss_gone PID: the process has exited (a zombie that init has yet to reap counts as gone).
 ss_gone() {
-	! kill -0 "$1" 2>/dev/null
+	local state
+	state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[[ -z $state || $state == Z ]]
 }
 
 ss_start() {
