@@ -13,8 +13,9 @@
  *
  * Outside the profile lock, load serves the copy when there is one.  Under
  * the lock (ctx->store_locked) load, save and erase go to the Secret
- * Service, and the copy follows what they find or write; the copy is
- * removed before the item, so that it never outlives it.
+ * Service, and the copy follows what they find or write.  The copy is
+ * removed before the item is written or removed (and before a refresh), so
+ * that it can be missing but never behind the item.
  */
 #include "internal.h"
 
@@ -214,21 +215,41 @@ secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 	char profile[MAX_PROFILE_LEN + 1], label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
 	const char *grant;
-	int r;
+	int keep_copy, r;
 
 	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0 ||
 	    (r = with_refresh(ctx, profile, grant, data, len, &whole)) != 0)
 		goto out;
 	item_label(profile, grant, label, sizeof(label));
+	/*
+	 * The old copy goes before the item changes: a process killed between
+	 * the two writes must leave no copy, rather than one behind the item.
+	 */
+	keep_copy = copy_dir(ctx, dir, sizeof(dir));
+	if (keep_copy)
+		store_file_erase(ctx, dir, slot);
 	ctx_trace(ctx, "secret-service: store (profile %s, %s)", profile, grant);
 	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0)
 		goto out;
-	if (copy_dir(ctx, dir, sizeof(dir)))
+	if (keep_copy)
 		copy_put(ctx, dir, slot, whole.p, whole.len);
 	r = 0;
 out:
 	sbuf_free(&whole);
 	return r;
+}
+
+/*
+ * Before a refresh spends the refresh token: the copy must be removable, or
+ * the access token it holds would outlive the refresh.  Failing here keeps
+ * everything as it was.
+ */
+static int
+secret_prepare(scauth_ctx *ctx, const char *slot)
+{
+	char dir[PATH_LEN];
+
+	return copy_dir(ctx, dir, sizeof(dir)) ? store_file_erase(ctx, dir, slot) : 0;
 }
 
 static int
@@ -279,5 +300,6 @@ const struct store_backend store_secret_backend = {
 	.load = secret_load,
 	.save = secret_save,
 	.erase = secret_erase,
+	.prepare = secret_prepare,
 	.describe = secret_describe,
 };

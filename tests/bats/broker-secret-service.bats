@@ -4,6 +4,8 @@
 # (tests/lib/secret-service.bash).  What only this store promises is in secret-service.bats.
 
 BROKER_STORE=secret-service
+# Each round here also goes through D-Bus: fewer rounds than the file store's.
+KILL_ROUNDS=${KILL_ROUNDS:-15}
 load '../lib/common'
 load '../lib/secret-service'
 load '../lib/broker'
@@ -13,6 +15,9 @@ load '../lib/broker'
 }
 @test "secret-service: $CONCURRENCY processes on an expired token: 1 refresh, 0 reuse, 1 token" {
 	t_concurrent_refresh
+}
+@test "secret-service: kill -9 mid-refresh, $KILL_ROUNDS rounds: chain lost only in the window" {
+	t_kill9_chain_survives
 }
 @test "secret-service: 100 client-credentials calls make one token request" {
 	t_cc_cached
