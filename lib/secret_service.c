@@ -301,6 +301,10 @@ ss_connect(scauth_ctx *ctx, struct ss_state **out)
 	int r;
 
 	*out = NULL;
+	/* A PAM module, say: the caller's session bus is not ours to use. */
+	if (ctx->flags & SCAUTH_CTX_NO_ENV)
+		return ctx_err(ctx, SCAUTH_ESTORE, "no Secret Service: store = secret-service "
+		    "needs the user's desktop session, and this caller ignores the environment");
 	if (!have_session_bus())
 		return ctx_err(ctx, SCAUTH_ESTORE, "no Secret Service: there is no D-Bus session "
 		    "bus (DBUS_SESSION_BUS_ADDRESS is not set); store = secret-service needs a "

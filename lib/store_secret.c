@@ -74,7 +74,7 @@ private_runtime_dir(char *dir, size_t len)
 static int
 copy_dir(scauth_ctx *ctx, char *dir, size_t len)
 {
-	if (private_runtime_dir(dir, len))
+	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) && private_runtime_dir(dir, len))
 		return 1;
 	ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
 	return 0;
