@@ -52,6 +52,8 @@ pkg_got = $(if $(filter <missing>,$(2)),$(error $(strip $(if $(shell command -v 
 # Evaluated once, at first use.
 PKGS_CFLAGS = $(eval PKGS_CFLAGS := $(foreach m,$(PKG_HEADERS) $(PKG_LINKED),$(call pkg_ask,$(m),--cflags)))$(PKGS_CFLAGS)
 PKGS_LIBS = $(eval PKGS_LIBS := $(foreach m,$(PKG_LINKED),$(call pkg_ask,$(m),--libs)))$(PKGS_LIBS)
+# libsecret (and GLib): headers only, for the one file that dlopen()s it.
+SECRET_CFLAGS = $(eval SECRET_CFLAGS := $(call pkg_ask,libsecret-1:libsecret-1-dev,--cflags))$(SECRET_CFLAGS)
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wpointer-arith -Wcast-qual -Wwrite-strings -Wvla -Wno-unused-parameter
@@ -88,6 +90,8 @@ all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD)
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(B)/lib/secret_service.o: override CFLAGS += $(SECRET_CFLAGS)
 
 $(STATIC): $(LIB_OBJ)
 	rm -f $@
@@ -131,7 +135,18 @@ $(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/p
 	$(CC) $(CFLAGS) -Igit-credential -Ipam $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
 		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lpam
 
-units: $(UNIT_BIN) $(REPLAY_BIN)
+# Test tools for the Secret Service store: the library's items from the command
+# line, and locking the keyring as a person would (GIO, tests only).
+SECRET_TOOLS := $(B)/tests/ss-item $(B)/tests/keyring-ctl
+$(B)/tests/ss-item: tests/secret/ss-item.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+$(B)/tests/keyring-ctl: tests/secret/keyring-ctl.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(call pkg_ask,gio-2.0:libglib2.0-dev,--cflags) $(LDFLAGS) -o $@ $< \
+		$(call pkg_ask,gio-2.0:libglib2.0-dev,--libs)
+
+units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS)
 
 deps:
 	@scripts/deps
@@ -147,7 +162,7 @@ demo: deps
 	$(MAKE) all
 	tests/demo.sh $(B)
 
-bench: all
+bench: all $(SECRET_TOOLS)
 	tests/bench/run $(B)
 
 fuzz:

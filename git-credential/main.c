@@ -1195,6 +1195,7 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 	scauth_token *user = NULL, *app = NULL;
 	struct grant_info ui, ai;
 	const char *store;
+	char where[4200];
 	int json = 0, i, r, logged_in, file_store, status;
 
 	for (i = 1; i < argc; i++) {
@@ -1233,7 +1234,8 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 			printf("%-9s file in %s\n", "store:",
 			    or_unknown(scauth_ctx_get(cmd->ctx, "state_dir")));
 		else
-			printf("%-9s %s\n", "store:", or_unknown(scauth_ctx_get(cmd->ctx, "store")));
+			printf("%-9s %s: %s\n", "store:", or_unknown(store),
+			    scauth_ctx_store_where(cmd->ctx, where, sizeof(where)));
 		print_grant_text("user:", &ui);
 		print_grant_text("app:", &ai);
 	}

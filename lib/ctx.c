@@ -124,6 +124,17 @@ scauth_ctx_api_host(const scauth_ctx *ctx)
 	return ctx->loaded ? ctx->api_host : NULL;
 }
 
+const char *
+scauth_ctx_store_where(const scauth_ctx *ctx, char *buf, size_t len)
+{
+	if (buf == NULL || len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (ctx != NULL && ctx->loaded)
+		store_describe(ctx, NULL, buf, len);
+	return buf;
+}
+
 void
 scauth_ctx_free(scauth_ctx *ctx)
 {

@@ -1,5 +1,6 @@
 /*
- * dl.c - libcurl and libcrypto, loaded when first needed.
+ * dl.c - libcurl and libcrypto, loaded when first needed (libsecret too:
+ * secret_service.c).
  *
  * A process that only hands out a cached token never maps them: linked in,
  * they cost a git credential helper several milliseconds and megabytes on
@@ -25,13 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-struct sym {
-	const char *name;
-	size_t offset;
-};
-
 #define CURL_SYM(f, n) { n, offsetof(struct curl_fns, f) }
-static const struct sym curl_syms[] = {
+static const struct dl_sym curl_syms[] = {
 	CURL_SYM(global_init, "curl_global_init"),
 	CURL_SYM(global_cleanup, "curl_global_cleanup"),
 	CURL_SYM(easy_init, "curl_easy_init"),
@@ -47,7 +43,7 @@ static const struct sym curl_syms[] = {
 };
 
 #define CRYPTO_SYM(f, n) { n, offsetof(struct crypto_fns, f) }
-static const struct sym crypto_syms[] = {
+static const struct dl_sym crypto_syms[] = {
 	CRYPTO_SYM(digest, "EVP_Digest"),
 	CRYPTO_SYM(sha256, "EVP_sha256"),
 };
@@ -118,9 +114,8 @@ shield_off(struct env_shield *sh)
 	sh->saved = sh->filtered = NULL;
 }
 
-/* Opens the first library that loads and resolves every symbol into table. */
-static int
-load(scauth_ctx *ctx, const char *const *names, const struct sym *syms, size_t nsyms,
+int
+dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, size_t nsyms,
     void **handlep, void *table)
 {
 	void *h = NULL, *f;
@@ -160,7 +155,7 @@ dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 		return SCAUTH_ENOMEM;
 	if ((r = shield_on(ctx, &sh)) != 0)
 		goto out;
-	if ((r = load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
+	if ((r = dl_load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
 	    fns)) != 0)
 		goto out;
 	vi = fns->version_info(CURLVERSION_NOW);
@@ -202,7 +197,7 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 		if ((fns = calloc(1, sizeof(*fns))) == NULL)
 			return SCAUTH_ENOMEM;
 		if ((r = shield_on(ctx, &sh)) == 0) {
-			r = load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
+			r = dl_load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
 			    &ctx->crypto_handle, fns);
 			shield_off(&sh);
 		}
@@ -231,6 +226,7 @@ dl_release(scauth_ctx *ctx)
 		dlclose(ctx->curl_handle);
 		ctx->curl_handle = NULL;
 	}
+	ss_release(ctx);
 	free(ctx->crypto);
 	ctx->crypto = NULL;
 	if (ctx->crypto_handle != NULL) {

@@ -157,6 +157,14 @@ struct curl_fns;   /* defined in http.c's view of dl.h */
 struct crypto_fns;
 HIDDEN int dl_curl(scauth_ctx *ctx, const struct curl_fns **out);
 HIDDEN int dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out);
+/* A symbol to resolve into a table of function pointers, at offset. */
+struct dl_sym {
+	const char *name;
+	size_t offset;
+};
+/* Opens the first of names that loads and resolves every symbol into table.  SCAUTH_ENOLIB. */
+HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms,
+                   size_t nsyms, void **handlep, void *table);
 HIDDEN void dl_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -189,6 +197,7 @@ struct scauth_ctx {
 	void *easy;                        /* CURL *, kept for connection reuse */
 	void *crypto_handle;
 	struct crypto_fns *crypto;
+	struct ss_state *ss;               /* secret_service.c */
 	char err[ERRMSG_LEN];
 };
 
@@ -316,6 +325,12 @@ struct scauth_token {
 	char *permalink;
 	char *username;
 	char *label;               /* the caller's own tag (scauth_token_set_label) */
+	/*
+	 * 1 in a backend's local copy of a record (store_secret.c): the copy
+	 * lacks the refresh token, which the store itself holds.  A flag kept
+	 * as a time field so that it is written, parsed and copied like one.
+	 */
+	time_t refresh_held;
 };
 
 HIDDEN struct scauth_token *record_new(void);
@@ -366,6 +381,12 @@ struct store_backend {
 };
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
+HIDDEN extern const struct store_backend store_secret_backend;
+
+/* The backend called name, or NULL. */
+HIDDEN const struct store_backend *store_backend_find(const char *name);
+/* "'file', 'keyring' or 'secret-service'": the names a store may have, for messages. */
+HIDDEN void store_backend_names(char *buf, size_t len);
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
@@ -429,6 +450,21 @@ HIDDEN int store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot
 /* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock); use store_lock(). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
 HIDDEN void lock_release(int fd);
+
+/*
+ * secret_service.c: one item per profile and grant in the desktop's Secret
+ * Service (libsecret, loaded on first use).  A locked keyring without a
+ * display to prompt on, a missing service and a call past ctx->timeout are
+ * SCAUTH_ESTORE, with nothing changed.
+ */
+/* 1 found (out filled), 0 absent, <0 error. */
+HIDDEN int ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *out);
+/* Creates or replaces the item, in the default collection. */
+HIDDEN int ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *label,
+                    const char *data, size_t len);
+/* Removes the items; 0 when there were none. */
+HIDDEN int ss_clear(scauth_ctx *ctx, const char *profile, const char *grant);
+HIDDEN void ss_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* oauth.c: the token endpoint and friends. */

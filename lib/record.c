@@ -50,6 +50,7 @@ static const struct field {
 	{ "permalink", F_TEXT, offsetof(struct scauth_token, permalink) },
 	{ "username", F_TEXT, offsetof(struct scauth_token, username) },
 	{ "label", F_TOKEN, offsetof(struct scauth_token, label) },
+	{ "refresh_held", F_TIME, offsetof(struct scauth_token, refresh_held) },
 };
 
 static char **
@@ -176,7 +177,7 @@ scauth_token_label(const scauth_token *t)
 int
 scauth_token_renewable(const scauth_token *t)
 {
-	return t != NULL && t->refresh != NULL;
+	return t != NULL && (t->refresh != NULL || t->refresh_held);
 }
 
 struct scauth_token *

@@ -153,6 +153,13 @@ SCAUTH_API const char *scauth_ctx_get(const scauth_ctx *ctx, const char *key);
 SCAUTH_API const char *scauth_ctx_api_host(const scauth_ctx *ctx);
 
 /*
+ * Writes where the loaded context's tokens live, for people ("the Secret
+ * Service (...)", a directory, a keyring), into buf; never a secret.
+ * Returns buf ("" when the context is not loaded).
+ */
+SCAUTH_API const char *scauth_ctx_store_where(const scauth_ctx *ctx, char *buf, size_t len);
+
+/*
  * Returns a message for the last failure on this context ("what: why"), or
  * "" if none.  Never holds a secret.  Valid until the next call on ctx.
  */

@@ -1,0 +1,305 @@
+/*
+ * store_secret.c - store = secret-service: grants in the desktop's Secret
+ * Service (secret_service.c), one item per slot, encrypted at rest and
+ * unlocked with the desktop login.
+ *
+ * The item holds the whole record; the refresh token lives nowhere else.
+ * So that a cached get makes no D-Bus call (and costs no GLib), a copy of
+ * the record without its refresh token is kept in
+ * $XDG_RUNTIME_DIR/soundcloud-auth under the file rules, and only there:
+ * the runtime directory must be ours, closed to others and a tmpfs, so that
+ * the copy is never written to a disk and goes at logout.  Without such a
+ * directory there is no copy and every call asks the Secret Service.
+ *
+ * Outside the profile lock, load serves the copy when there is one.  Under
+ * the lock (ctx->store_locked) load, save and erase go to the Secret
+ * Service, and the copy follows what they find or write.  The copy is
+ * removed before the item is written or removed (and before a refresh), so
+ * that it can be missing but never behind the item.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define COPY_SUBDIR  "soundcloud-auth"
+#define PATH_LEN     4096
+
+/* Splits "<profile>.user" into its profile and its grant ("user" or "app"). */
+static int
+split_slot(scauth_ctx *ctx, const char *slot, char *profile, size_t len, const char **grant)
+{
+	const char *dot = strrchr(slot, '.');
+
+	if (dot == NULL || (size_t)(dot - slot) >= len ||
+	    (strcmp(dot + 1, "user") != 0 && strcmp(dot + 1, "app") != 0))
+		return ctx_err(ctx, SCAUTH_EINTERNAL, "unexpected slot name");
+	memcpy(profile, slot, (size_t)(dot - slot));
+	profile[dot - slot] = '\0';
+	*grant = dot + 1;
+	return 0;
+}
+
+/*
+ * Where the copy may live: "$XDG_RUNTIME_DIR/soundcloud-auth" when the
+ * runtime directory is ours, closed to group and other, and in memory.
+ * 1 and dir filled, or 0: keep no copy.
+ */
+static int
+private_runtime_dir(char *dir, size_t len)
+{
+	const char *run = secure_getenv("XDG_RUNTIME_DIR");
+	struct statfs sfs;
+	struct stat st;
+	int fd, ok = 0;
+
+	if (run == NULL || run[0] != '/')
+		return 0;
+	if ((fd = open(run, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return 0;
+	if (fstat(fd, &st) == 0 && st.st_uid == store_owner() && (st.st_mode & 077) == 0 &&
+	    fstatfs(fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+		ok = (size_t)snprintf(dir, len, "%s/" COPY_SUBDIR, run) < len;
+	close(fd);
+	return ok;
+}
+
+static int
+copy_dir(scauth_ctx *ctx, char *dir, size_t len)
+{
+	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) && private_runtime_dir(dir, len))
+		return 1;
+	ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
+	return 0;
+}
+
+/*
+ * Makes the copy of a record: everything but the refresh token, with a
+ * mark that the Secret Service holds one (scauth_token_renewable).
+ */
+static int
+copy_of(const char *data, size_t len, struct sbuf *out)
+{
+	struct scauth_token *t = NULL;
+	int r;
+
+	if ((r = record_parse(data, len, &t)) != 0)
+		return r;
+	if (t->refresh != NULL) {
+		sfree(t->refresh);
+		t->refresh = NULL;
+		t->refresh_held = 1;
+	}
+	r = record_serialize(t, out);
+	scauth_token_free(t);
+	return r;
+}
+
+/* Writes (or, failing that, removes) the copy; it is a cache, so this never fails. */
+static void
+copy_put(scauth_ctx *ctx, const char *dir, const char *slot, const char *data, size_t len)
+{
+	struct sbuf copy = SBUF_INIT(MAX_RECORD);
+	char keep[ERRMSG_LEN];
+
+	/* What went wrong with the copy must not replace the caller's message. */
+	memcpy(keep, ctx->err, sizeof(keep));
+	if (copy_of(data, len, &copy) != 0 ||
+	    store_file_save(ctx, dir, slot, sbuf_str(&copy), copy.len) != 0) {
+		ctx_trace(ctx, "secret-service: local copy not written: %s", ctx->err);
+		/* An old copy must not outlive the item it was taken from. */
+		store_file_erase(ctx, dir, slot);
+	}
+	memcpy(ctx->err, keep, sizeof(keep));
+	sbuf_free(&copy);
+}
+
+/* The item, authoritatively; the copy (when kept) is brought in line with it. */
+static int
+load_item(scauth_ctx *ctx, const char *slot, int keep_copy, const char *dir, struct sbuf *out)
+{
+	char profile[MAX_PROFILE_LEN + 1];
+	const char *grant;
+	int r;
+
+	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
+		return r;
+	ctx_trace(ctx, "secret-service: lookup (profile %s, %s)", profile, grant);
+	if ((r = ss_lookup(ctx, profile, grant, out)) < 0)
+		return r;
+	if (keep_copy) {
+		if (r == 1)
+			copy_put(ctx, dir, slot, out->p, out->len);
+		else
+			store_file_erase(ctx, dir, slot);
+	}
+	return r;
+}
+
+static int
+secret_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+{
+	struct store_lock lk = STORE_LOCK_INIT;
+	char dir[PATH_LEN];
+	int keep_copy, r;
+
+	keep_copy = copy_dir(ctx, dir, sizeof(dir));
+	if (ctx->store_locked || !keep_copy)
+		return load_item(ctx, slot, keep_copy, dir, out);
+	/* The fast path: no D-Bus, no GLib. */
+	if ((r = store_file_load(ctx, dir, slot, out)) != 0)
+		return r;
+	/*
+	 * No copy yet (a new login session, say): read the item under the
+	 * lock, so that the copy made from it cannot overwrite a newer one
+	 * that a refresh is writing.
+	 */
+	if (store_lock(ctx, &lk) != 0)
+		return load_item(ctx, slot, 0, dir, out);
+	r = load_item(ctx, slot, 1, dir, out);
+	store_unlock(ctx, &lk, 1);
+	return r;
+}
+
+static void
+item_label(const char *profile, const char *grant, char *buf, size_t len)
+{
+	snprintf(buf, len, "SoundCloud %s: %s", strcmp(grant, "app") == 0 ? "app token" : "login",
+	    profile);
+}
+
+/*
+ * A record read from the copy and saved back (scauth_token_save of what
+ * scauth_token_peek gave) lacks the refresh token: it is taken from the
+ * item, so that no save through a copy can lose it.  *whole gets the
+ * record to store.
+ */
+static int
+with_refresh(scauth_ctx *ctx, const char *profile, const char *grant, const char *data,
+    size_t len, struct sbuf *whole)
+{
+	struct sbuf old = SBUF_INIT(MAX_RECORD);
+	struct scauth_token *t = NULL, *o = NULL;
+	int r;
+
+	if ((r = record_parse(data, len, &t)) != 0)
+		goto out;
+	if (t->refresh_held && t->refresh == NULL) {
+		if ((r = ss_lookup(ctx, profile, grant, &old)) < 0)
+			goto out;
+		if (r == 1 && record_parse(old.p, old.len, &o) == 0 && o->refresh != NULL &&
+		    (t->refresh = sstrdup(o->refresh)) == NULL) {
+			r = SCAUTH_ENOMEM;
+			goto out;
+		}
+	}
+	t->refresh_held = 0;
+	r = record_serialize(t, whole);
+out:
+	scauth_token_free(t);
+	scauth_token_free(o);
+	sbuf_free(&old);
+	return r;
+}
+
+static int
+secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+{
+	char profile[MAX_PROFILE_LEN + 1], label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
+	struct sbuf whole = SBUF_INIT(MAX_RECORD);
+	const char *grant;
+	int keep_copy, r;
+
+	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0 ||
+	    (r = with_refresh(ctx, profile, grant, data, len, &whole)) != 0)
+		goto out;
+	item_label(profile, grant, label, sizeof(label));
+	/*
+	 * The old copy goes before the item changes: a process killed between
+	 * the two writes must leave no copy, rather than one behind the item.
+	 */
+	keep_copy = copy_dir(ctx, dir, sizeof(dir));
+	if (keep_copy)
+		store_file_erase(ctx, dir, slot);
+	ctx_trace(ctx, "secret-service: store (profile %s, %s)", profile, grant);
+	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0)
+		goto out;
+	if (keep_copy)
+		copy_put(ctx, dir, slot, whole.p, whole.len);
+	r = 0;
+out:
+	sbuf_free(&whole);
+	return r;
+}
+
+/*
+ * Before a refresh spends the refresh token: the copy must be removable, or
+ * the access token it holds would outlive the refresh.  Failing here keeps
+ * everything as it was.
+ */
+static int
+secret_prepare(scauth_ctx *ctx, const char *slot)
+{
+	char dir[PATH_LEN];
+
+	return copy_dir(ctx, dir, sizeof(dir)) ? store_file_erase(ctx, dir, slot) : 0;
+}
+
+static int
+secret_erase(scauth_ctx *ctx, const char *slot)
+{
+	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN];
+	const char *grant;
+	int r;
+
+	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
+		return r;
+	/* The copy first: it must never outlive the item. */
+	if (copy_dir(ctx, dir, sizeof(dir)) && (r = store_file_erase(ctx, dir, slot)) != 0)
+		return r;
+	ctx_trace(ctx, "secret-service: clear (profile %s, %s)", profile, grant);
+	return ss_clear(ctx, profile, grant);
+}
+
+static void
+secret_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+{
+	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN];
+	const char *dot;
+
+	if (slot == NULL) {
+		if (private_runtime_dir(dir, sizeof(dir)))
+			snprintf(buf, len, "the Secret Service (secret-tool search profile %s); "
+			    "access token copies in %s", ctx->profile != NULL ? ctx->profile :
+			    "NAME", dir);
+		else
+			snprintf(buf, len, "the Secret Service (secret-tool search profile %s)",
+			    ctx->profile != NULL ? ctx->profile : "NAME");
+		return;
+	}
+	dot = strrchr(slot, '.');
+	if (dot == NULL || (size_t)(dot - slot) >= sizeof(profile)) {
+		snprintf(buf, len, "Secret Service item %s", slot);
+		return;
+	}
+	memcpy(profile, slot, (size_t)(dot - slot));
+	profile[dot - slot] = '\0';
+	snprintf(buf, len, "Secret Service item profile=%s grant=%s", profile, dot + 1);
+}
+
+const struct store_backend store_secret_backend = {
+	.name = "secret-service",
+	.xdg_state = 1,         /* the lock file stays in the state directory */
+	.load = secret_load,
+	.save = secret_save,
+	.erase = secret_erase,
+	.prepare = secret_prepare,
+	.describe = secret_describe,
+};

@@ -1,0 +1,361 @@
+#!/usr/bin/env bats
+# secret-service.bats - store = secret-service against a real Secret Service: gnome-keyring-daemon
+# on a private D-Bus session bus (tests/lib/secret-service.bash), with keyring files of the
+# test's own.  The items are driven through the library (tests/secret/ss-item.c), the store
+# through git-credential-soundcloud against the sandbox, and both are looked at with secret-tool,
+# as a person would.  The broker suite over this store is broker-secret-service.bats.
+
+BROKER_STORE=secret-service
+load '../lib/common'
+load '../lib/secret-service'
+# setup_file, setup and teardown (a sandbox per file, a keyring per test) and the helpers
+# (helper, rec, expect_status ...) are the broker suite's.
+load '../lib/broker'
+
+SS_ITEM=$BUILD/tests/ss-item
+
+# item ARGS...: runs ss-item, its stdout in $OUT; sets status and stderr.
+item() {
+	status=0
+	"$SS_ITEM" "$@" >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+}
+
+# holds TEXT: the last lookup gave exactly TEXT.
+holds() {
+	printf '%s' "$1" | cmp -s - "$OUT"
+}
+
+# A record-shaped secret; its bytes must come back exactly.
+RECORD=$'version 1\naccess_token at-one\nrefresh_token rt-one\n'
+RECORD2=$'version 1\naccess_token at-two\nrefresh_token rt-two\n'
+
+store_record() {
+	printf '%s' "$2" | "$SS_ITEM" store p1 "$1" "SoundCloud login: p1" ||
+		fail "storing the $1 item failed"
+}
+
+@test "secret-service: an item is stored, found by our attributes, replaced and cleared" {
+	item lookup p1 user
+	expect_status 1
+	store_record user "$RECORD"
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the item does not hold the record as stored"
+
+	# As a person would see it: label, schema and attributes.
+	run secret-tool search profile p1
+	assert_success
+	assert_output --partial "label = SoundCloud login: p1"
+	assert_output --partial "attribute.grant = user"
+	assert_output --partial "schema = org.soundcloud-auth.Grant"
+
+	# Replaced in place: still one item, with the new bytes.
+	store_record user "$RECORD2"
+	item lookup p1 user
+	holds "$RECORD2" || fail "the item was not replaced"
+	run secret-tool search --all profile p1 grant user
+	[[ $(grep -c '^label = ' <<<"$output") == 1 ]] || fail "a store left two items: $output"
+
+	# The grants and profiles are items of their own.
+	store_record app "$RECORD"
+	item lookup p1 app
+	holds "$RECORD" || fail "the app item is wrong"
+	item lookup p2 user
+	expect_status 1
+
+	item clear p1 user
+	expect_status 0
+	item lookup p1 user
+	expect_status 1
+	item lookup p1 app
+	expect_status 0
+	run secret-tool search --all profile p1 grant user
+	[[ $output != *label* ]] || fail "clear left the item: $output"
+	# Clearing what is not there is no error.
+	item clear p1 user
+	expect_status 0
+}
+
+@test "secret-service: a locked keyring is a quick error that changes nothing; unlocked, it works" {
+	store_record user "$RECORD"
+	ss_lock
+	# No display to prompt on: no prompt, no hang (timeout would kill a hang with 124).
+	status=0
+	timeout 20 "$SS_ITEM" lookup p1 user >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" ||
+		status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	expect_status 8
+	expect_stderr "the keyring is locked; unlock it and retry"
+	[[ ! -s $BATS_TEST_TMPDIR/out ]] || fail "a locked item gave bytes"
+	printf '%s' "$RECORD2" | timeout 20 "$SS_ITEM" store p1 user "SoundCloud login: p1" \
+		2>"$BATS_TEST_TMPDIR/err" && fail "a store into a locked keyring succeeded"
+	[[ $(<"$BATS_TEST_TMPDIR/err") == *"the keyring is locked"* ]] ||
+		fail "store: $(<"$BATS_TEST_TMPDIR/err")"
+	item clear p1 user
+	expect_status 8
+	expect_stderr "the keyring is locked"
+	# With a display that cannot answer (no prompter on this bus): still an error, no hang.
+	DISPLAY=:99 item lookup p1 user
+	expect_status 8
+	expect_stderr "the keyring is locked"
+
+	ss_unlock
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the locked keyring lost or changed the item"
+}
+
+@test "secret-service: no session bus, or a bus without a Secret Service: a clear error" {
+	store_record user "$RECORD"
+	local addr=$DBUS_SESSION_BUS_ADDRESS
+	unset DBUS_SESSION_BUS_ADDRESS
+	# XDG_RUNTIME_DIR holds no bus socket either.
+	LD_DEBUG=libs item lookup p1 user
+	expect_status 8
+	expect_stderr "no D-Bus session bus"
+	[[ $stderr != *libsecret* ]] || fail "libsecret was loaded although there is no bus"
+
+	# Another bus, on which nothing provides the Secret Service.
+	local saved_dir=$SS_DIR saved_pid=$SS_BUS_PID
+	ss_bus_start "$BATS_TEST_TMPDIR/empty-bus"
+	local empty_pid=$SS_BUS_PID
+	status=0
+	timeout 20 "$SS_ITEM" lookup p1 user >/dev/null 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	expect_status 8
+	expect_stderr "no Secret Service on this session bus"
+	ss_bus_stop
+	[[ -z $(jobs -p) ]] || true
+	SS_DIR=$saved_dir SS_BUS_PID=$saved_pid
+	export DBUS_SESSION_BUS_ADDRESS=$addr
+	ss_gone "$empty_pid" || fail "the second bus is still running"
+
+	item lookup p1 user
+	expect_status 0
+}
+
+@test "secret-service: a Secret Service that does not answer: an error within the timeout" {
+	store_record user "$RECORD"
+	kill -STOP "$SS_KEYRING_PID"
+	status=0
+	SS_ITEM_TIMEOUT=1 timeout 20 "$SS_ITEM" lookup p1 user >/dev/null \
+		2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	kill -CONT "$SS_KEYRING_PID"
+	expect_status 8
+	expect_stderr "did not answer within 1 s"
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the item changed"
+}
+
+@test "secret-service: the items outlive the D-Bus session and the keyring daemon" {
+	store_record user "$RECORD"
+	ss_stop
+	ss_runtime_umount
+	ss_runtime_mount
+	ss_start "$BATS_TEST_TMPDIR/ss2"
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the item did not survive a new session"
+	# The keyring file holds it encrypted: the secret is not in any file in plain text.
+	! grep -rqF 'rt-one' "$HOME" "$XDG_RUNTIME_DIR" || fail "the secret is in a plain file"
+}
+
+# ------------------------------------------------------------------------------------------
+# Through git-credential-soundcloud.
+
+COPY_DIR() { echo "$XDG_RUNTIME_DIR/soundcloud-auth"; }
+
+# no_plain_refresh TOKEN: no file under HOME or XDG_RUNTIME_DIR holds it (never printed).
+no_plain_refresh() {
+	[[ -n $1 ]] || fail "no refresh token to look for"
+	if grep -rqF -- "$1" "$HOME" "$XDG_RUNTIME_DIR" 2>/dev/null; then
+		fail "the refresh token is in a plain file: $(grep -rlF -- "$1" "$HOME" "$XDG_RUNTIME_DIR")"
+	fi
+}
+
+@test "secret-service: login, then token; the refresh token is in no plain file" {
+	login
+	helper token
+	expect_status 0
+	[[ -n $(printed) && $(printed) == "$(rec access_token)" ]] || fail "token is not the stored one"
+	local refresh
+	refresh=$(rec refresh_token)
+	no_plain_refresh "$refresh"
+
+	# The copy for the cached path: 0600 in a 0700 directory, without the refresh token.
+	local copy
+	copy="$(COPY_DIR)/$PROFILE.user"
+	[[ -f $copy ]] || fail "no local copy in the runtime directory"
+	[[ $(stat -c %a "$(COPY_DIR)") == 700 && $(stat -c %a "$copy") == 600 ]] ||
+		fail "copy modes: $(stat -c %a "$(COPY_DIR)") $(stat -c %a "$copy")"
+	grep -q '^access_token ' "$copy" || fail "the copy holds no access token"
+	! grep -q '^refresh_token' "$copy" || fail "the copy holds a refresh token"
+
+	# The items, as secret-tool shows them, with our label and attributes.
+	run secret-tool search --all profile "$PROFILE"
+	assert_success
+	assert_output --partial "label = SoundCloud login: $PROFILE"
+	assert_output --partial "attribute.grant = user"
+	[[ $output != *"$refresh"* ]] || true   # secret-tool shows secrets; never echo $output
+
+	# status says where the tokens are, and that the grant renews.
+	helper status
+	expect_status 0
+	[[ $(<"$OUT") == *"store:    secret-service: the Secret Service (secret-tool search profile $PROFILE); access token copies in $(COPY_DIR)"* ]] ||
+		fail "status does not say where the tokens are: $(<"$OUT")"
+	[[ $(<"$OUT") == *"renew:  yes"* ]] || fail "status does not see the refresh token"
+
+	# The app grant too.
+	helper token --client-credentials
+	expect_status 0
+	no_plain_refresh "$(rec refresh_token app)"
+	run secret-tool search --all profile "$PROFILE" grant app
+	assert_output --partial "label = SoundCloud app token: $PROFILE"
+}
+
+@test "secret-service: a cached get makes no D-Bus call" {
+	login
+	# A Secret Service that answers nothing: only a call that never reaches it can succeed.
+	kill -STOP "$SS_KEYRING_PID"
+	helper token
+	kill -CONT "$SS_KEYRING_PID"
+	expect_status 0
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	# The control: without the copy the same call must ask the Secret Service.
+	rm -f "$(COPY_DIR)/$PROFILE.user"
+	kill -STOP "$SS_KEYRING_PID"
+	broker_config "timeout = 1"
+	helper token
+	kill -CONT "$SS_KEYRING_PID"
+	expect_status 75
+	expect_stderr "did not answer within 1 s"
+}
+
+@test "secret-service: git credential get and erase behave as with store = file" {
+	login
+	local access
+	access=$(rec access_token)
+	status=0
+	printf 'protocol=https\nhost=127.0.0.1:%s\n\n' "$SANDBOX_PORT" |
+		"$HELPER" get >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	expect_status 0
+	[[ $(sed -n 's/^password=//p' "$OUT") == "$access" ]] || fail "get did not answer the token"
+	grep -q '^username=' "$OUT" || fail "get gave no username"
+	{ printf 'protocol=https\nhost=127.0.0.1:%s\npassword=' "$SANDBOX_PORT"
+	  printf '%s\n\n' "$access"; } | "$HELPER" erase >/dev/null 2>&1 || fail "erase failed"
+	[[ -z $(rec access_token) ]] || fail "erase kept the access token in the item"
+	[[ -n $(rec refresh_token) ]] || fail "erase dropped the refresh token"
+	! grep -q '^access_token' "$(COPY_DIR)/$PROFILE.user" 2>/dev/null ||
+		fail "the copy still holds the erased token"
+	printf 'protocol=https\nhost=127.0.0.1:%s\n\n' "$SANDBOX_PORT" |
+		"$HELPER" get >"$OUT" 2>/dev/null || fail "get after erase failed"
+	local again
+	again=$(sed -n 's/^password=//p' "$OUT")
+	[[ -n $again && $again != "$access" && $again == "$(rec access_token)" ]] ||
+		fail "get after erase did not hand out a refreshed token"
+	expect_stat token.refresh_token 1
+}
+
+@test "secret-service: the grant outlives the D-Bus session and the runtime directory" {
+	broker_config "refresh_margin = 7200"
+	login
+	local refresh
+	refresh=$(rec refresh_token)
+	ss_stop
+	ss_runtime_umount
+	ss_runtime_mount
+	ss_start "$BATS_TEST_TMPDIR/ss2"
+	# Every call refreshes (refresh_margin): the refresh token comes from the item.
+	helper token
+	expect_status 0
+	expect_stat token.refresh_token 1
+	expect_stat refresh_reuse 0
+	[[ $(rec refresh_token) != "$refresh" ]] || fail "the rotated refresh token was not stored"
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	[[ -f "$(COPY_DIR)/$PROFILE.user" ]] || fail "the copy was not made again"
+	no_plain_refresh "$(rec refresh_token)"
+}
+
+@test "secret-service: a locked keyring: exit 75 at once, nothing lost; unlocked, it works" {
+	broker_config "refresh_margin = 7200"
+	login
+	local before
+	before=$(record)
+	ss_lock
+	helper token
+	expect_status 75
+	expect_stderr "the keyring is locked; unlock it and retry"
+	[[ ! -s $OUT ]] || fail "a token was handed out"
+	expect_stat token.refresh_token 0
+	# status reads the copy: it still knows the login.
+	helper status
+	expect_status 0
+	ss_unlock
+	[[ $(record) == "$before" ]] || fail "the item changed while locked"
+	helper token
+	expect_status 0
+	expect_stat token.refresh_token 1
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+}
+
+@test "secret-service: no Secret Service at all: exit 75 with the reason, nothing lost" {
+	broker_config "refresh_margin = 7200"
+	login
+	local before
+	before=$(record)
+	local addr=$DBUS_SESSION_BUS_ADDRESS
+	unset DBUS_SESSION_BUS_ADDRESS
+	helper token
+	expect_status 75
+	expect_stderr "no D-Bus session bus"
+	# A bus without a provider.
+	ss_keyring_stop
+	export DBUS_SESSION_BUS_ADDRESS=$addr
+	helper token
+	expect_status 75
+	expect_stderr "no Secret Service on this session bus"
+	expect_stat token.refresh_token 0
+	ss_keyring_start
+	[[ $(record) == "$before" ]] || fail "the item changed"
+	helper token
+	expect_status 0
+}
+
+@test "secret-service: without a private tmpfs runtime directory, no copy is kept" {
+	login
+	local disk="$BATS_TEST_TMPDIR/disk-run"
+	mkdir -m 700 "$disk"
+	XDG_RUNTIME_DIR=$disk SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 0
+	expect_stderr "secret-service: lookup"
+	[[ -z $(ls -A "$disk") ]] || fail "a copy was written to a directory on disk"
+	XDG_RUNTIME_DIR= SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 0
+	expect_stderr "secret-service: lookup"
+	# A runtime directory others may enter is not used either.
+	chmod 755 "$XDG_RUNTIME_DIR"
+	rm -rf "$(COPY_DIR)"
+	helper token
+	expect_status 0
+	[[ ! -e $(COPY_DIR) ]] || fail "a copy was kept in a runtime directory others may enter"
+	chmod 700 "$XDG_RUNTIME_DIR"
+}
+
+@test "secret-service: logout removes the items and the copy" {
+	login
+	helper token --client-credentials
+	expect_status 0
+	helper logout
+	expect_status 0
+	expect_stat signout 1
+	[[ -z $(record) ]] || fail "logout left the user item"
+	[[ ! -e "$(COPY_DIR)/$PROFILE.user" ]] || fail "logout left the copy"
+	run secret-tool search --all profile "$PROFILE" grant user
+	[[ $output != *label* ]] || fail "secret-tool still finds the login"
+	helper token
+	expect_status 77
+}
