@@ -237,7 +237,7 @@ start_trap_listener() {
 }
 
 @test "store = keyring: the tokens go to the user's kernel keyring, and wipe takes them out" {
-	local profile="pamtest-$(random_id)" token
+	local profile="pamtest.$(random_id | cut -c1-16)" token
 	pam_write_config "$PAM_CONF" "store = keyring"
 	pam_service kiosk \
 		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste profile=$profile" \

@@ -33,7 +33,7 @@ teardown_file() {
 setup() {
 	sc_setup
 	# A profile of its own per test: the kernel keyring is shared by all of root's processes.
-	PROFILE="b$BATS_TEST_NUMBER-$BROKER_RUN-$RANDOM"
+	PROFILE="b$BATS_TEST_NUMBER.$BROKER_RUN.$RANDOM"
 	export SOUNDCLOUD_AUTH_PROFILE=$PROFILE
 	STATE="$XDG_STATE_HOME/soundcloud-auth"
 	OUT="$BATS_TEST_TMPDIR/out"
@@ -147,12 +147,12 @@ kr_purge() {
 	return 0
 }
 
-# A backstop after the whole file: every key of its tests (profiles b<N>-$BROKER_RUN-<R>).
+# A backstop after the whole file: every key of its tests (profiles b<N>.$BROKER_RUN.<R>).
 kr_purge_file() {
 	local id desc
 	for id in $(keyctl rlist @u 2>/dev/null); do
 		desc=$(keyctl rdescribe "$id" 2>/dev/null) || continue
-		[[ $desc == user\;*\;soundcloud-auth:b*-$BROKER_RUN-* ]] || continue
+		[[ $desc == user\;*\;soundcloud-auth:b*.$BROKER_RUN.* ]] || continue
 		keyctl invalidate "$id" 2>/dev/null || keyctl unlink "$id" @u 2>/dev/null || true
 	done
 	return 0
