@@ -98,7 +98,7 @@ assert_kiosk_store() {
 	refute_pam_secrets "$output"
 	# The user's own tool finds the token in the session's store.
 	local token stored
-	token=$(as_kiosk "$HELPER" token) || fail "git-credential-soundcloud token failed"
+	token=$(as_kiosk "$KIOSK_HELPER" token) || fail "git-credential-soundcloud token failed"
 	stored=$(awk '$1 == "access_token" { print $2 }' "$(kiosk_store)")
 	[[ -n $token && $token == "$stored" ]] || fail "the helper did not give the stored token"
 	assert_equal "$(sandbox_stat token.authorization_code)" 1
@@ -190,7 +190,7 @@ assert_kiosk_store() {
 }
 
 @test "store = keyring: the tokens go to the user's kernel keyring, and wipe takes them out" {
-	local profile="pamtest$$" token
+	local profile="pamtest-$(random_id | cut -c1-12)" token
 	pam_write_config "$PAM_CONF" "store = keyring"
 	pam_service kiosk \
 		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=paste profile=$profile" \
@@ -200,13 +200,13 @@ assert_kiosk_store() {
 	pam_wait_held
 	[[ ! -e $(kiosk_store "$profile") ]] || fail "the keyring store wrote a file"
 	as_kiosk sh -c 'printf "store = keyring\n" >>"$HOME/.config/soundcloud-auth/config"'
-	token=$(as_kiosk "$HELPER" --profile "$profile" token) || fail "the tool found no token"
+	token=$(as_kiosk "$KIOSK_HELPER" --profile "$profile" token) || fail "the tool found no token"
 	[[ -n $token ]] || fail "empty token"
 	pam_release
 	pam_finish
 	assert_success
 	assert_equal "$(sandbox_stat signout)" 1
-	run as_kiosk "$HELPER" --profile "$profile" token
+	run as_kiosk "$KIOSK_HELPER" --profile "$profile" token
 	assert_equal "$status" 77
 }
 
@@ -399,7 +399,7 @@ assert_kiosk_store() {
 	assert_kiosk_store
 	[[ ! -e $stage ]] || fail "the stage is still there after the session took it"
 	local token
-	token=$(as_kiosk "$HELPER" token) || fail "git-credential-soundcloud token failed"
+	token=$(as_kiosk "$KIOSK_HELPER" token) || fail "git-credential-soundcloud token failed"
 	[[ -n $token ]] || fail "no token"
 }
 

@@ -18,8 +18,11 @@ CONCURRENCY=${CONCURRENCY:-32}
 
 setup_file() {
 	sc_setup_file
-	# Names this file's run in the profiles of its tests (each test has a $$ of its own).
-	export BROKER_RUN="r$$"
+	# Names this file's run in the profiles of its tests: unique across PID namespaces, since
+	# root's kernel keyring is shared by every container and CI runner on this kernel.  Short
+	# (48 bits), so that no profile name looks like a token to no_token_in.
+	BROKER_RUN="r$(random_id | cut -c1-12)"
+	export BROKER_RUN
 }
 
 teardown_file() {

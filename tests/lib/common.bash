@@ -21,6 +21,12 @@ case $SCAUTH_BUILD in /*) BUILD=$SCAUTH_BUILD ;; *) BUILD=$TOP/$SCAUTH_BUILD ;; 
 HELPER=$BUILD/git-credential-soundcloud
 export PATH="$BUILD:$PATH"
 
+# random_id: 32 random hex digits.  Names shared beyond this process tree (kernel keyring keys,
+# users) take one instead of $$, which PID namespaces on one kernel repeat.
+random_id() {
+	tr -d '-' </proc/sys/kernel/random/uuid
+}
+
 # A clean environment: nothing of the caller's configuration leaks in.
 sc_isolate() {
 	export HOME="$BATS_TEST_TMPDIR/home"
