@@ -56,14 +56,20 @@ pam_preload() {
 
 # pam_suite_setup: once per file, after sc_setup_file.  Makes the kiosk user (KIOSK_USER,
 # KIOSK_UID, KIOSK_GID, KIOSK_HOME) and the directory for service files, config and map
-# (PAM_DIR; world-searchable, so that the user may reach what is meant for them).
+# (PAM_DIR; world-searchable, so that the user may reach what is meant for them).  The module
+# and the helper that the user runs are copies in PAM_DIR/bin (PAM_MODULE, KIOSK_HELPER): the
+# checkout need not be readable by anyone else (root's clones live in /root, mode 0700).
 pam_suite_setup() {
 	PAM_DIR=$(mktemp -d /tmp/scauth-pam.XXXXXX) || return 1
 	chmod 755 "$PAM_DIR"
 	export PAM_DIR
+	mkdir -m 755 "$PAM_DIR/bin" &&
+		install -m 644 "$BUILD/pam_soundcloud.so" "$PAM_DIR/bin/pam_soundcloud.so" &&
+		install -m 755 "$HELPER" "$PAM_DIR/bin/git-credential-soundcloud" || return 1
+	export PAM_MODULE=$PAM_DIR/bin/pam_soundcloud.so
+	export KIOSK_HELPER=$PAM_DIR/bin/git-credential-soundcloud
 	if [[ $EUID -eq 0 ]]; then
-		KIOSK_USER="scpam$((RANDOM % 10000))$$"
-		KIOSK_USER=${KIOSK_USER:0:30}
+		KIOSK_USER="scpam$(random_id | cut -c1-16)"
 		useradd -m -s /bin/sh "$KIOSK_USER" || return 1
 		echo "$KIOSK_USER" >"$PAM_DIR/created-user"
 		KIOSK_HOME=$(getent passwd "$KIOSK_USER" | cut -d: -f6)
