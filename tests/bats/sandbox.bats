@@ -469,6 +469,37 @@ assert_invalid_token() {
 
 # --- API, sign-out, expiry ---------------------------------------------------------------------
 
+@test "git endpoint: only OAuth with a usable token lists the repository; the rest gets a 401 offering OAuth" {
+	local refs=/git/demo.git/info/refs?service=git-upload-pack
+	req GET "$refs"
+	assert_equal "$STATUS" 401
+	assert_equal "$(header WWW-Authenticate)" 'OAuth realm="SoundCloud"'
+	login
+	req GET "$refs" -H "Authorization: Basic $(basic_credentials test-user "$ACCESS")"
+	assert_equal "$STATUS" 401
+	req GET "$refs" -H "Authorization: Bearer $ACCESS"
+	assert_equal "$STATUS" 401
+	req GET "$refs" -H "Authorization: OAuth not-a-token"
+	assert_equal "$STATUS" 401
+	req GET "$refs" -H "Authorization: OAuth $ACCESS"
+	assert_equal "$STATUS" 200
+	assert_equal "$(header Content-Type)" application/x-git-upload-pack-advertisement
+	# pkt-lines: the service line, a flush, HEAD with capabilities, main, a flush.
+	[[ $BODY == "001e# service=git-upload-pack"$'\n'"0000"* ]] || fail "not a smart-HTTP advertisement"
+	[[ $BODY == *"5ca1ab1e0000000000000000000000000000c0de refs/heads/main"$'\n'"0000" ]] ||
+		fail "no refs/heads/main in the advertisement"
+	req POST /git/demo.git/git-upload-pack -H "Authorization: OAuth $ACCESS" --data-binary 0000
+	assert_equal "$STATUS" 403
+	req GET /git/demo.git/objects/info/packs -H "Authorization: OAuth $ACCESS"
+	assert_equal "$STATUS" 404
+	local stats
+	stats=$(sandbox_ctl GET stats)
+	# objects/info/packs is no git endpoint here: a 404, not counted as git.
+	assert_equal "$(json_get git.requests <<<"$stats")" 6
+	assert_equal "$(json_get git.auth <<<"$stats")" '{"none":1,"oauth":3,"bearer":1,"basic":1,"other":0}'
+	assert_equal "$(json_get git.authorized <<<"$stats")" 2
+}
+
 @test "/me takes OAuth and Bearer and answers SoundCloud's 401 for a missing or unknown token" {
 	login
 	me "$ACCESS" OAuth

@@ -339,6 +339,7 @@ class Stats {
         issued: { authorization_code: 0, refresh_token: 0, client_credentials: 0 },
       },
       authorize: 0, me: 0, api: 0, signout: 0, not_found: 0,
+      git: { requests: 0, auth: { none: 0, oauth: 0, bearer: 0, basic: 0, other: 0 }, authorized: 0 },
       refresh_reuse: 0, code_reuse: 0, chains_revoked: 0, faults: 0,
     };
     this.requests = [];
@@ -838,6 +839,43 @@ function handleApi(ctx) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Git over smart HTTP: /git/NAME.git                                                           */
+
+// A repository that git can list (git ls-remote) with an access token, so that the tests can see
+// what git itself sends: only `Authorization: OAuth TOKEN` with a usable token gets in (SoundCloud
+// takes no other scheme); anything else is a 401 that offers OAuth.  The refs are made up.
+const GIT_PATH = /^\/git\/[A-Za-z0-9._-]+\.git\/(info\/refs|git-upload-pack)$/;
+const GIT_HEAD = '5ca1ab1e0000000000000000000000000000c0de';
+
+function gitCredentials(req) {
+  const header = req.headers.authorization;
+  if (header === undefined) return { scheme: 'none', token: null };
+  if (/^Basic /i.test(header)) return { scheme: 'basic', token: null };
+  return apiCredentials(req);
+}
+
+// One pkt-line: four hex digits of length (their own included), then the data.
+const pktLine = (data) => (data.length + 4).toString(16).padStart(4, '0') + data;
+
+function handleGit(ctx) {
+  const { req, res, pathname, search } = ctx;
+  const record = ctx.apiAuth.scheme === 'oauth' ? state.grants.usableAccess(ctx.apiAuth.token) : null;
+  if (!record) {
+    return send(res, 401, 'text/plain; charset=utf-8', 'Authentication required\n',
+      { 'WWW-Authenticate': 'OAuth realm="SoundCloud"' });
+  }
+  state.stats.counts.git.authorized++;
+  const service = new URLSearchParams(search).get('service');
+  if (req.method !== 'GET' || !pathname.endsWith('/info/refs') || service !== 'git-upload-pack') {
+    return send(res, 403, 'text/plain; charset=utf-8', 'Only git ls-remote is served here\n');
+  }
+  const body = pktLine('# service=git-upload-pack\n') + '0000' +
+    pktLine(`${GIT_HEAD} HEAD\0symref=HEAD:refs/heads/main agent=soundcloud-sandbox\n`) +
+    pktLine(`${GIT_HEAD} refs/heads/main\n`) + '0000';
+  return send(res, 200, 'application/x-git-upload-pack-advertisement', body, { 'Cache-Control': 'no-cache' });
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* POST /sign-out                                                                               */
 
 function parseJsonObject(body) {
@@ -977,6 +1015,7 @@ function classify(pathname) {
   if (pathname === '/oauth/token') return 'token';
   if (pathname === '/sign-out') return 'signout';
   if (pathname === '/me') return 'me';
+  if (GIT_PATH.test(pathname)) return 'git';
   if (pathname.startsWith('/') && API_RESOURCES.has(pathname.split('/')[1])) return 'api';
   return null;
 }
@@ -1041,6 +1080,11 @@ function describe(ctx) {
     ctx.apiAuth = apiCredentials(req);
     entry.auth = ctx.apiAuth.scheme;
     entry.query_keys = [...new URLSearchParams(ctx.search).keys()].map(loggableName);
+  } else if (endpoint === 'git') {
+    counts.git.requests++;
+    ctx.apiAuth = gitCredentials(req);
+    entry.auth = ctx.apiAuth.scheme;
+    counts.git.auth[ctx.apiAuth.scheme]++;
   } else if (endpoint === 'signout') {
     counts.signout++;
     const doc = parseJsonObject(ctx.body);
@@ -1056,6 +1100,7 @@ const HANDLERS = {
   api: handleApi,
   me: handleApi,
   signout: handleSignOut,
+  git: handleGit,
 };
 
 function trackEntry(ctx) {
