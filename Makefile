@@ -91,9 +91,10 @@ $(PAMMOD): $(PAM_OBJ) $(STATIC) pam/pam_soundcloud.map
 		$(LDFLAGS) -o $@ $(PAM_OBJ) $(STATIC) $(LIBS) -lpam
 
 # Unit tests see the internals: the library archive and archives of the
-# front ends' objects other than their entry points.
+# front ends' objects other than their entry points (main, the PAM stacks).
 GC_CORE := $(filter-out $(B)/git-credential/main.o,$(GC_OBJ))
-PAM_CORE := $(filter-out $(B)/pam/pam_soundcloud.o,$(PAM_OBJ))
+PAM_STACKS := $(B)/pam/auth.o $(B)/pam/account.o $(B)/pam/session.o
+PAM_CORE := $(filter-out $(PAM_STACKS),$(PAM_OBJ))
 $(B)/gcred.a: $(GC_CORE)
 	rm -f $@
 	$(AR) rcs $@ $^
