@@ -26,8 +26,9 @@ enum kind {
 	KIND_FLAG,      /* no value */
 };
 
+/* No pointers in it, so that it stays in read-only data (the module keeps no writable state). */
 static const struct option {
-	const char *name;
+	char name[12];
 	unsigned where;         /* the stacks that take it */
 	enum kind kind;
 	size_t off;             /* of its field in struct opts */
