@@ -81,11 +81,16 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 STATIC := $(B)/libscauth.a
+INTERNAL := $(B)/libscauth-internal.a
 SHARED := $(B)/libscauth.so.0
 HELPER := $(B)/git-credential-soundcloud
 PAMMOD := $(B)/pam_soundcloud.so
+EXAMPLES := $(B)/examples/token
+VERSION := $(shell sed -n 's/^\#define SCAUTH_VERSION "\(.*\)"/\1/p' lib/scauth.h)
+LD ?= ld
+OBJCOPY ?= objcopy
 
-all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD)
+all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD) $(EXAMPLES)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -93,9 +98,27 @@ $(B)/%.o: %.c
 
 $(B)/lib/secret_service.o: override CFLAGS += $(SECRET_CFLAGS)
 
-$(STATIC): $(LIB_OBJ)
+# The archive others link: one relocatable object whose hidden symbols are
+# made local, so that only the scauth_* API is global and no internal name
+# (now, sfree, http_do ...) can clash with a program's own.  Unit tests, which
+# call the internals, link $(INTERNAL), the objects as they were compiled.
+$(B)/libscauth.o: $(LIB_OBJ)
+	$(LD) -r -o $@.tmp $^
+	$(OBJCOPY) --localize-hidden $@.tmp $@
+	rm -f $@.tmp
+
+$(STATIC): $(B)/libscauth.o
+	rm -f $@
+	$(AR) rcs $@ $<
+
+$(INTERNAL): $(LIB_OBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
+
+# A program of someone else's, built against the installed-style archive.
+$(B)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(SHARED): $(LIB_OBJ) lib/libscauth.map
 	$(CC) $(CFLAGS) -shared -Wl,-soname,libscauth.so.0 -Wl,--version-script=lib/libscauth.map \
@@ -111,9 +134,10 @@ $(PAMMOD): $(PAM_OBJ) $(STATIC) pam/pam_soundcloud.map
 		$(LDFLAGS) -o $@ $(PAM_OBJ) $(STATIC) $(LIBS) -lpam
 
 # Unit tests see the internals: the library archive and archives of the
-# front ends' objects other than their entry points.
+# front ends' objects other than their entry points (main, the PAM stacks).
 GC_CORE := $(filter-out $(B)/git-credential/main.o,$(GC_OBJ))
-PAM_CORE := $(filter-out $(B)/pam/pam_soundcloud.o,$(PAM_OBJ))
+PAM_STACKS := $(B)/pam/auth.o $(B)/pam/account.o $(B)/pam/session.o
+PAM_CORE := $(filter-out $(PAM_STACKS),$(PAM_OBJ))
 $(B)/gcred.a: $(GC_CORE)
 	rm -f $@
 	$(AR) rcs $@ $^
@@ -121,26 +145,26 @@ $(B)/pamcore.a: $(PAM_CORE)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(B)/tests/test_%: tests/unit/test_%.c $(B)/gcred.a $(B)/pamcore.a $(STATIC)
+$(B)/tests/test_%: tests/unit/test_%.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Igit-credential -Ipam -Itests/unit $(LDFLAGS) -o $@ $< \
-		$(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lcmocka -lpamtest -lpam
+		$(B)/gcred.a $(B)/pamcore.a $(INTERNAL) $(LIBS) -lcmocka -lpamtest -lpam
 
 # Every fuzz target also builds as a replay of its corpus (seeds and past
 # crashes) with the ordinary compiler and flags, so make check runs them.
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/replay_%)
-$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC)
+$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Igit-credential -Ipam $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
-		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(STATIC) $(LIBS) -lpam
+		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL) $(LIBS) -lpam
 
 # Test tools for the Secret Service store: the library's items from the command
 # line, and locking the keyring as a person would (GIO, tests only).
 SECRET_TOOLS := $(B)/tests/ss-item $(B)/tests/keyring-ctl
-$(B)/tests/ss-item: tests/secret/ss-item.c $(STATIC)
+$(B)/tests/ss-item: tests/secret/ss-item.c $(INTERNAL)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(INTERNAL) $(LIBS)
 $(B)/tests/keyring-ctl: tests/secret/keyring-ctl.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(call pkg_ask,gio-2.0:libglib2.0-dev,--cflags) $(LDFLAGS) -o $@ $< \
@@ -169,13 +193,19 @@ fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCLUDEDIR) \
 		$(DESTDIR)$(PAMDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(HELPER) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/
 	ln -sf libscauth.so.0 $(DESTDIR)$(LIBDIR)/libscauth.so
 	install -m 0644 lib/scauth.h $(DESTDIR)$(INCLUDEDIR)/
+	# The paths of this install (PREFIX, LIBDIR as given now) go into libscauth.pc.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		lib/libscauth.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/libscauth.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/libscauth.pc
 	install -m 0644 $(PAMMOD) $(DESTDIR)$(PAMDIR)/
 	install -m 0644 doc/git-credential-soundcloud.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 doc/soundcloud-auth.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -185,6 +215,7 @@ uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/git-credential-soundcloud \
 		$(DESTDIR)$(LIBDIR)/libscauth.a $(DESTDIR)$(LIBDIR)/libscauth.so.0 \
 		$(DESTDIR)$(LIBDIR)/libscauth.so $(DESTDIR)$(INCLUDEDIR)/scauth.h \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/libscauth.pc \
 		$(DESTDIR)$(PAMDIR)/pam_soundcloud.so \
 		$(DESTDIR)$(MANDIR)/man1/git-credential-soundcloud.1 \
 		$(DESTDIR)$(MANDIR)/man5/soundcloud-auth.conf.5 \
@@ -192,7 +223,7 @@ uninstall:
 
 # What the pkg-config modules give, for builds outside this Makefile (tests/fuzz/run).
 pkg-cflags:
-	@echo $(PKGS_CFLAGS)
+	@echo $(PKGS_CFLAGS) $(SECRET_CFLAGS)
 pkg-libs:
 	@echo $(PKGS_LIBS)
 
@@ -201,4 +232,5 @@ clean:
 
 .PHONY: all units deps check demo bench fuzz install uninstall pkg-cflags pkg-libs clean
 
--include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d) \
+	$(EXAMPLES:=.d)

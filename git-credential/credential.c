@@ -275,6 +275,19 @@ buf_grow(struct cred_buf *b)
 	return CRED_OK;
 }
 
+/*
+ * An overlong line ends the request where it starts: what one read() happened
+ * to bring in after it is dropped, so that what the caller sees of a dropped
+ * request does not depend on how the pipe was chunked.
+ */
+static int
+cut_long(struct cred_buf *b, size_t linestart)
+{
+	explicit_bzero(b->p + linestart, b->len - linestart);
+	b->len = linestart;
+	return CRED_ELONG;
+}
+
 int
 cred_read_fd(int fd, struct cred_buf *b)
 {
@@ -308,7 +321,7 @@ cred_read_fd(int fd, struct cred_buf *b)
 		while (i < b->len && (nl = memchr(b->p + i, '\n', b->len - i)) != NULL) {
 			i = (size_t)(nl - b->p);
 			if (i - linestart + 1 > CRED_MAX_LINE)
-				return CRED_ELONG;
+				return cut_long(b, linestart);
 			if (i == linestart) {
 				explicit_bzero(b->p + i + 1, b->len - i - 1);
 				b->len = i + 1;
@@ -318,7 +331,7 @@ cred_read_fd(int fd, struct cred_buf *b)
 		}
 		/* Give up on an overlong line at once rather than reading it all. */
 		if (b->len - linestart + 1 > CRED_MAX_LINE)
-			return CRED_ELONG;
+			return cut_long(b, linestart);
 		if (b->len > CRED_MAX_REQUEST)
 			return CRED_EBIG;
 	}

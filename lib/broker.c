@@ -66,8 +66,8 @@ scauth_token_fresh_until(const scauth_ctx *ctx, const scauth_token *t)
 }
 
 /* A token that may be handed out as it is. */
-static int
-fresh(const scauth_ctx *ctx, const struct scauth_token *t)
+int
+scauth_token_fresh(const scauth_ctx *ctx, const scauth_token *t)
 {
 	if (t == NULL || t->access == NULL)
 		return 0;
@@ -251,7 +251,7 @@ scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	if (out == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the token");
 	r = store_load(ctx, g, &t);
-	if (r == 0 && fresh(ctx, t)) {
+	if (r == 0 && scauth_token_fresh(ctx, t)) {
 		ctx_trace(ctx, "cache hit (profile %s, %s)", ctx->profile, grant_name(g));
 		goto done;
 	}
@@ -266,7 +266,7 @@ scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	if ((r = store_lock(ctx, &lk)) != 0)
 		goto out;
 	r = store_load(ctx, g, &t);
-	if (r == 0 && fresh(ctx, t)) {
+	if (r == 0 && scauth_token_fresh(ctx, t)) {
 		ctx_trace(ctx, "renewed by another process meanwhile (profile %s, %s)",
 		    ctx->profile, grant_name(g));
 		goto done;

@@ -61,6 +61,12 @@ cfg_key_index(const char *name)
 }
 
 int
+scauth_profile_valid(const char *name)
+{
+	return profile_valid(name);
+}
+
+int
 profile_valid(const char *name)
 {
 	size_t i, n;

@@ -118,6 +118,12 @@ scauth_ctx_get(const scauth_ctx *ctx, const char *key)
 	return ctx->cfg[k];
 }
 
+int
+scauth_ctx_timeout(const scauth_ctx *ctx)
+{
+	return ctx != NULL && ctx->loaded ? (int)ctx->timeout : 0;
+}
+
 const char *
 scauth_ctx_api_host(const scauth_ctx *ctx)
 {

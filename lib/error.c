@@ -11,35 +11,37 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Each code once: its class (scauth_err_kind) and its name. */
 static const struct {
 	int code;
+	enum scauth_err_kind kind;
 	const char *msg;
 } errors[] = {
-	{ SCAUTH_OK, "success" },
-	{ SCAUTH_EINTERNAL, "internal error" },
-	{ SCAUTH_ENOMEM, "out of memory" },
-	{ SCAUTH_EINVAL, "invalid argument" },
-	{ SCAUTH_ECONFIG, "configuration error" },
-	{ SCAUTH_ESYSTEM, "system error" },
-	{ SCAUTH_EUNSAFE, "unsafe file permissions" },
-	{ SCAUTH_ECORRUPT, "stored tokens are corrupt" },
-	{ SCAUTH_ESTORE, "cannot write the token store" },
-	{ SCAUTH_ELOGIN, "login required" },
-	{ SCAUTH_ELOCKED, "timed out waiting for another process" },
-	{ SCAUTH_ERATELIMIT, "rate limited by the server" },
-	{ SCAUTH_EGRANT, "grant refused by the server (invalid_grant)" },
-	{ SCAUTH_ECLIENT, "client id or secret refused (invalid_client)" },
-	{ SCAUTH_EREQUEST, "request refused by the server" },
-	{ SCAUTH_EDENIED, "access denied" },
-	{ SCAUTH_ETOKEN, "access token refused by the API" },
-	{ SCAUTH_EUNAVAIL, "server unavailable" },
-	{ SCAUTH_ENETWORK, "cannot reach the server" },
-	{ SCAUTH_ETLS, "TLS failure" },
-	{ SCAUTH_ETIMEOUT, "timed out" },
-	{ SCAUTH_EPROTO, "malformed answer from the server" },
-	{ SCAUTH_ESTATE, "authorization callback does not match this login" },
-	{ SCAUTH_ENOLIB, "a required library is not installed" },
-	{ SCAUTH_EHTTP, "the API answered with an error" },
+	{ SCAUTH_OK, SCAUTH_KIND_NONE, "success" },
+	{ SCAUTH_EINTERNAL, SCAUTH_KIND_LOCAL, "internal error" },
+	{ SCAUTH_ENOMEM, SCAUTH_KIND_LOCAL, "out of memory" },
+	{ SCAUTH_EINVAL, SCAUTH_KIND_INPUT, "invalid argument" },
+	{ SCAUTH_ECONFIG, SCAUTH_KIND_CONFIG, "configuration error" },
+	{ SCAUTH_ESYSTEM, SCAUTH_KIND_LOCAL, "system error" },
+	{ SCAUTH_EUNSAFE, SCAUTH_KIND_CONFIG, "unsafe file permissions" },
+	{ SCAUTH_ECORRUPT, SCAUTH_KIND_LOGIN, "stored tokens are corrupt" },
+	{ SCAUTH_ESTORE, SCAUTH_KIND_TEMPORARY, "cannot write the token store" },
+	{ SCAUTH_ELOGIN, SCAUTH_KIND_LOGIN, "login required" },
+	{ SCAUTH_ELOCKED, SCAUTH_KIND_TEMPORARY, "timed out waiting for another process" },
+	{ SCAUTH_ERATELIMIT, SCAUTH_KIND_TEMPORARY, "rate limited by the server" },
+	{ SCAUTH_EGRANT, SCAUTH_KIND_LOGIN, "grant refused by the server (invalid_grant)" },
+	{ SCAUTH_ECLIENT, SCAUTH_KIND_CONFIG, "client id or secret refused (invalid_client)" },
+	{ SCAUTH_EREQUEST, SCAUTH_KIND_CONFIG, "request refused by the server" },
+	{ SCAUTH_EDENIED, SCAUTH_KIND_DENIED, "access denied" },
+	{ SCAUTH_ETOKEN, SCAUTH_KIND_LOGIN, "access token refused by the API" },
+	{ SCAUTH_EUNAVAIL, SCAUTH_KIND_UNAVAILABLE, "server unavailable" },
+	{ SCAUTH_ENETWORK, SCAUTH_KIND_UNAVAILABLE, "cannot reach the server" },
+	{ SCAUTH_ETLS, SCAUTH_KIND_UNAVAILABLE, "TLS failure" },
+	{ SCAUTH_ETIMEOUT, SCAUTH_KIND_UNAVAILABLE, "timed out" },
+	{ SCAUTH_EPROTO, SCAUTH_KIND_UNAVAILABLE, "malformed answer from the server" },
+	{ SCAUTH_ESTATE, SCAUTH_KIND_DENIED, "authorization callback does not match this login" },
+	{ SCAUTH_ENOLIB, SCAUTH_KIND_MISSING, "a required library is not installed" },
+	{ SCAUTH_EHTTP, SCAUTH_KIND_LOCAL, "the API answered with an error" },
 };
 
 const char *
@@ -51,6 +53,17 @@ scauth_strerror(int err)
 		if (errors[i].code == err)
 			return errors[i].msg;
 	return "unknown error";
+}
+
+enum scauth_err_kind
+scauth_err_kind(int err)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(errors); i++)
+		if (errors[i].code == err)
+			return errors[i].kind;
+	return SCAUTH_KIND_LOCAL;
 }
 
 static void
@@ -132,6 +145,12 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+scauth_format_utc(time_t t, char *buf, size_t len)
+{
+	format_utc(t, buf, len);
 }
 
 void

@@ -2,7 +2,8 @@
  * internal.h - what the modules of libscauth share.  Not installed.
  *
  * Layering (calls go down only):
- *   broker.c login.c         token lifecycle, login flow      (public API)
+ *   broker.c login_run.c     token lifecycle, the login driver (public API)
+ *   login.c                  the login steps: begin, listen, wait, paste, finish
  *   oauth.c  listen.c        token endpoint grants, callback listener
  *   store.c                  records in slots, the backend registry, store_lock()
  *   store_file.c store_keyring.c lock.c record.c

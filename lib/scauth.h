@@ -74,6 +74,26 @@ enum scauth_err {
 /* Returns a static, human-readable name for an error code; never NULL. */
 SCAUTH_API const char *scauth_strerror(int err);
 
+/*
+ * What a failure means for whoever has to act on it: the one classification
+ * of the error codes, so that a front end maps classes (to exit codes, to PAM
+ * results) and a new code is sorted into its class once.
+ */
+enum scauth_err_kind {
+	SCAUTH_KIND_NONE = 0,      /* SCAUTH_OK */
+	SCAUTH_KIND_LOGIN,         /* a login is needed: none, revoked, refused token, unreadable record */
+	SCAUTH_KIND_DENIED,        /* this login was refused: denied, wrong state */
+	SCAUTH_KIND_UNAVAILABLE,   /* the server or the network failed, or answered nonsense */
+	SCAUTH_KIND_TEMPORARY,     /* try again later: rate limited, lock held, store not writable */
+	SCAUTH_KIND_CONFIG,        /* configuration of the app or the machine, an unsafe file */
+	SCAUTH_KIND_MISSING,       /* a library this needs is not installed */
+	SCAUTH_KIND_INPUT,         /* the caller's argument or a person's input is invalid */
+	SCAUTH_KIND_LOCAL,         /* out of memory, a system call, a bug, an API error status */
+};
+
+/* The class of err; SCAUTH_KIND_LOCAL for a code this version does not know. */
+SCAUTH_API enum scauth_err_kind scauth_err_kind(int err);
+
 /* The two grant slots of a profile. */
 enum scauth_grant {
 	SCAUTH_GRANT_USER = 0,     /* a person's login (Authorization Code + PKCE) */
@@ -165,6 +185,15 @@ SCAUTH_API const char *scauth_ctx_store_where(const scauth_ctx *ctx, char *buf, 
  */
 SCAUTH_API const char *scauth_errmsg(const scauth_ctx *ctx);
 
+/*
+ * The resolved timeout setting: seconds one HTTP request may take (1-600,
+ * default 30).  0 before scauth_ctx_load().
+ */
+SCAUTH_API int scauth_ctx_timeout(const scauth_ctx *ctx);
+
+/* 1 if name is a valid profile name: 1-64 of [A-Za-z0-9._-], not starting with '.'. */
+SCAUTH_API int scauth_profile_valid(const char *name);
+
 /* Wipes and frees the context.  NULL is allowed. */
 SCAUTH_API void scauth_ctx_free(scauth_ctx *ctx);
 
@@ -185,6 +214,11 @@ SCAUTH_API time_t scauth_token_obtained(const scauth_token *t);
  * 0 when the expiry is unknown.
  */
 SCAUTH_API time_t scauth_token_fresh_until(const scauth_ctx *ctx, const scauth_token *t);
+/*
+ * 1 if scauth_token_get() would hand t out as it is (an access token is held
+ * and, when its expiry is known, it is before scauth_token_fresh_until()).
+ */
+SCAUTH_API int scauth_token_fresh(const scauth_ctx *ctx, const scauth_token *t);
 /* Granted scope, "" if none. */
 SCAUTH_API const char *scauth_token_scope(const scauth_token *t);
 /* Identity of a user grant: urn ("soundcloud:users:N"), permalink, username; NULL if unknown. */
@@ -323,6 +357,48 @@ SCAUTH_API int scauth_login_finish(scauth_ctx *ctx, scauth_login *lg, scauth_tok
 /* Closes the listener, wipes and frees.  NULL is allowed. */
 SCAUTH_API void scauth_login_free(scauth_login *lg);
 
+/* The longest answer scauth_login_paste() takes, white space trimmed. */
+#define SCAUTH_PASTE_MAX 8192
+
+/* The steps of scauth_login_run(), for step_failed. */
+enum scauth_login_step {
+	SCAUTH_STEP_BEGIN = 1,     /* scauth_login_begin */
+	SCAUTH_STEP_LISTEN,        /* scauth_login_listen: the login goes on with a paste */
+	SCAUTH_STEP_SHOW,          /* the show_url callback */
+	SCAUTH_STEP_WAIT,          /* scauth_login_wait */
+	SCAUTH_STEP_PASTE,         /* the ask_paste callback, or scauth_login_paste */
+	SCAUTH_STEP_FINISH,        /* scauth_login_finish */
+};
+
+/* How scauth_login_run() talks to the person; arg is passed to each callback. */
+struct scauth_login_ui {
+	void *arg;
+	int paste;                 /* ask for a paste instead of listening */
+	int timeout_sec;           /* how long to wait for the redirect */
+	/*
+	 * Shows the URL to open; paste says whether a paste is asked for next
+	 * (no listener).  Returns 0, or a negative SCAUTH_E* that ends the login.
+	 */
+	int (*show_url)(void *arg, const char *url, int paste);
+	/*
+	 * Reads what the person pasted into buf (size bytes, NUL-terminated):
+	 * the redirect URL or the bare code.  Returns 0, or a negative SCAUTH_E*
+	 * that ends the login.  buf is wiped afterwards.
+	 */
+	int (*ask_paste)(void *arg, const char *url, char *buf, size_t size);
+	/* Optional: a step failed with err (scauth_errmsg() says why). */
+	void (*step_failed)(void *arg, enum scauth_login_step step, int err);
+};
+
+/*
+ * The whole login, written once over the calls above: begin; listen unless
+ * ui->paste (a listener that cannot be opened falls back to a paste); show
+ * the URL; wait for the redirect, or ask for a paste; finish.  *out receives
+ * the token (not stored: see scauth_token_save()).
+ */
+SCAUTH_API int scauth_login_run(scauth_ctx *ctx, const struct scauth_login_ui *ui,
+                                scauth_token **out);
+
 /* ------------------------------------------------------------------------ */
 /* Helpers for front ends. */
 
@@ -335,6 +411,15 @@ SCAUTH_API int scauth_qr_render(const char *text, char **out);
 
 /* Wipes n bytes at p in a way the compiler cannot drop. */
 SCAUTH_API void scauth_wipe(void *p, size_t n);
+
+/*
+ * 1 if the strings are equal, in time that depends only on their lengths
+ * (for secrets and nonces).  NULLs compare unequal.
+ */
+SCAUTH_API int scauth_ct_streq(const char *a, const char *b);
+
+/* Writes t as "YYYY-MM-DD HH:MM:SS UTC" (seconds since the epoch if it cannot). */
+SCAUTH_API void scauth_format_utc(time_t t, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

@@ -170,6 +170,12 @@ sfree(char *s)
 }
 
 int
+scauth_ct_streq(const char *a, const char *b)
+{
+	return ct_streq(a, b);
+}
+
+int
 ct_streq(const char *a, const char *b)
 {
 	size_t la, lb, i;

@@ -559,6 +559,41 @@ test_read_long_line(void **state)
 	free(p);
 }
 
+/*
+ * The request ends where an overlong line starts, however much came in with
+ * it: lines after it in the same read (a host= naming us) are not kept.
+ */
+static void
+test_read_long_line_cut(void **state)
+{
+	static const char head[] = "protocol=https\nhost=evil.example\nwwwauth[]=";
+	static const char tail[] = "\nhost=api.soundcloud.com\n\n";
+	struct cred_buf b = { 0 };
+	size_t len = sizeof(head) - 1 + 80 * 1024 + sizeof(tail) - 1, i;
+	char *p = malloc(len);
+	int fd;
+
+	(void)state;
+	assert_non_null(p);
+	memcpy(p, head, sizeof(head) - 1);
+	memset(p + sizeof(head) - 1, 'x', 80 * 1024);
+	memcpy(p + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1);
+	/* A file: one read() brings it all, as a pipe can under load. */
+	fd = memfd_create("req", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(cred_write_all(fd, p, len), CRED_OK);
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	assert_int_equal(cred_read_fd(fd, &b), CRED_ELONG);
+	assert_int_equal(b.len, strlen("protocol=https\nhost=evil.example\n"));
+	assert_false(cred_names(b.p, b.len, "host", "api.soundcloud.com", 1));
+	assert_true(cred_names(b.p, b.len, "host", "evil.example", 1));
+	for (i = b.len; i < b.cap && i < len; i++)
+		assert_int_equal(b.p[i], '\0');
+	cred_buf_free(&b);
+	close(fd);
+	free(p);
+}
+
 static void
 test_read_request_cap(void **state)
 {
@@ -752,6 +787,7 @@ main(void)
 		cmocka_unit_test(test_read_drops_rest_of_chunk),
 		cmocka_unit_test(test_read_until_eof),
 		cmocka_unit_test(test_read_long_line),
+		cmocka_unit_test(test_read_long_line_cut),
 		cmocka_unit_test(test_read_request_cap),
 		cmocka_unit_test(test_read_error),
 		cmocka_unit_test(test_put),

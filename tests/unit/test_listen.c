@@ -1388,6 +1388,157 @@ test_sandbox_iss(void **state)
 	browser_free(&b);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The login driver, scauth_login_run(). */
+
+struct run_ui {
+	struct fixture *f;
+	struct browser b;
+	int browsing;
+	int shown, paste_shown, asked;
+	int steps[8];                   /* errors by step */
+	int fail_show, fail_paste;
+	char url[8192];
+};
+
+static int
+run_show(void *arg, const char *url, int paste)
+{
+	struct run_ui *u = arg;
+	struct via v = { u->f->sb.ca, url, u->f->port };
+
+	u->shown++;
+	u->paste_shown = paste;
+	snprintf(u->url, sizeof(u->url), "%s", url);
+	if (u->fail_show)
+		return SCAUTH_ESYSTEM;
+	if (!paste) {
+		browser_start(&u->b, via_sandbox, &v);
+		u->browsing = 1;
+	}
+	return 0;
+}
+
+/* Plays the person: follows the URL with curl and pastes where it was sent. */
+static int
+run_paste(void *arg, const char *url, char *buf, size_t size)
+{
+	struct run_ui *u = arg;
+	char cmd[8400];
+	FILE *p;
+	size_t n;
+
+	u->asked++;
+	if (u->fail_paste)
+		return SCAUTH_ELOGIN;
+	snprintf(cmd, sizeof(cmd), "curl -sS --cacert '%s' -o /dev/null -w '%%{redirect_url}' "
+	    "'%s'", u->f->sb.ca, url);
+	assert_non_null(p = popen(cmd, "r"));
+	n = fread(buf, 1, size - 1, p);
+	buf[n] = '\0';
+	assert_int_equal(pclose(p), 0);
+	return n > 0 ? 0 : SCAUTH_ESYSTEM;
+}
+
+static void
+run_failed(void *arg, enum scauth_login_step step, int err)
+{
+	struct run_ui *u = arg;
+
+	assert_true(step >= SCAUTH_STEP_BEGIN && step <= SCAUTH_STEP_FINISH);
+	u->steps[step] = err;
+}
+
+static int
+run(struct fixture *f, struct run_ui *u, int paste, scauth_token **tok)
+{
+	const struct scauth_login_ui ui = {
+		.arg = u, .paste = paste, .timeout_sec = 30,
+		.show_url = run_show, .ask_paste = run_paste, .step_failed = run_failed,
+	};
+	int r;
+
+	u->f = f;
+	r = scauth_login_run(f->ctx, &ui, tok);
+	if (u->browsing)
+		browser_end(&u->b);
+	return r;
+}
+
+static void
+test_run_listen(void **state)
+{
+	struct fixture *f = *state;
+	struct run_ui u = { 0 };
+	scauth_token *tok = NULL;
+	char page[8192];
+
+	if (run(f, &u, 0, &tok) != 0)
+		fail_msg("run: %s", scauth_errmsg(f->ctx));
+	assert_int_equal(u.shown, 1);
+	assert_int_equal(u.paste_shown, 0);
+	assert_int_equal(u.asked, 0);
+	assert_int_equal(answer(&u.b, page, sizeof(page)), 200);
+	assert_string_equal(scauth_token_urn(tok), "soundcloud:users:1001");
+	assert_non_null(strstr(u.url, "code_challenge_method=S256"));
+	assert_no_code_in_trace(f);
+	browser_free(&u.b);
+	scauth_token_free(tok);
+}
+
+/* A listener that cannot be had (the port is taken) falls back to a paste. */
+static void
+test_run_paste_fallback(void **state)
+{
+	struct fixture *f = *state;
+	struct run_ui u = { 0 };
+	scauth_token *tok = NULL;
+	scauth_login *hold = NULL;
+
+	assert_int_equal(scauth_login_begin(f->ctx, &hold), 0);
+	assert_int_equal(scauth_login_listen(f->ctx, hold), 0);
+	if (run(f, &u, 0, &tok) != 0)
+		fail_msg("run: %s", scauth_errmsg(f->ctx));
+	assert_int_equal(u.steps[SCAUTH_STEP_LISTEN], SCAUTH_ESYSTEM);
+	assert_int_equal(u.paste_shown, 1);
+	assert_int_equal(u.asked, 1);
+	assert_string_equal(scauth_token_permalink(tok), "test-user");
+	scauth_token_free(tok);
+	scauth_login_free(hold);
+}
+
+/* A callback's error ends the login with it, and names its step. */
+static void
+test_run_failures(void **state)
+{
+	struct fixture *f = *state;
+	struct run_ui u = { 0 };
+	scauth_token *tok = NULL;
+
+	u.fail_paste = 1;
+	assert_int_equal(run(f, &u, 1, &tok), SCAUTH_ELOGIN);
+	assert_null(tok);
+	assert_int_equal(u.steps[SCAUTH_STEP_PASTE], SCAUTH_ELOGIN);
+	assert_int_equal(u.steps[SCAUTH_STEP_FINISH], 0);
+
+	memset(&u, 0, sizeof(u));
+	u.fail_show = 1;
+	assert_int_equal(run(f, &u, 1, &tok), SCAUTH_ESYSTEM);
+	assert_int_equal(u.steps[SCAUTH_STEP_SHOW], SCAUTH_ESYSTEM);
+	assert_int_equal(u.asked, 0);
+
+	/* The token endpoint fails: the finish step says so. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
+	    "{\"endpoint\":\"token\",\"kind\":\"503\"}", NULL, 0), 0);
+	assert_int_equal(run(f, &u, 1, &tok), SCAUTH_EUNAVAIL);
+	assert_int_equal(u.steps[SCAUTH_STEP_FINISH], SCAUTH_EUNAVAIL);
+	assert_null(tok);
+
+	assert_int_equal(scauth_login_run(f->ctx, NULL, &tok), SCAUTH_EINVAL);
+	assert_int_equal(scauth_login_run(NULL, NULL, &tok), SCAUTH_EINVAL);
+}
+
 int
 main(void)
 {
@@ -1425,6 +1576,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sandbox_denied, setup_sandbox, teardown),
 		cmocka_unit_test_prestate_setup_teardown(test_sandbox_iss, setup_sandbox, teardown,
 		    (void *)&sandbox_issuer),
+		cmocka_unit_test_prestate_setup_teardown(test_run_listen, setup_sandbox, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_run_paste_fallback, setup_sandbox,
+		    teardown, (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_run_failures, setup_sandbox, teardown,
+		    (void *)&no_listen),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,61 @@
+/*
+ * account.c - pam_sm_acct_mgmt: the identity of this transaction's login is
+ * still allowed by the map.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+#include <security/pam_modutil.h>
+
+#include "map.h"
+#include "module.h"
+
+/*
+ * No login of ours in this transaction (say pam_unix authenticated the user)
+ * is PAM_IGNORE: the rest of the stack decides, and a stack of this module
+ * alone still fails, since libpam fails a stack in which every module ignored.
+ */
+PAM_SM_API int
+pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct call c;
+	struct map *map = NULL;
+	const scauth_token *tok;
+	char err[MAP_ERRLEN] = "";
+	int r, e;
+
+	if ((r = call_init(&c, pamh, "account", GROUP_ACCOUNT, argc, argv)) != PAM_SUCCESS)
+		goto out;
+	if ((tok = this_login(&c)) == NULL) {
+		if (c.o.debug)
+			pam_syslog(pamh, LOG_DEBUG, "account: no SoundCloud login for %s", c.user);
+		r = PAM_IGNORE;
+		goto out;
+	}
+	if ((e = map_load(c.o.map, &map, err, sizeof(err))) != 0 && e != MAP_MISSING) {
+		pam_syslog(pamh, LOG_ERR, "%s", err);
+		r = e == SCAUTH_ENOMEM ? PAM_BUF_ERR : PAM_SERVICE_ERR;
+		goto out;
+	}
+	if (!map_allows(map, scauth_token_urn(tok), scauth_token_permalink(tok), c.user)) {
+		pam_syslog(pamh, LOG_NOTICE, "account: SoundCloud account %.64s may no longer "
+		    "log in as %s", scauth_token_urn(tok) ? scauth_token_urn(tok) : "?", c.user);
+		tell(&c, flags, "This SoundCloud account may not log in as %s", c.user);
+		/* No session may get it now: its tokens go (this_login() emptied the stage). */
+		forget_login(&c);
+		r = PAM_PERM_DENIED;
+		goto out;
+	}
+	r = PAM_SUCCESS;
+ out:
+	map_free(map);
+	return r;
+}
