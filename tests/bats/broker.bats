@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# broker.bats - the token broker (issue 3) against the sandbox with the file store: concurrent
+# broker.bats - the token broker against the sandbox with the file store: concurrent
 # refreshes, kill -9 mid-refresh, full and read-only file systems, unsafe files, client
 # credentials and their rate limit, 401 recovery.  The tests live in tests/lib/broker.bash and
 # run again with the kernel keyring in broker-keyring.bats.

@@ -1,8 +1,9 @@
-# broker.bash - the token broker suite (issue 3), parametrised over the store backend.
+# broker.bash - the token broker suite, parametrised over the store backend.
 #
-# tests/bats/broker.bats (BROKER_STORE=file) and tests/bats/broker-keyring.bats
-# (BROKER_STORE=keyring) load this file; each of their @test blocks calls one t_* function
-# here, so both backends run the same tests.  A few are about files only (modes, links,
+# tests/bats/broker.bats (BROKER_STORE=file), tests/bats/broker-keyring.bats
+# (BROKER_STORE=keyring) and tests/bats/broker-secret-service.bats (BROKER_STORE=secret-service,
+# against a private gnome-keyring: tests/lib/secret-service.bash) load this file; each of
+# their @test blocks calls one t_* function here, so both backends run the same tests.  A few are about files only (modes, links,
 # owners, a full or read-only file system) and run in the file suite alone; the keyring suite
 # has its own counterparts.  Everything goes through the real front end,
 # git-credential-soundcloud, against the sandbox.
@@ -12,7 +13,7 @@
 
 bats_require_minimum_version 1.5.0
 
-: "${BROKER_STORE:?set BROKER_STORE=file or keyring before loading broker.bash}"
+: "${BROKER_STORE:?set BROKER_STORE=file, keyring or secret-service before loading broker.bash}"
 KILL_ROUNDS=${KILL_ROUNDS:-300}
 CONCURRENCY=${CONCURRENCY:-32}
 
@@ -33,10 +34,11 @@ teardown_file() {
 setup() {
 	sc_setup
 	# A profile of its own per test: the kernel keyring is shared by all of root's processes.
-	PROFILE="b$BATS_TEST_NUMBER-$BROKER_RUN-$RANDOM"
+	PROFILE="b$BATS_TEST_NUMBER.$BROKER_RUN.$RANDOM"
 	export SOUNDCLOUD_AUTH_PROFILE=$PROFILE
 	STATE="$XDG_STATE_HOME/soundcloud-auth"
 	OUT="$BATS_TEST_TMPDIR/out"
+	[[ $BROKER_STORE != secret-service ]] || ss_setup
 	broker_config
 }
 
@@ -46,6 +48,7 @@ teardown() {
 		wait "$HOLDER_PID" 2>/dev/null || true
 	fi
 	[[ $BROKER_STORE != keyring ]] || kr_purge
+	[[ $BROKER_STORE != secret-service ]] || ss_teardown
 	if [[ -n ${MNT:-} ]] && mountpoint -q "$MNT"; then
 		umount -l "$MNT"
 	fi
@@ -91,6 +94,8 @@ record() {
 	if [[ $BROKER_STORE == keyring ]]; then
 		id=$(key_id "$slot") || return 0
 		keyctl pipe "$id" 2>/dev/null
+	elif [[ $BROKER_STORE == secret-service ]]; then
+		"$BUILD/tests/ss-item" lookup "$PROFILE" "$slot" 2>/dev/null
 	else
 		cat "$STATE/$PROFILE.$slot" 2>/dev/null
 	fi
@@ -143,12 +148,12 @@ kr_purge() {
 	return 0
 }
 
-# A backstop after the whole file: every key of its tests (profiles b<N>-$BROKER_RUN-<R>).
+# A backstop after the whole file: every key of its tests (profiles b<N>.$BROKER_RUN.<R>).
 kr_purge_file() {
 	local id desc
 	for id in $(keyctl rlist @u 2>/dev/null); do
 		desc=$(keyctl rdescribe "$id" 2>/dev/null) || continue
-		[[ $desc == user\;*\;soundcloud-auth:b*-$BROKER_RUN-* ]] || continue
+		[[ $desc == user\;*\;soundcloud-auth:b*.$BROKER_RUN.* ]] || continue
 		keyctl invalidate "$id" 2>/dev/null || keyctl unlink "$id" @u 2>/dev/null || true
 	done
 	return 0
@@ -186,6 +191,7 @@ t_fresh_no_network() {
 	expect_stderr "cache hit"
 	[[ $stderr != *"libcurl"* ]] || fail "the cached path loaded libcurl"
 	[[ $stderr != *"libcrypto"* ]] || fail "the cached path loaded libcrypto"
+	[[ $stderr != *"libsecret"* ]] || fail "the cached path loaded libsecret"
 	[[ $stderr != *"http "* ]] || fail "the cached path made a request"
 	expect_stat token.refresh_token 0
 
