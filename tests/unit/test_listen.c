@@ -292,9 +292,25 @@ browser_end(struct browser *b)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-/* The next answer: its status (0 when none came) and a copy of it in buf. */
+/*
+ * The browser runs script(arg) while the login waits up to timeout_sec;
+ * returns what the wait returned, once the browser is done.
+ */
 static int
-answer(struct browser *b, char *buf, size_t size)
+browse_wait(struct fixture *f, struct browser *b, void (*script)(int, void *), void *arg,
+    int timeout_sec)
+{
+	int r;
+
+	browser_start(b, script, arg);
+	r = scauth_login_wait(f->ctx, f->lg, timeout_sec);
+	browser_end(b);
+	return r;
+}
+
+/* The next answer as it came, copied into buf; its status (0 when none came). */
+static int
+raw_answer(struct browser *b, char *buf, size_t size)
 {
 	long n;
 	char *nl;
@@ -312,6 +328,17 @@ answer(struct browser *b, char *buf, size_t size)
 	buf[n] = '\0';
 	b->pos += (size_t)n;
 	assert_int_equal(sscanf(buf, "HTTP/1.1 %d ", &status), 1);
+	return status;
+}
+
+/* The next answer, a page of the listener's: its status (0 when none came), a copy in buf. */
+static int
+answer(struct browser *b, char *buf, size_t size)
+{
+	int status = raw_answer(b, buf, size);
+
+	if (status == 0)
+		return 0;
 	/* Every answer is a page that closes and must not be cached. */
 	assert_non_null(strstr(buf, "\r\nConnection: close\r\n"));
 	assert_non_null(strstr(buf, "\r\nCache-Control: no-store\r\n"));
@@ -379,9 +406,7 @@ test_wait_forged_then_real(void **state)
 	rq.req[2] = request("GET /callback?code=forged HTTP/1.1\r\nHost: x\r\n\r\n");
 	rq.req[3] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\nHost: x\r\n"
 	    "User-Agent: test\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
 
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_non_null(strstr(page, "stale or forged"));
@@ -417,11 +442,9 @@ test_wait_denied(void **state)
 
 	rq.req[0] = request("GET /callback?error=access_denied&error_description=The+user+"
 	    "%%3Cb%%3Edenied%%3C%%2Fb%%3E+access&state=%s HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_EDENIED);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_EDENIED);
 	assert_string_equal(scauth_errmsg(f->ctx),
 	    "login refused by SoundCloud: access_denied: The user <b>denied</b> access");
-	browser_end(&b);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	/* The description is shown, escaped: it is the server's text, not our markup. */
 	assert_non_null(strstr(page, "access_denied: The user &lt;b&gt;denied&lt;/b&gt; access"));
@@ -449,10 +472,8 @@ test_wait_malformed(void **state)
 	rq.req[2] = request("GET /callback?code=c&state=%s&state=%s HTTP/1.1\r\n\r\n", f->state,
 	    f->state);
 	rq.req[3] = request("GET /callback?state=%s HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
 	/* A redirect with our state but neither code nor error ends the login. */
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_EPROTO);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_EPROTO);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_int_equal(answer(&b, page, sizeof(page)), 431);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
@@ -656,9 +677,7 @@ test_wait_flood_reconnecting(void **state)
 
 	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
 	s.real = real;
-	browser_start(&b, flood_then_real, &s);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 15), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, flood_then_real, &s, 15), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	took = strtol(b.answers + b.pos, &end, 10);
 	assert_true(end > b.answers + b.pos && *end == '\n');
@@ -727,28 +746,6 @@ start_then_callback(int out, void *arg)
 	browse_raw(out, sf->port, req, buf, sizeof(buf));
 }
 
-/* The next raw answer, copied into buf; its status. */
-static int
-raw_answer(struct browser *b, char *buf, size_t size)
-{
-	long n;
-	char *nl;
-	int status = 0;
-
-	assert_true(b->pos < b->len);
-	n = strtol(b->answers + b->pos, &nl, 10);
-	assert_true(*nl == '\n');
-	b->pos = (size_t)(nl + 1 - b->answers);
-	buf[0] = '\0';
-	if (n <= 0)
-		return 0;
-	assert_true((size_t)n < size && b->pos + (size_t)n <= b->len);
-	memcpy(buf, b->answers + b->pos, (size_t)n);
-	buf[n] = '\0';
-	b->pos += (size_t)n;
-	assert_int_equal(sscanf(buf, "HTTP/1.1 %d ", &status), 1);
-	return status;
-}
 
 /* The start address's path (from scauth_login_start_url()), into buf. */
 static void
@@ -786,9 +783,7 @@ test_start_address(void **state)
 	cb = request("/callback?code=" CODE "&state=%s", f->state);
 	sf.start_path = path;
 	sf.callback = cb;
-	browser_start(&b, start_then_callback, &sf);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), 0);
 	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
 	snprintf(loc, sizeof(loc), "\r\nLocation: %s\r\n", scauth_login_url(f->lg));
 	assert_non_null(strstr(page, loc));
@@ -814,10 +809,8 @@ test_start_address_twice(void **state)
 
 	start_path(f, path, sizeof(path));
 	sf.start_path = path;
-	browser_start(&b, start_then_callback, &sf);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+	assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), SCAUTH_ESTATE);
 	assert_non_null(strstr(scauth_errmsg(f->ctx), "opened twice"));
-	browser_end(&b);
 	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_non_null(strstr(page, "opened twice"));
@@ -851,10 +844,8 @@ test_start_address_cookie(void **state)
 		sf.start_path = path;
 		sf.callback = cb;
 		sf.cookie = round == 0 ? 0 : -1;
-		browser_start(&b, start_then_callback, &sf);
-		assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+		assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), SCAUTH_ESTATE);
 		assert_non_null(strstr(scauth_errmsg(f->ctx), "did not come from the browser"));
-		browser_end(&b);
 		assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
 		assert_int_equal(answer(&b, page, sizeof(page)), 400);
 		assert_null(login_code(f->lg));
@@ -963,9 +954,7 @@ test_listen_ipv6(void **state)
 	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
 	assert_non_null(strstr(f->trace, "login: listening on [::1]:"));
 	rq.req[0] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	assert_string_equal(login_code(f->lg), CODE);
 	browser_free(&b);
@@ -1004,10 +993,8 @@ test_wait_iss(void **state)
 	/* A wrong iss with the right state ends the login: a mix-up (RFC 9207). */
 	rq.req[0] = request("GET /callback?code=c&state=%s&iss=https%%3A%%2F%%2Fevil.test"
 	    " HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), SCAUTH_ESTATE);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_ESTATE);
 	assert_non_null(strstr(scauth_errmsg(f->ctx), "RFC 9207"));
-	browser_end(&b);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_non_null(strstr(page, "issuer"));
 	assert_null(login_code(f->lg));
@@ -1016,9 +1003,7 @@ test_wait_iss(void **state)
 
 	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fissuer.test"
 	    " HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	assert_string_equal(login_code(f->lg), CODE);
 	browser_free(&b);
@@ -1036,9 +1021,7 @@ test_wait_iss_ignored(void **state)
 
 	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fany.test"
 	    " HTTP/1.1\r\n\r\n", f->state);
-	browser_start(&b, send_requests, &rq);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	browser_end(&b);
+	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	browser_free(&b);
 	free(rq.req[0]);
@@ -1319,9 +1302,7 @@ sandbox_wait(struct fixture *f, struct browser *b)
 	struct via v = { f->sb.ca, scauth_login_url(f->lg), f->port };
 	int r;
 
-	browser_start(b, via_sandbox, &v);
-	r = scauth_login_wait(f->ctx, f->lg, 30);
-	browser_end(b);
+	r = browse_wait(f, b, via_sandbox, &v, 30);
 	return r;
 }
 
