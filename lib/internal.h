@@ -460,6 +460,11 @@ HIDDEN void lock_release(int fd);
  */
 /* 1 found (out filled), 0 absent, <0 error. */
 HIDDEN int ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *out);
+/*
+ * 0 when an item can be written now: the service answers and the default
+ * collection is there and unlocked (or unlocked at a prompt).  SCAUTH_ESTORE otherwise.
+ */
+HIDDEN int ss_writable(scauth_ctx *ctx);
 /* Creates or replaces the item, in the default collection. */
 HIDDEN int ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *label,
                     const char *data, size_t len);

@@ -534,6 +534,20 @@ out:
 }
 
 int
+ss_writable(scauth_ctx *ctx)
+{
+	struct ss_state *ss = NULL;
+	int r;
+
+	if ((r = ss_connect(ctx, &ss)) != 0)
+		return r;
+	ss->fn.push_thread_default(ss->mctx);
+	r = check_default(ctx, ss);
+	ss->fn.pop_thread_default(ss->mctx);
+	return r;
+}
+
+int
 ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *label,
     const char *data, size_t len)
 {

@@ -121,6 +121,42 @@ copy_put(scauth_ctx *ctx, const char *dir, const char *slot, const char *data, s
 	sbuf_free(&copy);
 }
 
+/*
+ * A rotated record that the Secret Service refused (the keyring locked, the
+ * service gone, mid-refresh) is kept whole in "<slot>.pending" beside the
+ * copy, in memory (tmpfs) only, and pushed to the item under the next lock
+ * before anything else reads it: the refresh token it holds is the only
+ * valid one.
+ */
+static void
+pending_name(const char *slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.pending", slot);
+}
+
+/* Under the lock: 0 when no record is pending or it is now in the item. */
+static int
+pending_push(scauth_ctx *ctx, const char *dir, const char *profile, const char *grant,
+    const char *slot)
+{
+	struct sbuf rec = SBUF_INIT(MAX_RECORD);
+	char pend[MAX_PROFILE_LEN + 32], label[MAX_PROFILE_LEN + 32];
+	int r;
+
+	pending_name(slot, pend, sizeof(pend));
+	if ((r = store_file_load(ctx, dir, pend, &rec)) <= 0)
+		goto out;
+	snprintf(label, sizeof(label), "SoundCloud %s: %s",
+	    strcmp(grant, "app") == 0 ? "app token" : "login", profile);
+	ctx_trace(ctx, "secret-service: storing a pending record (profile %s, %s)", profile, grant);
+	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&rec), rec.len)) != 0)
+		goto out;
+	r = store_file_erase(ctx, dir, pend);
+out:
+	sbuf_free(&rec);
+	return r;
+}
+
 /* The item, authoritatively; the copy (when kept) is brought in line with it. */
 static int
 load_item(scauth_ctx *ctx, const char *slot, int keep_copy, const char *dir, struct sbuf *out)
@@ -130,6 +166,9 @@ load_item(scauth_ctx *ctx, const char *slot, int keep_copy, const char *dir, str
 	int r;
 
 	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
+		return r;
+	if (keep_copy && ctx->store_locked &&
+	    (r = pending_push(ctx, dir, profile, grant, slot)) != 0)
 		return r;
 	ctx_trace(ctx, "secret-service: lookup (profile %s, %s)", profile, grant);
 	if ((r = ss_lookup(ctx, profile, grant, out)) < 0)
@@ -213,6 +252,7 @@ static int
 secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 {
 	char profile[MAX_PROFILE_LEN + 1], label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
+	char pend[MAX_PROFILE_LEN + 32];
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
 	const char *grant;
 	int keep_copy, r;
@@ -229,10 +269,18 @@ secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 	if (keep_copy)
 		store_file_erase(ctx, dir, slot);
 	ctx_trace(ctx, "secret-service: store (profile %s, %s)", profile, grant);
-	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0)
+	pending_name(slot, pend, sizeof(pend));
+	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0) {
+		/* Perhaps the only valid refresh token: kept (in memory) for the next call. */
+		if (keep_copy && strstr(sbuf_str(&whole), "\nrefresh_token ") != NULL &&
+		    store_file_save(ctx, dir, pend, sbuf_str(&whole), whole.len) == 0)
+			ctx_trace(ctx, "secret-service: kept the record to store it next time");
 		goto out;
-	if (keep_copy)
+	}
+	if (keep_copy) {
+		store_file_erase(ctx, dir, pend);
 		copy_put(ctx, dir, slot, whole.p, whole.len);
+	}
 	r = 0;
 out:
 	sbuf_free(&whole);
@@ -248,22 +296,34 @@ static int
 secret_prepare(scauth_ctx *ctx, const char *slot)
 {
 	char dir[PATH_LEN];
+	int r;
 
+	/*
+	 * Before the refresh token is spent: a keyring that is locked (or gone)
+	 * now would refuse the rotated one, and the grant would be lost.
+	 */
+	if ((r = ss_writable(ctx)) != 0)
+		return r;
 	return copy_dir(ctx, dir, sizeof(dir)) ? store_file_erase(ctx, dir, slot) : 0;
 }
 
 static int
 secret_erase(scauth_ctx *ctx, const char *slot)
 {
-	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN];
+	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN], pend[MAX_PROFILE_LEN + 32];
 	const char *grant;
 	int r;
 
 	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
 		return r;
-	/* The copy first: it must never outlive the item. */
-	if (copy_dir(ctx, dir, sizeof(dir)) && (r = store_file_erase(ctx, dir, slot)) != 0)
-		return r;
+	/* The copy (and a pending record) first: neither may outlive the item. */
+	if (copy_dir(ctx, dir, sizeof(dir))) {
+		if ((r = store_file_erase(ctx, dir, slot)) != 0)
+			return r;
+		pending_name(slot, pend, sizeof(pend));
+		if ((r = store_file_erase(ctx, dir, pend)) != 0)
+			return r;
+	}
 	ctx_trace(ctx, "secret-service: clear (profile %s, %s)", profile, grant);
 	return ss_clear(ctx, profile, grant);
 }

@@ -359,3 +359,36 @@ no_plain_refresh() {
 	helper token
 	expect_status 77
 }
+
+@test "secret-service: a keyring that locks during a refresh loses nothing; unlocked, it works" {
+	unset DISPLAY WAYLAND_DISPLAY
+	broker_config "refresh_margin = 7200"
+	login
+	sandbox_fault '{"endpoint":"token","kind":"slow","delay_ms":4000}'
+	local pid rc=0 i
+	SOUNDCLOUD_AUTH_TRACE=1 "$HELPER" token >"$OUT" 2>"$BATS_TEST_TMPDIR/trace" 3>&- &
+	pid=$!
+	# Lock the keyring while the refresh request is at the (slow) server: after the item
+	# was read under the lock and the refresh token sent, before the rotated one is stored.
+	for ((i = 0; i < 200; i++)); do
+		grep -q "secret-service: lookup" "$BATS_TEST_TMPDIR/trace" && break
+		sleep 0.05
+	done
+	sleep 1
+	ss_lock
+	wait "$pid" || rc=$?
+	no_token_in "$(<"$BATS_TEST_TMPDIR/trace")"
+	[[ $rc -eq 75 ]] || fail "expected exit 75 while locked, got $rc"
+	grep -q "the keyring is locked" "$BATS_TEST_TMPDIR/trace" || fail "no locked-keyring message"
+	expect_stat token.refresh_token 1
+	ss_unlock
+	# The rotated refresh token was kept and stored now: with this margin every token is due,
+	# so the next call refreshes once more, with the kept refresh token, not the spent one.
+	helper token
+	expect_status 0
+	[[ -s $OUT ]] || fail "no token after unlocking"
+	expect_stat token.refresh_token 2
+	expect_stat refresh_reuse 0
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	[[ -z $(find "$XDG_RUNTIME_DIR" -name '*.pending' 2>/dev/null) ]] || fail "a pending record stayed"
+}
