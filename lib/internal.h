@@ -543,6 +543,8 @@ HIDDEN int listener_wait(scauth_ctx *ctx, int fd, struct listen_login *ll, int t
 HIDDEN int head_has_cookie(const char *head, size_t len, const char *name, const char *value);
 /* login.c, for tests: the login's verifier and code (secrets; NULL when none). */
 HIDDEN const char *login_verifier(const scauth_login *lg);
+/* "http" or "https": whether a listener can serve the login's redirect_uri. */
+HIDDEN const char *login_redirect_scheme(const scauth_login *lg);
 HIDDEN const char *login_code(const scauth_login *lg);
 
 #endif /* SCAUTH_INTERNAL_H */
