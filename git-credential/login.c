@@ -24,7 +24,7 @@ or_unknown(const char *s)
 	return nonempty(s) ? s : "?";
 }
 
-/* The URL alone on its stderr line (a script can pick it up), the browser. */
+/* The URL alone on its stderr line (a script can pick it up). */
 static int
 ui_show_url(void *arg, const char *url, int paste)
 {
@@ -33,8 +33,6 @@ ui_show_url(void *arg, const char *url, int paste)
 	fprintf(stderr, "Open this address in a browser to log in to SoundCloud:\n%s\n", url);
 	if (paste)
 		show_qr(url);
-	if (!ui->lo->no_browser)
-		ui->browser = open_browser(url);
 	if (!paste)
 		fprintf(stderr, "Waiting for the browser to come back to %s ...\n",
 		    or_unknown(scauth_ctx_get(ui->cmd->ctx, "redirect_uri")));
@@ -83,15 +81,45 @@ ui_ask_paste(void *arg, const char *url, char *buf, size_t size)
 	return 0;
 }
 
+/* The browser, on the start address: its command line carries no state. */
+static void
+ui_start_browser(void *arg, const char *address)
+{
+	struct login_ui *ui = arg;
+
+	if (!ui->lo->no_browser)
+		ui->browser = open_browser(address);
+}
+
 static void
 ui_step_failed(void *arg, enum scauth_login_step step, int err)
 {
 	struct login_ui *ui = arg;
+	static char why[768];
 
-	(void)err;
-	if (step == SCAUTH_STEP_LISTEN)
-		fprintf(stderr, PROG ": cannot wait for the browser (%s); "
-		    "paste the address it shows instead\n", scauth_errmsg(ui->cmd->ctx));
+	if (step != SCAUTH_STEP_LISTEN)
+		return;
+	if (err == SCAUTH_EUNAVAIL) {
+		snprintf(why, sizeof(why), "%s; another program may hold redirect_uri's port and "
+		    "would get the browser's redirect: stop it, or log in with --paste",
+		    scauth_errmsg(ui->cmd->ctx));
+		ui->cmd->why = why;
+		return;
+	}
+	fprintf(stderr, PROG ": cannot wait for the browser (%s); "
+	    "paste the address it shows instead\n", scauth_errmsg(ui->cmd->ctx));
+}
+
+/* Says so when the new login is another account than the one stored before. */
+static void
+warn_if_other_account(const char *before, const scauth_token *t)
+{
+	const char *now = scauth_token_urn(t);
+
+	if (nonempty(before) && nonempty(now) && strcmp(before, now) != 0)
+		fprintf(stderr, PROG ": warning: this is another SoundCloud account than the one "
+		    "logged in before (%s); it replaces it. If you did not mean to log in as %s, "
+		    "run '" PROG " logout'.\n", before, or_unknown(scauth_token_permalink(t)));
 }
 
 /*
@@ -109,20 +137,28 @@ login_flow(struct cmd *cmd, const struct login_opts *lo, scauth_token **out)
 		.show_url = ui_show_url,
 		.ask_paste = ui_ask_paste,
 		.step_failed = ui_step_failed,
+		.start_browser = ui_start_browser,
 	};
-	scauth_token *t = NULL;
+	scauth_token *t = NULL, *before = NULL;
+	char *before_urn = NULL;
 	int r;
 
 	*out = NULL;
+	if (scauth_token_peek(cmd->ctx, SCAUTH_GRANT_USER, &before) == 0 &&
+	    nonempty(scauth_token_urn(before)))
+		before_urn = strdup(scauth_token_urn(before));
+	scauth_token_free(before);
 	if ((r = scauth_login_run(cmd->ctx, &lui, &t)) < 0)
 		goto out;
 	if ((r = scauth_token_save(cmd->ctx, SCAUTH_GRANT_USER, t)) < 0)
 		goto out;
 	fprintf(stderr, "Logged in as %s (%s, %s)\n", or_unknown(scauth_token_username(t)),
 	    or_unknown(scauth_token_permalink(t)), or_unknown(scauth_token_urn(t)));
+	warn_if_other_account(before_urn, t);
 	*out = t;
 	t = NULL;       /* transferred */
  out:
+	free(before_urn);
 	reap_browser(ui.browser);
 	scauth_token_free(t);
 	return r;

@@ -447,6 +447,13 @@ HIDDEN int store_file_save(scauth_ctx *ctx, const char *dir, const char *slot,
                            const char *data, size_t len);
 HIDDEN int store_file_erase(scauth_ctx *ctx, const char *dir, const char *slot);
 HIDDEN int store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot);
+/*
+ * Under the lock: finishes a replace of slot that a killed process left half
+ * done, when "<slot>.new" holds a complete record no older than the slot
+ * (cut to size, synced, renamed over it, the directory synced).  0 also when
+ * there is nothing to finish.
+ */
+HIDDEN int store_file_recover(scauth_ctx *ctx, const char *dir, const char *slot);
 
 /* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock); use store_lock(). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
@@ -541,6 +548,8 @@ HIDDEN int listener_wait(scauth_ctx *ctx, int fd, struct listen_login *ll, int t
 HIDDEN int head_has_cookie(const char *head, size_t len, const char *name, const char *value);
 /* login.c, for tests: the login's verifier and code (secrets; NULL when none). */
 HIDDEN const char *login_verifier(const scauth_login *lg);
+/* "http" or "https": whether a listener can serve the login's redirect_uri. */
+HIDDEN const char *login_redirect_scheme(const scauth_login *lg);
 HIDDEN const char *login_code(const scauth_login *lg);
 
 #endif /* SCAUTH_INTERNAL_H */

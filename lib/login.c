@@ -412,6 +412,12 @@ scauth_login_free(scauth_login *lg)
 }
 
 const char *
+login_redirect_scheme(const scauth_login *lg)
+{
+	return lg->redirect.scheme;
+}
+
+const char *
 login_verifier(const scauth_login *lg)
 {
 	return lg->verifier;

@@ -33,8 +33,18 @@ scauth_login_run(scauth_ctx *ctx, const struct scauth_login_ui *ui, scauth_token
 	step = SCAUTH_STEP_BEGIN;
 	if ((r = scauth_login_begin(ctx, &lg)) != 0)
 		goto out;
-	/* Listen before the URL is shown, so that the redirect cannot come too early. */
+	/*
+	 * Listen before the URL is shown, so that the redirect cannot come too
+	 * early.  A port that cannot be bound ends the login: whoever holds it
+	 * would get the browser's redirect.  Only an https redirect_uri, which
+	 * no listener here can serve, means a paste.
+	 */
 	if (!paste && (r = scauth_login_listen(ctx, lg)) != 0) {
+		if (r == SCAUTH_ESYSTEM && strcmp(login_redirect_scheme(lg), "http") == 0) {
+			step = SCAUTH_STEP_LISTEN;
+			r = SCAUTH_EUNAVAIL;
+			goto out;
+		}
 		step_failed(ui, SCAUTH_STEP_LISTEN, r);
 		paste = 1;
 	}
@@ -42,6 +52,12 @@ scauth_login_run(scauth_ctx *ctx, const struct scauth_login_ui *ui, scauth_token
 	step = SCAUTH_STEP_SHOW;
 	if ((r = ui->show_url(ui->arg, url, paste)) != 0)
 		goto out;
+	/* A browser's command line is in /proc: it gets the start address, without the state. */
+	if (ui->start_browser != NULL) {
+		const char *start = scauth_login_start_url(lg);
+
+		ui->start_browser(ui->arg, start != NULL ? start : url);
+	}
 	if (!paste) {
 		step = SCAUTH_STEP_WAIT;
 		r = scauth_login_wait(ctx, lg, ui->timeout_sec);

@@ -388,12 +388,22 @@ struct scauth_login_ui {
 	int (*ask_paste)(void *arg, const char *url, char *buf, size_t size);
 	/* Optional: a step failed with err (scauth_errmsg() says why). */
 	void (*step_failed)(void *arg, enum scauth_login_step step, int err);
+	/*
+	 * Optional: starts a browser on address, right after show_url: the
+	 * one-time start address when listening (scauth_login_start_url()),
+	 * the authorize URL for a paste.
+	 */
+	void (*start_browser)(void *arg, const char *address);
 };
 
 /*
  * The whole login, written once over the calls above: begin; listen unless
- * ui->paste (a listener that cannot be opened falls back to a paste); show
- * the URL; wait for the redirect, or ask for a paste; finish.  *out receives
+ * ui->paste; show the URL (and start the browser on the start address);
+ * wait for the redirect, or ask for a paste; finish.  A listener that cannot
+ * be opened ends the login with SCAUTH_EUNAVAIL at SCAUTH_STEP_LISTEN
+ * (scauth_errmsg() names the address and port), since whoever holds the port
+ * would get the redirect; only an https redirect_uri, which cannot be
+ * listened on, goes on with a paste (step_failed is told, with ESYSTEM).  *out receives
  * the token (not stored: see scauth_token_save()).
  */
 SCAUTH_API int scauth_login_run(scauth_ctx *ctx, const struct scauth_login_ui *ui,

@@ -297,7 +297,10 @@ store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot)
 		return dfd;
 	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, slot);
 	file_path(dir, tmp, path, sizeof(path));
-	/* Left by a process killed mid-write; we hold the lock, so nobody is writing it. */
+	/*
+	 * Left by a process killed mid-write; we hold the lock, so nobody is
+	 * writing it, and the lock hook finished it if it was complete.
+	 */
 	if (unlinkat(dfd, tmp, 0) == -1 && errno != ENOENT) {
 		r = store_error(ctx, path, errno);
 		goto out;
@@ -407,8 +410,158 @@ out:
 	return r;
 }
 
+/*
+ * Reads name in dfd (ours, O_NOFOLLOW, checked) into a malloc'ed buffer of
+ * MAX_RECORD + 1 bytes.  1 and *len when read, 0 when absent or unsafe (it
+ * is not ours to trust), <0 on an error.
+ */
+static int
+read_small(scauth_ctx *ctx, const char *dir, int dfd, const char *name, char **bufp,
+    size_t *lenp)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	int fd = -1, r;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if ((r = store_file_open(ctx, dir, dfd, name, O_RDONLY, &fd)) != 0) {
+		r = r == 1 || r == SCAUTH_EUNSAFE ? 0 : r;
+		goto out;
+	}
+	if ((buf = malloc(MAX_RECORD + 1)) == NULL) {
+		r = SCAUTH_ENOMEM;
+		goto out;
+	}
+	while (len < MAX_RECORD + 1) {
+		n = read(fd, buf + len, MAX_RECORD + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "%s/%s: read", dir, name);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*bufp = buf;
+	*lenp = len;
+	buf = NULL;     /* transferred */
+	r = 1;
+out:
+	if (buf != NULL) {
+		scauth_wipe(buf, len);
+		free(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+/*
+ * "<slot>.new" as the record it would replace the slot with: what save()
+ * wrote, whole, possibly still followed by the zeros prepare() reserved (a
+ * kill between the write and the truncation).  1 when it is one, no older
+ * than the slot and with a refresh token if the slot has one, with the
+ * record's length in *reclen; 0 for a reservation, a partial write, garbage.
+ */
+static int
+complete_record(const char *data, size_t len, const struct scauth_token *slot,
+    size_t *reclen)
+{
+	struct scauth_token *t = NULL;
+	size_t n = len;
+	int ok;
+
+	while (n > 0 && data[n - 1] == '\0')
+		n--;
+	if (n == 0 || n > MAX_RECORD || data[n - 1] != '\n' || record_parse(data, n, &t) != 0)
+		return 0;
+	ok = t->access != NULL && (slot == NULL ||
+	    ((slot->refresh == NULL || t->refresh != NULL) && t->obtained_at >= slot->obtained_at));
+	scauth_token_free(t);
+	*reclen = n;
+	return ok;
+}
+
+int
+store_file_recover(scauth_ctx *ctx, const char *dir, const char *slot)
+{
+	struct scauth_token *cur = NULL;
+	char tmp[TMP_LEN], path[PATH_LEN], *data = NULL, *old = NULL;
+	size_t len = 0, oldlen = 0, reclen = 0;
+	int dfd, fd = -1, r;
+
+	if ((dfd = store_dir_open(ctx, dir, 0)) < 0)
+		return dfd == SCAUTH_ELOGIN ? 0 : dfd;
+	snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, slot);
+	if ((r = read_small(ctx, dir, dfd, tmp, &data, &len)) <= 0)
+		goto out;
+	if ((r = read_small(ctx, dir, dfd, slot, &old, &oldlen)) < 0)
+		goto out;
+	/* A slot that does not parse is no reason to keep a good successor out. */
+	if (r == 1 && (oldlen > MAX_RECORD || record_parse(old, oldlen, &cur) != 0))
+		cur = NULL;
+	r = 0;
+	if (len > MAX_RECORD || !complete_record(data, len, cur, &reclen))
+		goto out;       /* junk: prepare() throws it away */
+	file_path(dir, tmp, path, sizeof(path));
+	if ((r = store_file_open(ctx, dir, dfd, tmp, O_WRONLY, &fd)) != 0) {
+		if (r == SCAUTH_ESTORE || r == SCAUTH_ESYSTEM)
+			r = store_error(ctx, path, errno);
+		goto out;
+	}
+	if ((reclen != len && ftruncate(fd, (off_t)reclen) == -1) || fsync(fd) == -1 ||
+	    renameat(dfd, tmp, dfd, slot) == -1) {
+		r = store_error(ctx, path, errno);
+		goto out;
+	}
+	if (fsync(dfd) == -1) {
+		r = ctx_errno(ctx, SCAUTH_ESTORE, "%s: cannot sync the directory", dir);
+		goto out;
+	}
+	ctx_trace(ctx, "store: finished an interrupted write of %s", slot);
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (data != NULL) {
+		scauth_wipe(data, len);
+		free(data);
+	}
+	if (old != NULL) {
+		scauth_wipe(old, oldlen);
+		free(old);
+	}
+	scauth_token_free(cur);
+	close(dfd);
+	return r;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The backend: slots in the state directory. */
+
+/*
+ * Right after the profile lock is taken, before anyone under it reads a
+ * slot: a killed writer's complete "<slot>.new" is finished, since for a
+ * refresh it holds the only copy of the rotated refresh token.
+ */
+static int
+file_lock(scauth_ctx *ctx)
+{
+	static const char *const kinds[] = { "user", "app" };
+	char slot[STORE_SLOT_LEN];
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < ARRAY_SIZE(kinds) && r == 0; i++) {
+		snprintf(slot, sizeof(slot), "%s.%s", ctx->profile, kinds[i]);
+		r = store_file_recover(ctx, ctx->state_dir, slot);
+	}
+	return r;
+}
 
 static int
 file_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
@@ -450,5 +603,6 @@ const struct store_backend store_file_backend = {
 	.save = file_save,
 	.erase = file_erase,
 	.prepare = file_prepare,
+	.lock = file_lock,
 	.describe = file_describe,
 };

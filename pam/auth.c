@@ -165,6 +165,14 @@ ui_step_failed(void *arg, enum scauth_login_step step, int e)
 		ui->status = auth_status(e) == PAM_BUF_ERR ? PAM_BUF_ERR : PAM_SERVICE_ERR;
 		break;
 	case SCAUTH_STEP_LISTEN:
+		/* A busy port: whoever holds it would get the redirect.  Never a paste then. */
+		if (e == SCAUTH_EUNAVAIL) {
+			log_lib(c, LOG_ERR, "cannot listen for the redirect", ui->ctx, e);
+			tell(c, ui->flags, "SoundCloud login unavailable: %s.",
+			    scauth_errmsg(ui->ctx));
+			ui->status = PAM_AUTHINFO_UNAVAIL;
+			break;
+		}
 		log_lib(c, LOG_WARNING, "cannot listen for the redirect; asking for it instead",
 		    ui->ctx, e);
 		break;

@@ -17,6 +17,9 @@ load '../lib/broker'
 @test "file: kill -9 mid-refresh, $KILL_ROUNDS rounds: chain lost only in the window" {
 	t_kill9_chain_survives
 }
+@test "file: killed at each rename and fsync of a refresh, no login is lost" {
+	t_strace_kill_each_step
+}
 @test "file: a full file system fails the refresh before it spends the token" {
 	t_enospc_keeps_chain
 }

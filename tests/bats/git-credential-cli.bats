@@ -362,17 +362,102 @@ refute_code_on_screen() {
 		fail "the browser ran with stdout $(cat "$BATS_TEST_TMPDIR/browser-ran")"
 }
 
-@test "login falls back to paste when the redirect port is taken" {
+@test "a taken redirect port is an error that names the address and port, never a paste" {
 	node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1")' \
 		"$REDIRECT_PORT" 3>&- &
 	BLOCKER_PID=$!
 	wait_for bash -c "exec 6<>/dev/tcp/127.0.0.1/$REDIRECT_PORT" 2>/dev/null ||
 		fail "the blocker never listened"
+	export BROWSER="$BATS_TEST_TMPDIR/marker-browser"
+	printf '#!/bin/sh\ntouch "%s"\n' "$BATS_TEST_TMPDIR/browser-ran" >"$BROWSER"
+	chmod +x "$BROWSER"
+	run --separate-stderr timeout 60 "$HELPER" login --timeout 5 </dev/null
+	assert_equal "$status" 69
+	[[ $stderr == *"cannot listen on 127.0.0.1:$REDIRECT_PORT: Address already in use"* ]] ||
+		fail "the error does not name the address and port: $stderr"
+	[[ $stderr != *"paste"*"instead"* ]] || fail "it fell back to a paste: $stderr"
+	[ ! -e "$BATS_TEST_TMPDIR/browser-ran" ] || fail "a browser was started"
+	[ -z "$(stored access_token)" ]
+	# --paste is the way around it, on purpose.
 	make_paste_browser url
-	run_paste_login
+	run_paste_login --paste
 	assert_success
-	[[ $stderr == *"cannot wait for the browser"* ]] || fail "no word about the fallback"
 	assert_logged_in
+}
+
+@test "the browser gets the one-time start address, which carries no state" {
+	cat >"$BATS_TEST_TMPDIR/argv-browser" <<-EOF
+		#!/bin/sh
+		printf '%s\n' "\$*" >"$BATS_TEST_TMPDIR/browser-argv"
+		tr '\\0' ' ' </proc/\$\$/cmdline >>"$BATS_TEST_TMPDIR/browser-argv"
+		exec "$TOP/tests/lib/browser" "\$1"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/argv-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/argv-browser"
+	run --separate-stderr "$HELPER" login
+	assert_success
+	assert_logged_in
+	local argv url state
+	argv=$(cat "$BATS_TEST_TMPDIR/browser-argv")
+	url=$(grep -m1 '^https://' <<<"$stderr")
+	state=$(sed -n 's/.*[?&]state=\([^&]*\).*/\1/p' <<<"$url")
+	[[ -n $state ]] || fail "no state in the authorize URL shown"
+	[[ $argv != *"$state"* ]] || fail "the state is on the browser's command line"
+	[[ $argv != *"state="* && $argv != *"authorize"* ]] ||
+		fail "the authorize URL is on the browser's command line"
+	grep -qE "^http://127\.0\.0\.1:$REDIRECT_PORT/soundcloud-auth-start-[A-Za-z0-9_-]+\$" \
+		<<<"${argv%%$'\n'*}" || fail "the browser did not get the start address: $argv"
+	# People are still shown the authorize URL itself.
+	assert_url_line "$stderr"
+}
+
+@test "a second visit to the start address stops the login: another user may have opened it" {
+	# Someone who read the start address in /proc opens it first, then the real browser.
+	cat >"$BATS_TEST_TMPDIR/raced-browser" <<-EOF
+		#!/bin/sh
+		curl -s -o /dev/null --max-time 10 "\$1"
+		BROWSER_LOG="$BATS_TEST_TMPDIR/real-status" "$TOP/tests/lib/browser" "\$1" || true
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/raced-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/raced-browser"
+	run --separate-stderr timeout 60 "$HELPER" login --timeout 30
+	assert_equal "$status" 77
+	[[ $stderr == *"opened twice"* ]] || fail "no word of the second visit: $stderr"
+	[ -z "$(stored access_token)" ]
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+}
+
+@test "a redirect with our state but not from the browser that started is refused" {
+	# The start address is opened (cookie set), then the redirect arrives without the cookie.
+	cat >"$BATS_TEST_TMPDIR/thief-browser" <<-EOF
+		#!/bin/sh
+		authz=\$(curl -sS -o /dev/null -w '%{redirect_url}' --max-time 10 "\$1")
+		loc=\$(curl -sS --cacert "$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' "\$authz")
+		printf 'url = "%s"\n' "\$loc" | curl -s -o /dev/null --max-time 10 -K -
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/thief-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/thief-browser"
+	run --separate-stderr timeout 60 "$HELPER" login --timeout 30
+	assert_equal "$status" 77
+	[[ $stderr == *"did not come from the browser"* ]] || fail "no reason given: $stderr"
+	[ -z "$(stored access_token)" ]
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
+}
+
+@test "logging in as another account than the stored one warns" {
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr != *"another SoundCloud account"* ]] || fail "warned on a first login"
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr != *"another SoundCloud account"* ]] || fail "warned for the same account"
+	sandbox_ctl POST user '{"id":4242,"username":"Other","permalink":"other-1","full_name":"O"}' \
+		>/dev/null
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr == *"Logged in as Other (other-1, soundcloud:users:4242)"* ]]
+	[[ $stderr == *"warning: this is another SoundCloud account than the one logged in before (soundcloud:users:1001)"* ]] ||
+		fail "no warning: $stderr"
 }
 
 @test "login --no-browser starts no browser; a script can take the URL from stderr" {

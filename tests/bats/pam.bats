@@ -235,7 +235,7 @@ assert_kiosk_store() {
 	assert_equal "$(sandbox_stat token.authorization_code)" 1
 }
 
-@test "listen mode falls back to a paste prompt when redirect_uri's port is taken" {
+@test "listen mode: a taken redirect_uri port fails the login with its address, never a paste" {
 	kiosk_service mode=listen timeout=30
 	# Someone else holds the port for the life of this test.
 	node -e 'require("net").createServer().listen(+process.argv[1], "127.0.0.1",
@@ -246,12 +246,15 @@ assert_kiosk_store() {
 		grep -q LISTENING "$BATS_TEST_TMPDIR/holder" && break
 		sleep 0.05
 	done
-	kiosk_paste authenticate
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
 	kill "$holder"
-	assert_success
-	assert_output --partial "and paste the address you are sent to"
-	grep -q "cannot listen for the redirect; asking for it instead" "$PAM_LOG" ||
-		fail "the fallback was not logged"
+	assert_failure
+	assert_output --partial "$PAM_MSG_AUTHINFO_UNAVAIL"
+	assert_output --partial "cannot listen on 127.0.0.1:$REDIRECT_PORT: Address already in use"
+	refute_output --partial "paste the address"
+	grep -q "cannot listen for the redirect.*127.0.0.1:$REDIRECT_PORT" "$PAM_LOG" ||
+		fail "the failure was not logged with the address"
+	assert_equal "$(sandbox_stat token.authorization_code)" 0
 }
 
 @test "debug logs each HTTP request of the login, and no secret" {

@@ -343,6 +343,50 @@ t_kill9_chain_survives() {
 # ------------------------------------------------------------------------------------------
 # Full and read-only file systems (file backend).
 
+# The syscalls of one refresh that may replace the store, as strace names them, with their
+# count: "rename 1", "fsync 3" ...
+refresh_syscalls() {
+	local log=$BATS_TEST_TMPDIR/strace.count
+	strace -f -qq -c -S name -U name,calls -o "$log" \
+		-e trace=rename,renameat,renameat2,fsync,fdatasync "$HELPER" token >/dev/null 2>&1 ||
+		fail "an undisturbed refresh failed under strace"
+	awk '$1 ~ /^(rename|renameat|renameat2|fsync|fdatasync)$/ && $2 > 0 { print $1, $2 }' "$log"
+}
+
+t_strace_kill_each_step() {
+	# A margin longer than the sandbox's TTL: every call refreshes.
+	broker_config "refresh_margin = 7200"
+	login
+	local calls name count n kills=0 chain
+	calls=$(refresh_syscalls)
+	grep -qE '^rename' <<<"$calls" || fail "no rename seen in a refresh: $calls"
+	grep -qE '^f(data)?sync' <<<"$calls" || fail "no fsync seen in a refresh: $calls"
+	while read -r name count; do
+		for ((n = 1; n <= count; n++)); do
+			# Killed as it enters the n-th such call of a refresh.
+			# (In a subshell, so that the shell's "Killed" note goes nowhere.)
+			(strace -f -qq -o /dev/null -e trace="$name" \
+				-e inject="$name:signal=SIGKILL:when=$n" "$HELPER" token \
+				>/dev/null 2>&1) 2>/dev/null &&
+				fail "the helper was not killed at $name #$n"
+			kills=$((kills + 1))
+			# The login survives: the next call works, with no refresh token reused.
+			helper token
+			[[ $status -eq 0 ]] || fail "after a kill at $name #$n: exit $status: $stderr"
+			[[ $(printed) == "$(rec access_token)" ]] ||
+				fail "after a kill at $name #$n: the token handed out is not the stored one"
+			[[ ! -e $STATE/$PROFILE.user.new ]] ||
+				fail "after a kill at $name #$n: $PROFILE.user.new is left over"
+			expect_stat refresh_reuse 0
+		done
+	done <<<"$calls"
+	((kills >= 3)) || fail "only $kills kill points in a refresh"
+	expect_stat token.errors.invalid_grant 0
+	chain=$(chain_of "$(rec refresh_token)")
+	[[ $chain == *'"live":true'* ]] || fail "the stored refresh token is not live: $chain"
+	echo "# killed a refresh at each of $kills renames and fsyncs: no login lost" >&3
+}
+
 t_enospc_keeps_chain() {
 	mount_small_state
 	broker_config "refresh_margin = 7200"

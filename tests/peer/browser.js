@@ -147,13 +147,33 @@ function findForm(html) {
   return { action: form.action, method: (form.method || 'get').toUpperCase(), inputs };
 }
 
+// The cookies of the client's start address, for the redirect back to it.
+let startJar = null;
+
 async function main() {
-  if (process.argv.length !== 3) fail('usage: browser.js AUTHORIZE_URL', 2);
+  if (process.argv.length !== 3) fail('usage: browser.js START_OR_AUTHORIZE_URL', 2);
   let current;
   try {
     current = new URL(process.argv[2]);
   } catch {
     fail('the argument is not a URL', 2);
+  }
+  const jar = new CookieJar();
+  // The client's one-time start address on its loopback listener: it sets a
+  // cookie (which the redirect back must carry) and sends us to the authorize URL.
+  if (current.protocol === 'http:' && LOOPBACK_HOSTS.has(current.hostname)) {
+    let res;
+    try {
+      res = await request(current);
+    } catch (err) {
+      fail(`the client's start address ${shown(current)} did not answer: ${err.message}`);
+    }
+    note(`GET ${shown(current)} -> ${res.status}`);
+    const setCookie = res.headers['set-cookie'];
+    jar.store(current, Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : []);
+    if (res.status !== 302 || !res.headers.location) fail(`the start address answered ${res.status}`);
+    current = new URL(res.headers.location, current);
+    startJar = jar;
   }
   if (current.protocol !== 'https:') fail(`refusing a non-https authorize URL ${shown(current)}`, 2);
 
@@ -163,7 +183,6 @@ async function main() {
   const action = process.env.PEER_BROWSER_ACTION || 'approve';
   if (!['approve', 'deny'].includes(action)) fail(`PEER_BROWSER_ACTION must be approve or deny, not ${action}`, 2);
 
-  const jar = new CookieJar();
   let redirects = 0;
   let forms = 0;
   let pending = { method: 'GET' };
@@ -253,8 +272,11 @@ async function deliver(url, action) {
   const error = url.searchParams.get('error');
   if (error) note(`authorization error on the redirect: ${error}: ${url.searchParams.get('error_description') ?? ''}`);
   let res;
+  const headers = { accept: 'text/html' };
+  const cookie = startJar ? startJar.header(url) : '';
+  if (cookie) headers.cookie = cookie;
   try {
-    res = await request(url, { headers: { accept: 'text/html' } });
+    res = await request(url, { headers });
   } catch (err) {
     fail(`the client's listener at ${shown(url)} did not answer: ${err.message}`);
   }

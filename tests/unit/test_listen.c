@@ -1380,7 +1380,19 @@ struct run_ui {
 	int steps[8];                   /* errors by step */
 	int fail_show, fail_paste;
 	char url[8192];
+	char started[8192];             /* what start_browser was given */
 };
+
+/* Notes the URL shown, and starts no browser. */
+static int
+run_show_only(void *arg, const char *url, int paste)
+{
+	struct run_ui *u = arg;
+
+	u->shown++;
+	snprintf(u->url, sizeof(u->url), "%s", url);
+	return 0;
+}
 
 static int
 run_show(void *arg, const char *url, int paste)
@@ -1467,25 +1479,61 @@ test_run_listen(void **state)
 	scauth_token_free(tok);
 }
 
-/* A listener that cannot be had (the port is taken) falls back to a paste. */
+/*
+ * A listener that cannot be had (the port is taken) ends the login with an
+ * error naming the address and port, never a paste: whoever holds the port
+ * would get the browser's redirect.
+ */
 static void
-test_run_paste_fallback(void **state)
+test_run_port_taken(void **state)
 {
 	struct fixture *f = *state;
 	struct run_ui u = { 0 };
 	scauth_token *tok = NULL;
 	scauth_login *hold = NULL;
+	char want[128];
 
 	assert_int_equal(scauth_login_begin(f->ctx, &hold), 0);
 	assert_int_equal(scauth_login_listen(f->ctx, hold), 0);
-	if (run(f, &u, 0, &tok) != 0)
-		fail_msg("run: %s", scauth_errmsg(f->ctx));
-	assert_int_equal(u.steps[SCAUTH_STEP_LISTEN], SCAUTH_ESYSTEM);
-	assert_int_equal(u.paste_shown, 1);
-	assert_int_equal(u.asked, 1);
-	assert_string_equal(scauth_token_permalink(tok), "test-user");
-	scauth_token_free(tok);
+	assert_int_equal(run(f, &u, 0, &tok), SCAUTH_EUNAVAIL);
+	assert_null(tok);
+	assert_int_equal(u.steps[SCAUTH_STEP_LISTEN], SCAUTH_EUNAVAIL);
+	snprintf(want, sizeof(want), "cannot listen on 127.0.0.1:%d: Address already in use",
+	    f->port);
+	assert_string_equal(scauth_errmsg(f->ctx), want);
+	assert_int_equal(u.shown, 0);
+	assert_int_equal(u.asked, 0);
 	scauth_login_free(hold);
+}
+
+static void
+run_start_browser(void *arg, const char *address)
+{
+	struct run_ui *u = arg;
+
+	snprintf(u->started, sizeof(u->started), "%s", address);
+}
+
+/* The browser the driver starts gets the start address, which carries no state. */
+static void
+test_run_start_browser(void **state)
+{
+	struct fixture *f = *state;
+	struct run_ui u = { 0 };
+	const struct scauth_login_ui ui = {
+		.arg = &u, .paste = 0, .timeout_sec = 1,
+		.show_url = run_show_only, .ask_paste = run_paste, .step_failed = run_failed,
+		.start_browser = run_start_browser,
+	};
+	scauth_token *tok = NULL;
+	char origin[64];
+
+	u.f = f;
+	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_ETIMEOUT);
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d/soundcloud-auth-start-", f->port);
+	assert_true(strncmp(u.started, origin, strlen(origin)) == 0);
+	assert_null(strstr(u.started, "state"));
+	assert_non_null(strstr(u.url, "state="));
 }
 
 /* A callback's error ends the login with it, and names its step. */
@@ -1559,7 +1607,9 @@ main(void)
 		    (void *)&sandbox_issuer),
 		cmocka_unit_test_prestate_setup_teardown(test_run_listen, setup_sandbox, teardown,
 		    (void *)&no_listen),
-		cmocka_unit_test_prestate_setup_teardown(test_run_paste_fallback, setup_sandbox,
+		cmocka_unit_test_prestate_setup_teardown(test_run_start_browser, setup_sandbox,
+		    teardown, (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_run_port_taken, setup_sandbox,
 		    teardown, (void *)&no_listen),
 		cmocka_unit_test_prestate_setup_teardown(test_run_failures, setup_sandbox, teardown,
 		    (void *)&no_listen),
