@@ -12,7 +12,7 @@ load '../lib/broker'
 @test "keyring: $CONCURRENCY processes on an expired token: 1 refresh, 0 reuse, 1 token" {
 	t_concurrent_refresh
 }
-@test "keyring: kill -9 mid-refresh, $KILL_ROUNDS rounds: chain lost only in the window" {
+@test "keyring: kill -9 mid-refresh, up to $KILL_ROUNDS rounds in ${KILL_SECONDS}s: chain lost only in the window" {
 	t_kill9_chain_survives
 }
 @test "keyring: nothing but the lock is written to disk" {

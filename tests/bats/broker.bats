@@ -14,7 +14,7 @@ load '../lib/broker'
 @test "file: $CONCURRENCY processes on an expired token: 1 refresh, 0 reuse, 1 token" {
 	t_concurrent_refresh
 }
-@test "file: kill -9 mid-refresh, $KILL_ROUNDS rounds: chain lost only in the window" {
+@test "file: kill -9 mid-refresh, up to $KILL_ROUNDS rounds in ${KILL_SECONDS}s: chain lost only in the window" {
 	t_kill9_chain_survives
 }
 @test "file: killed at each rename and fsync of a refresh, no login is lost" {
