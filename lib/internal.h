@@ -6,7 +6,7 @@
  *   login.c                  the login steps: begin, listen, wait, paste, finish
  *   oauth.c  listen.c        token endpoint grants, callback listener
  *   store.c                  records in slots, the backend registry, store_lock()
- *   store_file.c store_keyring.c lock.c record.c
+ *   store_file.c store_keyring.c store_postgres.c lock.c record.c seal.c pg.c
  *                            storage backends (one table of operations each),
  *                            the profile's flock, the record format
  *   http.c json.c config.c   one request, parsers, configuration
@@ -209,6 +209,7 @@ struct scauth_ctx {
 	void *pq_handle;
 	struct pq_fns *pq;
 	void *pg;                          /* PGconn *, pg.c */
+	int pg_tx;                         /* a transaction was begun on it (pg.c) */
 	long pg_connect_timeout;           /* seconds */
 	long pg_timeout;                   /* seconds for one statement */
 	long pg_lock_timeout;              /* seconds to wait for a row lock */
@@ -396,6 +397,7 @@ struct store_backend {
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
 HIDDEN extern const struct store_backend store_secret_backend;
+HIDDEN extern const struct store_backend store_postgres_backend;
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
@@ -536,6 +538,8 @@ HIDDEN int pg_exec(scauth_ctx *ctx, const char *what, const char *sql, int n,
 HIDDEN int pg_run(scauth_ctx *ctx, const char *what, const char *sql, long wait_sec);
 /* BEGIN, then statement and lock timeouts local to the transaction. */
 HIDDEN int pg_begin(scauth_ctx *ctx, const char *what, long lock_sec);
+/* Commits it; a failure leaves its outcome unknown when the connection was lost. */
+HIDDEN int pg_commit(scauth_ctx *ctx, const char *what);
 /* Rolls back an open transaction, or drops the connection if that fails. */
 HIDDEN void pg_abort(scauth_ctx *ctx);
 

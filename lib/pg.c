@@ -29,10 +29,17 @@
 #define PG_GRACE_SEC 5          /* beyond a server-side timeout, before we give up */
 #define PG_SCHEMA_LOCK "7315604829317142"  /* advisory lock key of schema changes */
 
+/*
+ * One row per slot: the sealed record (NULL when the slot is empty), a
+ * version that every write bumps (a machine whose commit went unconfirmed
+ * tells from it whether its write got in), and when and from which host the
+ * row was last written (for status).
+ */
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS " PG_TABLE " ("
 	" slot text PRIMARY KEY CHECK (length(slot) BETWEEN 1 AND 128),"
 	" record bytea,"
+	" version bigint NOT NULL DEFAULT 0,"
 	" updated_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_by text NOT NULL DEFAULT '')";
 
@@ -157,6 +164,7 @@ pg_connect(scauth_ctx *ctx)
 	pq->set_notice_processor(conn, quiet_notice, NULL);
 	if (pq->status(conn) == CONNECTION_OK) {
 		ctx->pg = conn;
+		ctx_trace(ctx, "postgres: connected");
 		return 0;
 	}
 	pg_describe(ctx, where, sizeof(where));
@@ -230,6 +238,10 @@ pg_exec(scauth_ctx *ctx, const char *what, const char *sql, int n, const char *c
 	int r, st;
 
 	*out = NULL;
+	/* A transaction lives and dies with its connection: never go on with a new one. */
+	if (ctx->pg == NULL && ctx->pg_tx)
+		return ctx_err(ctx, SCAUTH_ESTORE, "%s: the connection to the database server was "
+		    "lost during the transaction; try again later", what);
 	if ((r = pg_connect(ctx)) != 0)
 		return r;
 	pq = ctx->pq;
@@ -306,8 +318,10 @@ pg_begin(scauth_ctx *ctx, const char *what, long lock_sec)
 	snprintf(sql, sizeof(sql), "SELECT set_config('statement_timeout', '%ld', true), "
 	    "set_config('lock_timeout', '%ld', true)", (ctx->pg_timeout + lock_sec) * 1000,
 	    lock_sec * 1000);
+	ctx->pg_tx = 0;
 	if ((r = pg_run(ctx, what, "BEGIN", ctx->pg_timeout)) != 0)
 		return r;
+	ctx->pg_tx = 1;
 	if ((r = pg_run(ctx, what, sql, ctx->pg_timeout)) != 0)
 		pg_abort(ctx);
 	return r;
@@ -317,12 +331,24 @@ pg_begin(scauth_ctx *ctx, const char *what, long lock_sec)
 void
 pg_abort(scauth_ctx *ctx)
 {
+	ctx->pg_tx = 0;
 	if (ctx->pg == NULL)
 		return;
 	if (ctx->pq->transaction_status(ctx->pg) == PQTRANS_IDLE)
 		return;
 	if (pg_run(ctx, "rollback", "ROLLBACK", ctx->pg_timeout) != 0)
 		pg_release(ctx);
+}
+
+/* COMMIT of the transaction pg_begin() opened. */
+int
+pg_commit(scauth_ctx *ctx, const char *what)
+{
+	int r;
+
+	r = pg_run(ctx, what, "COMMIT", ctx->pg_timeout);
+	ctx->pg_tx = 0;
+	return r;
 }
 
 /* Whether the table exists, without needing CREATE (a least-privileged role). */
@@ -364,7 +390,7 @@ pg_init_schema(scauth_ctx *ctx)
 			goto out;
 		ctx_trace(ctx, "fleet init: created table " PG_TABLE);
 	}
-	r = pg_run(ctx, "fleet init", "COMMIT", ctx->pg_timeout);
+	r = pg_commit(ctx, "fleet init");
 out:
 	if (r != 0)
 		pg_abort(ctx);
