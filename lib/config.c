@@ -462,6 +462,15 @@ validate(scauth_ctx *ctx)
 		store_backend_names(names, sizeof(names));
 		return ctx_err(ctx, SCAUTH_ECONFIG, "store: '%s' is not %s", store, names);
 	}
+	/* Said now, not at the first refresh; libpq is not loaded for it. */
+	if (ctx->store == &store_postgres_backend) {
+		if (ctx->cfg[CFG_POSTGRES] == NULL || *ctx->cfg[CFG_POSTGRES] == '\0')
+			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs postgres (the "
+			    "fleet's database, a libpq connection string or URI)");
+		if (ctx->cfg[CFG_SEAL_KEY_FILE] == NULL || *ctx->cfg[CFG_SEAL_KEY_FILE] == '\0')
+			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs seal_key_file "
+			    "(create one with 'git-credential-soundcloud fleet init --new-key')");
+	}
 	if (strcmp(kr, "user") == 0)
 		ctx->keyring_session = 0;
 	else if (strcmp(kr, "session") == 0)
