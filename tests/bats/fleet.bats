@@ -599,8 +599,9 @@ storm() {
 	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
 	sc_login
 	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null
-	# A refresh slow enough that the database is down and back before it returns.
-	sandbox_fault '{"endpoint":"token","kind":"slow","delay_ms":8000}'
+	# A refresh slow enough that the database is down and back before it returns, even on a
+	# loaded machine where noticing the request and stopping the server take seconds.
+	sandbox_fault '{"endpoint":"token","kind":"slow","delay_ms":20000}'
 	STORM_CONFIG="refresh_margin = 300" storm 4 4 token &
 	local storm_pid=$! i
 	# Stopped while the refresh is at the server: the refresher cannot commit what it gets.
