@@ -34,11 +34,11 @@ B ?= build
 endif
 
 # The pkg-config modules, each with the Debian package that provides it.  PKG_HEADERS are
-# compiled against only (libcurl and libcrypto are dlopen()ed on first use), PKG_LINKED are
+# compiled against only (libcurl, libcrypto and libpq are dlopen()ed on first use), PKG_LINKED are
 # linked too.  Each is asked for on its own, when a compile first needs it (a first `make
 # demo` or `make check` installs them before that), and a missing one stops the build with
 # a message that names it.
-PKG_HEADERS := libcurl:libcurl4-openssl-dev libcrypto:libssl-dev pam:libpam0g-dev
+PKG_HEADERS := libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libpq:libpq-dev pam:libpam0g-dev
 PKG_LINKED := json-c:libjson-c-dev libkeyutils:libkeyutils-dev
 pkg_mod = $(firstword $(subst :, ,$(1)))
 pkg_deb = $(lastword $(subst :, ,$(1)))

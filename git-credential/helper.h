@@ -75,5 +75,7 @@ int cmd_token(struct cmd *cmd, int argc, char **argv);
 int cmd_header(struct cmd *cmd, int argc, char **argv);
 int cmd_status(struct cmd *cmd, int argc, char **argv);
 int cmd_api(struct cmd *cmd, int argc, char **argv);
+/* cmd_fleet.c */
+int cmd_fleet(struct cmd *cmd, int argc, char **argv);
 
 #endif /* SCAUTH_HELPER_H */

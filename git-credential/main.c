@@ -66,6 +66,7 @@ static const char usage_text[] =
 "  status [--json]           who is logged in and until when; never a secret\n"
 "  api [-X METHOD] [-d BODY|@FILE|@-] [-H 'Content-Type: TYPE'] [--client-credentials] PATH\n"
 "                            one API call; the answer's body goes to stdout\n"
+"  fleet init [--new-key]    prepare the fleet's database (store = postgres)\n"
 "\n"
 "exit status: 0 ok, 1 the API answered an error status or another failure,\n"
 "64 usage, 69 server or network unavailable, 75 temporary failure (rate limit, lock),\n"
@@ -219,6 +220,7 @@ static const struct verb verbs[] = {
 	{ "header", cmd_header },
 	{ "status", cmd_status },
 	{ "api", cmd_api },
+	{ "fleet", cmd_fleet },
 };
 
 /* Keeps a crash from writing the token into a core file. */

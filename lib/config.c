@@ -47,6 +47,13 @@ static const struct {
 	[CFG_KEYRING] = { "keyring", "SOUNDCLOUD_AUTH_KEYRING", "user" },
 	[CFG_REFRESH_MARGIN] = { "refresh_margin", "SOUNDCLOUD_AUTH_REFRESH_MARGIN", "300" },
 	[CFG_TIMEOUT] = { "timeout", "SOUNDCLOUD_AUTH_TIMEOUT", "30" },
+	[CFG_POSTGRES] = { "postgres", "SOUNDCLOUD_AUTH_POSTGRES", NULL },
+	[CFG_SEAL_KEY_FILE] = { "seal_key_file", "SOUNDCLOUD_AUTH_SEAL_KEY_FILE", NULL },
+	[CFG_POSTGRES_CONNECT_TIMEOUT] = { "postgres_connect_timeout",
+	    "SOUNDCLOUD_AUTH_POSTGRES_CONNECT_TIMEOUT", "10" },
+	[CFG_POSTGRES_TIMEOUT] = { "postgres_timeout", "SOUNDCLOUD_AUTH_POSTGRES_TIMEOUT", "10" },
+	[CFG_POSTGRES_LOCK_TIMEOUT] = { "postgres_lock_timeout",
+	    "SOUNDCLOUD_AUTH_POSTGRES_LOCK_TIMEOUT", NULL },
 };
 
 int
@@ -436,7 +443,15 @@ validate(scauth_ctx *ctx)
 	int r;
 
 	if ((r = parse_long(ctx, CFG_REFRESH_MARGIN, 0, 86400, &ctx->refresh_margin)) != 0 ||
-	    (r = parse_long(ctx, CFG_TIMEOUT, 1, 600, &ctx->timeout)) != 0)
+	    (r = parse_long(ctx, CFG_TIMEOUT, 1, 600, &ctx->timeout)) != 0 ||
+	    (r = parse_long(ctx, CFG_POSTGRES_CONNECT_TIMEOUT, 1, 600,
+	    &ctx->pg_connect_timeout)) != 0 ||
+	    (r = parse_long(ctx, CFG_POSTGRES_TIMEOUT, 1, 600, &ctx->pg_timeout)) != 0)
+		return r;
+	/* A refresher holds the row as long as the flock: its requests and a grace. */
+	ctx->pg_lock_timeout = 2 * ctx->timeout + 5;
+	if (ctx->cfg[CFG_POSTGRES_LOCK_TIMEOUT] != NULL &&
+	    (r = parse_long(ctx, CFG_POSTGRES_LOCK_TIMEOUT, 1, 3600, &ctx->pg_lock_timeout)) != 0)
 		return r;
 	for (i = 0; i < ARRAY_SIZE(https_keys); i++)
 		if ((r = check_url(ctx, https_keys[i], 1)) != 0)
@@ -446,6 +461,15 @@ validate(scauth_ctx *ctx)
 	if ((ctx->store = store_backend_find(store)) == NULL) {
 		store_backend_names(names, sizeof(names));
 		return ctx_err(ctx, SCAUTH_ECONFIG, "store: '%s' is not %s", store, names);
+	}
+	/* Said now, not at the first refresh; libpq is not loaded for it. */
+	if (ctx->store == &store_postgres_backend) {
+		if (ctx->cfg[CFG_POSTGRES] == NULL || *ctx->cfg[CFG_POSTGRES] == '\0')
+			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs postgres (the "
+			    "fleet's database, a libpq connection string or URI)");
+		if (ctx->cfg[CFG_SEAL_KEY_FILE] == NULL || *ctx->cfg[CFG_SEAL_KEY_FILE] == '\0')
+			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs seal_key_file "
+			    "(create one with 'git-credential-soundcloud fleet init --new-key')");
 	}
 	if (strcmp(kr, "user") == 0)
 		ctx->keyring_session = 0;

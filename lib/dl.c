@@ -1,12 +1,14 @@
 /*
- * dl.c - libcurl and libcrypto, loaded when first needed (libsecret too:
- * secret_service.c).
+ * dl.c - libcurl, libcrypto and libpq, loaded when first needed (libsecret
+ * too: secret_service.c).
  *
  * A process that only hands out a cached token never maps them: linked in,
  * they cost a git credential helper several milliseconds and megabytes on
- * every start.  The handles live in the context (no global state); the
- * libraries are opened RTLD_NODELETE, because unloading libcurl or OpenSSL
- * from a process that may use them again is not safe.
+ * every start, and libpq is needed only with store = postgres: a machine
+ * without it works as before with the other stores.  The handles live in
+ * the context (no global state); the libraries are opened RTLD_NODELETE,
+ * because unloading libcurl or OpenSSL from a process that may use them
+ * again is not safe.
  *
  * Both read the environment with plain getenv(): libcurl's OpenSSL backend
  * opens SSLKEYLOGFILE for appending TLS secrets in curl_global_init(), and
@@ -46,6 +48,49 @@ static const struct dl_sym curl_syms[] = {
 static const struct dl_sym crypto_syms[] = {
 	CRYPTO_SYM(digest, "EVP_Digest"),
 	CRYPTO_SYM(sha256, "EVP_sha256"),
+	CRYPTO_SYM(aes_256_gcm, "EVP_aes_256_gcm"),
+	CRYPTO_SYM(cipher_new, "EVP_CIPHER_CTX_new"),
+	CRYPTO_SYM(cipher_free, "EVP_CIPHER_CTX_free"),
+	CRYPTO_SYM(cipher_ctrl, "EVP_CIPHER_CTX_ctrl"),
+	CRYPTO_SYM(encrypt_init, "EVP_EncryptInit_ex"),
+	CRYPTO_SYM(encrypt_update, "EVP_EncryptUpdate"),
+	CRYPTO_SYM(encrypt_final, "EVP_EncryptFinal_ex"),
+	CRYPTO_SYM(decrypt_init, "EVP_DecryptInit_ex"),
+	CRYPTO_SYM(decrypt_update, "EVP_DecryptUpdate"),
+	CRYPTO_SYM(decrypt_final, "EVP_DecryptFinal_ex"),
+};
+
+#define PQ_SYM(f, n) { n, offsetof(struct pq_fns, f) }
+static const struct dl_sym pq_syms[] = {
+	PQ_SYM(connectdb_params, "PQconnectdbParams"),
+	PQ_SYM(ping_params, "PQpingParams"),
+	PQ_SYM(status, "PQstatus"),
+	PQ_SYM(error_message, "PQerrorMessage"),
+	PQ_SYM(finish, "PQfinish"),
+	PQ_SYM(exec, "PQexec"),
+	PQ_SYM(exec_params, "PQexecParams"),
+	PQ_SYM(result_status, "PQresultStatus"),
+	PQ_SYM(result_error_field, "PQresultErrorField"),
+	PQ_SYM(result_error_message, "PQresultErrorMessage"),
+	PQ_SYM(clear, "PQclear"),
+	PQ_SYM(ntuples, "PQntuples"),
+	PQ_SYM(getvalue, "PQgetvalue"),
+	PQ_SYM(getlength, "PQgetlength"),
+	PQ_SYM(getisnull, "PQgetisnull"),
+	PQ_SYM(transaction_status, "PQtransactionStatus"),
+	PQ_SYM(conninfo_parse, "PQconninfoParse"),
+	PQ_SYM(conninfo_free, "PQconninfoFree"),
+	PQ_SYM(needs_password, "PQconnectionNeedsPassword"),
+	PQ_SYM(freemem, "PQfreemem"),
+	PQ_SYM(set_notice_processor, "PQsetNoticeProcessor"),
+	PQ_SYM(send_query_params, "PQsendQueryParams"),
+	PQ_SYM(socket, "PQsocket"),
+	PQ_SYM(consume_input, "PQconsumeInput"),
+	PQ_SYM(is_busy, "PQisBusy"),
+	PQ_SYM(get_result, "PQgetResult"),
+	PQ_SYM(host, "PQhost"),
+	PQ_SYM(port, "PQport"),
+	PQ_SYM(db, "PQdb"),
 };
 
 extern char **environ;
@@ -211,9 +256,39 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 	return SCAUTH_OK;
 }
 
+int
+dl_pq(scauth_ctx *ctx, const struct pq_fns **out)
+{
+	static const char *const names[] = { "libpq.so.5", "libpq.so", NULL };
+	struct pq_fns *fns;
+	int r;
+
+	*out = NULL;
+	if (ctx->pq == NULL) {
+		if ((fns = calloc(1, sizeof(*fns))) == NULL)
+			return SCAUTH_ENOMEM;
+		if ((r = dl_load(ctx, names, pq_syms, ARRAY_SIZE(pq_syms), &ctx->pq_handle,
+		    fns)) != 0) {
+			free(fns);
+			return r;
+		}
+		ctx->pq = fns;
+	}
+	*out = ctx->pq;
+	return SCAUTH_OK;
+}
+
 void
 dl_release(scauth_ctx *ctx)
 {
+	/* The connection first: its library goes below. */
+	pg_release(ctx);
+	free(ctx->pq);
+	ctx->pq = NULL;
+	if (ctx->pq_handle != NULL) {
+		dlclose(ctx->pq_handle);
+		ctx->pq_handle = NULL;
+	}
 	if (ctx->curl != NULL) {
 		if (ctx->easy != NULL)
 			ctx->curl->easy_cleanup(ctx->easy);

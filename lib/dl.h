@@ -1,5 +1,5 @@
 /*
- * dl.h - the functions of libcurl and libcrypto that libscauth uses, as
+ * dl.h - the functions of libcurl, libcrypto and libpq that libscauth uses, as
  * tables filled by dlopen()/dlsym() on first use (dl.c).  The prototypes come
  * from the libraries' own headers, so a mismatch is a compile error.
  */
@@ -7,7 +7,9 @@
 #define SCAUTH_DL_H
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <libpq-fe.h>
 
 struct curl_fns {
 	__typeof__(curl_global_init) *global_init;
@@ -27,6 +29,50 @@ struct curl_fns {
 struct crypto_fns {
 	__typeof__(EVP_Digest) *digest;
 	__typeof__(EVP_sha256) *sha256;
+	/* AES-256-GCM for sealed records (seal.c). */
+	__typeof__(EVP_aes_256_gcm) *aes_256_gcm;
+	__typeof__(EVP_CIPHER_CTX_new) *cipher_new;
+	__typeof__(EVP_CIPHER_CTX_free) *cipher_free;
+	__typeof__(EVP_CIPHER_CTX_ctrl) *cipher_ctrl;
+	__typeof__(EVP_EncryptInit_ex) *encrypt_init;
+	__typeof__(EVP_EncryptUpdate) *encrypt_update;
+	__typeof__(EVP_EncryptFinal_ex) *encrypt_final;
+	__typeof__(EVP_DecryptInit_ex) *decrypt_init;
+	__typeof__(EVP_DecryptUpdate) *decrypt_update;
+	__typeof__(EVP_DecryptFinal_ex) *decrypt_final;
+};
+
+/* libpq, for store = postgres (pg.c). */
+struct pq_fns {
+	__typeof__(PQconnectdbParams) *connectdb_params;
+	__typeof__(PQpingParams) *ping_params;
+	__typeof__(PQstatus) *status;
+	__typeof__(PQerrorMessage) *error_message;
+	__typeof__(PQfinish) *finish;
+	__typeof__(PQexec) *exec;
+	__typeof__(PQexecParams) *exec_params;
+	__typeof__(PQresultStatus) *result_status;
+	__typeof__(PQresultErrorField) *result_error_field;
+	__typeof__(PQresultErrorMessage) *result_error_message;
+	__typeof__(PQclear) *clear;
+	__typeof__(PQntuples) *ntuples;
+	__typeof__(PQgetvalue) *getvalue;
+	__typeof__(PQgetlength) *getlength;
+	__typeof__(PQgetisnull) *getisnull;
+	__typeof__(PQtransactionStatus) *transaction_status;
+	__typeof__(PQconninfoParse) *conninfo_parse;
+	__typeof__(PQconninfoFree) *conninfo_free;
+	__typeof__(PQconnectionNeedsPassword) *needs_password;
+	__typeof__(PQfreemem) *freemem;
+	__typeof__(PQsetNoticeProcessor) *set_notice_processor;
+	__typeof__(PQsendQueryParams) *send_query_params;
+	__typeof__(PQsocket) *socket;
+	__typeof__(PQconsumeInput) *consume_input;
+	__typeof__(PQisBusy) *is_busy;
+	__typeof__(PQgetResult) *get_result;
+	__typeof__(PQhost) *host;
+	__typeof__(PQport) *port;
+	__typeof__(PQdb) *db;
 };
 
 #endif /* SCAUTH_DL_H */

@@ -6,7 +6,7 @@
  *   login.c                  the login steps: begin, listen, wait, paste, finish
  *   oauth.c  listen.c        token endpoint grants, callback listener
  *   store.c                  records in slots, the backend registry, store_lock()
- *   store_file.c store_keyring.c lock.c record.c
+ *   store_file.c store_keyring.c store_postgres.c lock.c record.c seal.c pg.c
  *                            storage backends (one table of operations each),
  *                            the profile's flock, the record format
  *   http.c json.c config.c   one request, parsers, configuration
@@ -124,6 +124,11 @@ enum cfg_key {
 	CFG_KEYRING,
 	CFG_REFRESH_MARGIN,
 	CFG_TIMEOUT,
+	CFG_POSTGRES,
+	CFG_SEAL_KEY_FILE,
+	CFG_POSTGRES_CONNECT_TIMEOUT,
+	CFG_POSTGRES_TIMEOUT,
+	CFG_POSTGRES_LOCK_TIMEOUT,
 	CFG_NKEYS
 };
 
@@ -156,6 +161,7 @@ HIDDEN int profile_valid(const char *name);
 
 struct curl_fns;   /* defined in http.c's view of dl.h */
 struct crypto_fns;
+struct pq_fns;
 HIDDEN int dl_curl(scauth_ctx *ctx, const struct curl_fns **out);
 HIDDEN int dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out);
 /* A symbol to resolve into a table of function pointers, at offset. */
@@ -166,6 +172,7 @@ struct dl_sym {
 /* Opens the first of names that loads and resolves every symbol into table.  SCAUTH_ENOLIB. */
 HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms,
                    size_t nsyms, void **handlep, void *table);
+HIDDEN int dl_pq(scauth_ctx *ctx, const struct pq_fns **out);
 HIDDEN void dl_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
@@ -199,6 +206,13 @@ struct scauth_ctx {
 	void *crypto_handle;
 	struct crypto_fns *crypto;
 	struct ss_state *ss;               /* secret_service.c */
+	void *pq_handle;
+	struct pq_fns *pq;
+	void *pg;                          /* PGconn *, pg.c */
+	int pg_tx;                         /* a transaction was begun on it (pg.c) */
+	long pg_connect_timeout;           /* seconds */
+	long pg_timeout;                   /* seconds for one statement */
+	long pg_lock_timeout;              /* seconds to wait for a row lock */
 	char err[ERRMSG_LEN];
 };
 
@@ -383,6 +397,7 @@ struct store_backend {
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
 HIDDEN extern const struct store_backend store_secret_backend;
+HIDDEN extern const struct store_backend store_postgres_backend;
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
@@ -478,6 +493,67 @@ HIDDEN int ss_store(scauth_ctx *ctx, const char *profile, const char *grant, con
 /* Removes the items; 0 when there were none. */
 HIDDEN int ss_clear(scauth_ctx *ctx, const char *profile, const char *grant);
 HIDDEN void ss_release(scauth_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/* seal.c: records sealed for the shared store (AES-256-GCM, bound to their slot). */
+
+#define SEAL_KEY_LEN    32
+#define SEAL_NONCE_LEN  12
+#define SEAL_TAG_LEN    16
+#define SEAL_VERSION    1
+#define SEAL_OVERHEAD   (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
+
+/*
+ * Reads seal_key_file: a regular file (never through a link) owned by the
+ * caller or root, mode 0600 or 0400 (no group/other bits), of exactly
+ * SEAL_KEY_LEN bytes.  SCAUTH_ECONFIG or SCAUTH_EUNSAFE naming the path.
+ */
+HIDDEN int seal_key_load(scauth_ctx *ctx, const char *path, unsigned char key[SEAL_KEY_LEN]);
+/* Writes a new random key to path (O_EXCL, mode 0600); SCAUTH_ECONFIG if it exists. */
+HIDDEN int seal_key_create(scauth_ctx *ctx, const char *path);
+/*
+ * Seals data for slot: version byte, random nonce, ciphertext, tag; the
+ * version and the slot are authenticated, so that a record moved to another
+ * slot does not open.  Appends to out (binary).  Loads libcrypto.
+ */
+HIDDEN int seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+                const void *data, size_t len, struct sbuf *out);
+/* Opens what seal() made for slot; SCAUTH_ECORRUPT when it was altered, moved or keyed otherwise. */
+HIDDEN int unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+                  const void *data, size_t len, struct sbuf *out);
+
+/* ------------------------------------------------------------------------ */
+/* pg.c: the PostgreSQL connection and schema of the shared store. */
+
+#define PG_TABLE "scauth_slot"
+struct pg_result;
+
+/* Connects once per context (libpq loaded on first use). */
+HIDDEN int pg_connect(scauth_ctx *ctx);
+/* Closes the connection (a transaction still open is rolled back by the server). */
+HIDDEN void pg_release(scauth_ctx *ctx);
+/* Creates the schema when it is missing; safe on many machines at once. */
+HIDDEN int pg_init_schema(scauth_ctx *ctx);
+/* "host H port P dbname D" of the configured server, for messages; never a password. */
+HIDDEN void pg_describe(scauth_ctx *ctx, char *buf, size_t len);
+/*
+ * Runs one statement (binary results) and waits at most wait_sec plus a grace
+ * for its answer.  0 with *out to PQclear(); else an error in the store's
+ * terms: SCAUTH_ESTORE (server unreachable or gone: the connection is
+ * dropped), SCAUTH_ECONFIG (no schema: run fleet init; no privilege),
+ * SCAUTH_ELOCKED (lock_timeout).  what names the operation in messages.
+ */
+HIDDEN int pg_exec(scauth_ctx *ctx, const char *what, const char *sql, int n,
+                   const char *const *vals, const int *lens, const int *bin, long wait_sec,
+                   struct pg_result **out);
+/* pg_exec() of a statement whose result is not needed. */
+HIDDEN int pg_run(scauth_ctx *ctx, const char *what, const char *sql, long wait_sec);
+/* BEGIN, then statement and lock timeouts local to the transaction. */
+HIDDEN int pg_begin(scauth_ctx *ctx, const char *what, long lock_sec);
+/* Commits it; a failure leaves its outcome unknown when the connection was lost. */
+HIDDEN int pg_commit(scauth_ctx *ctx, const char *what);
+/* Rolls back an open transaction, or drops the connection if that fails. */
+HIDDEN void pg_abort(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* oauth.c: the token endpoint and friends. */

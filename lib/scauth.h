@@ -278,6 +278,23 @@ SCAUTH_API int scauth_token_erase(scauth_ctx *ctx, enum scauth_grant grant);
 SCAUTH_API int scauth_logout(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
+/* The fleet store (store = postgres). */
+
+/* Flags for scauth_fleet_init(). */
+#define SCAUTH_FLEET_NEW_KEY 0x1u  /* first write a new random key to seal_key_file */
+
+/*
+ * Prepares the database named by the `postgres` key: creates the table when
+ * it is missing (idempotent, safe on many machines at once) and checks that
+ * seal_key_file is a usable key that opens the records already there.  With
+ * SCAUTH_FLEET_NEW_KEY it first writes 32 random bytes to seal_key_file
+ * (mode 0600), never over an existing file (SCAUTH_ECONFIG).  Errors:
+ * SCAUTH_ECONFIG (key, credentials, privileges), SCAUTH_EUNSAFE (key file
+ * mode or owner), SCAUTH_ESTORE (server unreachable), SCAUTH_ENOLIB (no libpq).
+ */
+SCAUTH_API int scauth_fleet_init(scauth_ctx *ctx, unsigned flags);
+
+/* ------------------------------------------------------------------------ */
 /* API calls. */
 
 typedef struct scauth_response scauth_response;

@@ -17,6 +17,7 @@ static const struct store_backend *const backends[] = {
 	&store_file_backend,
 	&store_keyring_backend,
 	&store_secret_backend,
+	&store_postgres_backend,
 };
 
 const struct store_backend *

@@ -109,4 +109,8 @@ if [ -x "$top/tests/demo-kiosk.sh" ]; then
 	"$top/tests/demo-kiosk.sh" "$build" "$work" "$api"
 fi
 
+if [ -x "$top/tests/demo-fleet.sh" ]; then
+	"$top/tests/demo-fleet.sh" "$build" "$work" "$api" "$XDG_CONFIG_HOME/soundcloud-auth/config"
+fi
+
 step "Done. Every request above went to 127.0.0.1 only."

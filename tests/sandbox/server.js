@@ -284,6 +284,7 @@ class Grants {
   issue(chain, ttlSeconds) {
     const accessToken = randomSecret();
     const refreshToken = randomSecret();
+    noteIssued(accessToken, refreshToken);
     this.access.set(accessToken, { chain, expiresAt: Date.now() + ttlSeconds * 1000, revoked: false });
     const record = { chain, fp: fingerprint(refreshToken) };
     this.refresh.set(refreshToken, record);
@@ -454,6 +455,7 @@ function newState(opts) {
     ttl: opts.ttl,
     user: DEFAULT_USER,
     grants: new Grants(),
+    issuedFile: path.join(path.resolve(opts.dir), 'issued'),
     faults: new Faults(),
     stats: new Stats(),
   };
@@ -467,6 +469,13 @@ function newState(opts) {
 }
 
 let state = null;   // set once in main()
+
+// Every token issued goes to DIR/issued (0600), one a line, so that a test can look for each of
+// them where no token may be (a database dump, a log) without the secrets passing through a
+// command line or the control API.
+function noteIssued(...tokens) {
+  if (state && state.issuedFile) fs.appendFileSync(state.issuedFile, tokens.join('\n') + '\n', { mode: 0o600 });
+}
 
 function log(line) {
   if (state && state.verbose) process.stderr.write(`sandbox: ${line}\n`);

@@ -692,19 +692,20 @@ test_registry(void **state)
 	assert_ptr_equal(store_backend_find("file"), &store_file_backend);
 	assert_ptr_equal(store_backend_find("keyring"), &store_keyring_backend);
 	assert_ptr_equal(store_backend_find("secret-service"), &store_secret_backend);
+	assert_ptr_equal(store_backend_find("postgres"), &store_postgres_backend);
 	assert_null(store_backend_find("File"));
 	assert_null(store_backend_find(""));
 	assert_null(store_backend_find(NULL));
 	assert_ptr_equal(f->ctx->store, &store_file_backend);
 	store_backend_names(names, sizeof(names));
-	assert_string_equal(names, "'file', 'keyring' or 'secret-service'");
+	assert_string_equal(names, "'file', 'keyring', 'secret-service' or 'postgres'");
 
 	assert_int_equal(scauth_ctx_new(&ctx, SCAUTH_CTX_NO_ENV), 0);
 	assert_int_equal(scauth_ctx_setopt(ctx, SCAUTH_OPT_HOME, f->home), 0);
 	assert_int_equal(scauth_ctx_set(ctx, "store", "floppy"), 0);
 	assert_int_equal(scauth_ctx_load(ctx), SCAUTH_ECONFIG);
 	assert_string_equal(scauth_errmsg(ctx),
-	    "store: 'floppy' is not 'file', 'keyring' or 'secret-service'");
+	    "store: 'floppy' is not 'file', 'keyring', 'secret-service' or 'postgres'");
 	scauth_ctx_free(ctx);
 }
 
