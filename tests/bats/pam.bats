@@ -108,6 +108,53 @@ assert_kiosk_store() {
 	grep -q "logged in as $KIOSK_USER" "$PAM_LOG" || fail "no log line of the login"
 }
 
+# A TCP listener on a free port that notes every connection in $1 (a would-be proxy).
+start_trap_listener() {
+	local port
+	port=$(free_port)
+	node -e 'const fs = require("fs");
+		require("net").createServer(s => { fs.appendFileSync(process.argv[2], "hit\n");
+			s.destroy(); }).listen(+process.argv[1], "127.0.0.1",
+			() => fs.appendFileSync(process.argv[2], ""))' "$port" "$1" 3>&- &
+	TRAP_PID=$!
+	local i
+	for ((i = 0; i < 200; i++)); do
+		[[ -e $1 ]] && break
+		sleep 0.05
+	done
+	[[ -e $1 ]] || fail "the trap listener did not start"
+	TRAP_PORT=$port
+}
+
+@test "the caller's SSLKEYLOGFILE, proxies, CURL_* and OpenSSL variables do not reach libcurl" {
+	kiosk_service mode=paste
+	local keylog=$BATS_TEST_TMPDIR/keylog hits=$BATS_TEST_TMPDIR/proxy-hits
+	start_trap_listener "$hits"
+	# What a user who runs su could set: root would append TLS secrets to any file named.
+	# Only pamtester gets them: the test's own curl must not write the key log either.
+	local vars=(SSLKEYLOGFILE="$keylog"
+		http_proxy="http://127.0.0.1:$TRAP_PORT" https_proxy="http://127.0.0.1:$TRAP_PORT"
+		HTTPS_PROXY="http://127.0.0.1:$TRAP_PORT" ALL_PROXY="http://127.0.0.1:$TRAP_PORT"
+		all_proxy="socks5://127.0.0.1:$TRAP_PORT" NO_PROXY= no_proxy=
+		CURL_CA_BUNDLE=/nonexistent SSL_CERT_FILE=/nonexistent SSL_CERT_DIR=/nonexistent
+		OPENSSL_CONF=/nonexistent)
+	local url loc
+	export "${vars[@]}"
+	pam_start kiosk "$KIOSK_USER" authenticate
+	unset "${vars[@]%%=*}"
+	url=$(pam_wait_url)
+	loc=$(pam_redirect_for "$url")
+	pam_answer "$loc"
+	pam_finish
+	kill "$TRAP_PID"
+	wait "$TRAP_PID" 2>/dev/null || true
+	assert_success
+	assert_output --partial "successfully authenticated"
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
+	[[ ! -e $keylog ]] || fail "libcurl wrote TLS secrets to the caller's SSLKEYLOGFILE"
+	[[ ! -s $hits ]] || fail "the caller's proxy was contacted"
+}
+
 @test "paste mode shows the URL in the prompt too, for programs that show only prompts" {
 	kiosk_service mode=paste
 	kiosk_paste authenticate
