@@ -46,6 +46,7 @@ static const struct dl_sym curl_syms[] = {
 
 #define CRYPTO_SYM(f, n) { n, offsetof(struct crypto_fns, f) }
 static const struct dl_sym crypto_syms[] = {
+	CRYPTO_SYM(init, "OPENSSL_init_crypto"),
 	CRYPTO_SYM(digest, "EVP_Digest"),
 	CRYPTO_SYM(sha256, "EVP_sha256"),
 	CRYPTO_SYM(aes_256_gcm, "EVP_aes_256_gcm"),
@@ -244,6 +245,14 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 		if ((r = shield_on(ctx, &sh)) == 0) {
 			r = dl_load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
 			    &ctx->crypto_handle, fns);
+			/*
+			 * OpenSSL reads its configuration (OPENSSL_CONF, and the
+			 * providers it names) once, at first use: make that now,
+			 * while the caller's variables are out of sight, not at
+			 * the first digest after the shield is gone.
+			 */
+			if (r == 0 && fns->init(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+				r = ctx_err(ctx, SCAUTH_ENOLIB, "libcrypto failed to initialise");
 			shield_off(&sh);
 		}
 		if (r != 0) {

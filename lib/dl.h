@@ -27,6 +27,7 @@ struct curl_fns {
 };
 
 struct crypto_fns {
+	__typeof__(OPENSSL_init_crypto) *init;
 	__typeof__(EVP_Digest) *digest;
 	__typeof__(EVP_sha256) *sha256;
 	/* AES-256-GCM for sealed records (seal.c). */

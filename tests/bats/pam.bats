@@ -137,7 +137,10 @@ start_trap_listener() {
 		HTTPS_PROXY="http://127.0.0.1:$TRAP_PORT" ALL_PROXY="http://127.0.0.1:$TRAP_PORT"
 		all_proxy="socks5://127.0.0.1:$TRAP_PORT" NO_PROXY= no_proxy=
 		CURL_CA_BUNDLE=/nonexistent SSL_CERT_FILE=/nonexistent SSL_CERT_DIR=/nonexistent
-		OPENSSL_CONF=/nonexistent)
+		OPENSSL_CONF="$BATS_TEST_TMPDIR/openssl.cnf")
+	# A configuration that leaves OpenSSL only the null provider: read, no digest would work.
+	printf '%s\n' 'openssl_conf = conf' '[conf]' 'providers = provs' '[provs]' \
+		'null = null_sect' '[null_sect]' 'activate = 1' >"$BATS_TEST_TMPDIR/openssl.cnf"
 	local url loc
 	export "${vars[@]}"
 	pam_start kiosk "$KIOSK_USER" authenticate
