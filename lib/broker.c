@@ -332,8 +332,22 @@ scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access
 		goto out;
 	scauth_token_free(t);
 	t = NULL;
-	if ((r = store_lock(ctx, &lk)) != 0 ||
-	    (r = store_load(ctx, g, &t)) != 0 || !holds(t, access_token))
+	if ((r = store_lock(ctx, &lk)) != 0) {
+		/*
+		 * The store cannot be reached (a fleet's database is down): this
+		 * machine at least stops handing out the token; the store learns
+		 * of it from the next caller that sees it refused.
+		 */
+		if ((scauth_err_kind(r) == SCAUTH_KIND_UNAVAILABLE ||
+		    scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY) && store_forget(ctx, g) == 1) {
+			ctx_trace(ctx, "invalidate: the store is out of reach; local copy dropped "
+			    "(profile %s, %s)", ctx->profile, grant_name(g));
+			r = 0;
+			dropped = 1;
+		}
+		goto out;
+	}
+	if ((r = store_load(ctx, g, &t)) != 0 || !holds(t, access_token))
 		goto out;
 	/* The refresh token stays: the next get refreshes. */
 	sfree(t->access);

@@ -393,6 +393,12 @@ struct store_backend {
 	void (*describe)(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
 	/* Optional: frees ctx->store_state (scauth_ctx_free). */
 	void (*release)(scauth_ctx *ctx);
+	/*
+	 * Optional: drops this machine's local copy of the slot, and nothing
+	 * else: an erase (git's answer to a 401) while the store itself cannot
+	 * be reached must not leave the stale token to be handed out again.
+	 */
+	int (*forget)(scauth_ctx *ctx, const char *slot);
 };
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
@@ -414,6 +420,8 @@ HIDDEN int store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token 
 HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
 HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
 HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);
+/* The backend's forget hook: 1 when the local copy was dropped, 0 when it keeps none, <0. */
+HIDDEN int store_forget(scauth_ctx *ctx, enum scauth_grant g);
 /* Where the store (slot NULL) or one slot lives, for messages; never a secret. */
 HIDDEN void store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
 

@@ -156,6 +156,21 @@ store_prepare(scauth_ctx *ctx, enum scauth_grant g)
 	return b->prepare != NULL ? b->prepare(ctx, slot) : 0;
 }
 
+int
+store_forget(scauth_ctx *ctx, enum scauth_grant g)
+{
+	const struct store_backend *b;
+	char slot[STORE_SLOT_LEN];
+	int r;
+
+	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+		return r;
+	b = backend(ctx);
+	if (b->forget == NULL)
+		return 0;
+	return (r = b->forget(ctx, slot)) != 0 ? r : 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* The lock: the profile's flock, then the backend's own. */
 

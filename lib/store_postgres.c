@@ -622,6 +622,13 @@ conninfo_part(const char *ci, const char *key, char *buf, size_t len)
 	}
 }
 
+/* An erase while the database is down: this machine stops handing out its copy. */
+static int
+pgs_forget(scauth_ctx *ctx, const char *slot)
+{
+	return copy_erase(ctx, slot);
+}
+
 static void
 pgs_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
 {
@@ -648,4 +655,5 @@ const struct store_backend store_postgres_backend = {
 	.unlock = pgs_unlock,
 	.describe = pgs_describe,
 	.release = pgs_release,
+	.forget = pgs_forget,
 };

@@ -511,6 +511,33 @@ storm() {
 	expect_stat refresh_reuse 0
 }
 
+@test "fleet: an erase while the database is down drops this machine's copy, and nothing else" {
+	fleet_ready
+	fleet 1
+	sc_login
+	helper token
+	local tok=$stdout host=${SANDBOX_URL#https://}
+	(umask 077 && printf 'protocol=https\nhost=%s\npassword=%s\n\n' "$host" "$tok" \
+		>"$BATS_TEST_TMPDIR/erase")
+	pg_halt
+	local rc=0
+	"$HELPER" erase <"$BATS_TEST_TMPDIR/erase" >"$OUT" 2>"$BATS_TEST_TMPDIR/err" 3>&- || rc=$?
+	helper token
+	local st2=$status
+	pg_resume
+	[[ $rc -eq 0 ]] || fail "erase exited $rc while the database was down"
+	[[ $(<"$BATS_TEST_TMPDIR/err") != *"$tok"* ]] || fail "the token reached stderr"
+	no_password_in "$(<"$BATS_TEST_TMPDIR/err")"
+	# The copy is gone: with the database down there was no token to hand out.
+	status=$st2
+	expect_status 75
+	# The row was not touched: the fleet learns of the stale token from the next 401.
+	helper token
+	expect_status 0
+	[[ $stdout == "$tok" ]] || fail "the database's token changed"
+	expect_stat refresh_reuse 0
+}
+
 @test "fleet: wrong password or missing table: 78 saying what to do" {
 	fleet_ready
 	fleet 1
