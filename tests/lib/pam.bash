@@ -113,7 +113,9 @@ pam_setup() {
 	PAM_LOG=$t/syslog
 	: >"$PAM_LOG"
 	PAM_ARGS="config=$PAM_CONF stagedir=$PAM_STAGE"
-	export PAM_SERVICE_DIR PAM_CONF PAM_MAP PAM_STAGE PAM_LOG PAM_ARGS
+	# The suite's copy (pam_suite_setup): loading this file again for each test set it back.
+	PAM_MODULE=$PAM_DIR/bin/pam_soundcloud.so
+	export PAM_SERVICE_DIR PAM_CONF PAM_MAP PAM_STAGE PAM_LOG PAM_ARGS PAM_MODULE
 	# The close_session sign-out runs as the kiosk user, who must be able to read the CA.
 	cp "$SANDBOX_CA" "$t/ca.pem"
 	chmod 644 "$t/ca.pem"
