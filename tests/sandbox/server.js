@@ -1036,10 +1036,23 @@ function readBody(req, res) {
     let done = false;
     const finish = (value) => { if (!done) { done = true; resolve(value); } };
     const tooLarge = () => {
-      // The rest of the body is never read, so this connection cannot carry another request.
-      sendJson(res, 413, { error: 'request_too_large', error_description: `bodies are limited to ${MAX_REQUEST_BODY} bytes` },
-        { Connection: 'close' });
+      if (done) return;
       finish(null);
+      // The answer waits for the end of the upload (read and dropped, up to a cap), so that a
+      // client still sending is not cut off before it can read the 413; the connection closes.
+      let dropped = 0;
+      const answer = () => {
+        if (res.headersSent) return;
+        sendJson(res, 413, { error: 'request_too_large', error_description: `bodies are limited to ${MAX_REQUEST_BODY} bytes` },
+          { Connection: 'close' });
+      };
+      req.removeAllListeners('data');
+      req.on('data', (chunk) => {
+        dropped += chunk.length;
+        if (dropped > 16 * MAX_REQUEST_BODY) { answer(); req.destroy(); }
+      });
+      req.on('end', answer);
+      req.resume();
     };
     if (Number(req.headers['content-length']) > MAX_REQUEST_BODY) return tooLarge();
     const chunks = [];
