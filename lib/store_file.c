@@ -198,12 +198,45 @@ store_error(scauth_ctx *ctx, const char *path, int e)
 	    path, strerror(e));
 }
 
+/*
+ * Reads fd (path names it in messages) into a new buffer of MAX_RECORD + 1
+ * bytes: one more than a record may have, to tell "full" from "too large".
+ * 0 with *bufp and *lenp set; <0 with nothing to free.
+ */
+static int
+read_capped(scauth_ctx *ctx, int fd, const char *path, char **bufp, size_t *lenp)
+{
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+
+	*bufp = NULL;
+	*lenp = 0;
+	if ((buf = malloc(MAX_RECORD + 1)) == NULL)
+		return SCAUTH_ENOMEM;
+	while (len < MAX_RECORD + 1) {
+		n = read(fd, buf + len, MAX_RECORD + 1 - len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			scauth_wipe(buf, len);
+			free(buf);
+			return ctx_errno(ctx, SCAUTH_ESYSTEM, "%s: read", path);
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*bufp = buf;
+	*lenp = len;
+	return 0;
+}
+
 int
 store_file_load(scauth_ctx *ctx, const char *dir, const char *slot, struct sbuf *out)
 {
 	char path[PATH_LEN], *buf = NULL;
 	size_t len = 0;
-	ssize_t n;
 	int dfd, fd = -1, r;
 
 	if ((dfd = store_dir_open(ctx, dir, 0)) < 0)
@@ -214,23 +247,8 @@ store_file_load(scauth_ctx *ctx, const char *dir, const char *slot, struct sbuf 
 			r = 0;
 		goto out;
 	}
-	/* One byte more than allowed, to tell "full" from "too large". */
-	if ((buf = malloc(MAX_RECORD + 1)) == NULL) {
-		r = SCAUTH_ENOMEM;
+	if ((r = read_capped(ctx, fd, path, &buf, &len)) != 0)
 		goto out;
-	}
-	while (len < MAX_RECORD + 1) {
-		n = read(fd, buf + len, MAX_RECORD + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "%s: read", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
 	if (len > MAX_RECORD) {
 		r = ctx_err(ctx, SCAUTH_ECORRUPT, "%s: larger than %d bytes; remove it and log "
 		    "in again", path, MAX_RECORD);
@@ -419,9 +437,8 @@ static int
 read_small(scauth_ctx *ctx, const char *dir, int dfd, const char *name, char **bufp,
     size_t *lenp)
 {
-	char *buf = NULL;
+	char path[PATH_LEN], *buf = NULL;
 	size_t len = 0;
-	ssize_t n;
 	int fd = -1, r;
 
 	*bufp = NULL;
@@ -430,22 +447,9 @@ read_small(scauth_ctx *ctx, const char *dir, int dfd, const char *name, char **b
 		r = r == 1 || r == SCAUTH_EUNSAFE ? 0 : r;
 		goto out;
 	}
-	if ((buf = malloc(MAX_RECORD + 1)) == NULL) {
-		r = SCAUTH_ENOMEM;
+	file_path(dir, name, path, sizeof(path));
+	if ((r = read_capped(ctx, fd, path, &buf, &len)) != 0)
 		goto out;
-	}
-	while (len < MAX_RECORD + 1) {
-		n = read(fd, buf + len, MAX_RECORD + 1 - len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
-			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "%s/%s: read", dir, name);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
 	*bufp = buf;
 	*lenp = len;
 	buf = NULL;     /* transferred */
