@@ -98,8 +98,8 @@ struct grant_info {
 	int has_access;     /* an access token is held (not dropped) */
 	int fresh;          /* ... and not yet due for a refresh */
 	int renewable;
-	time_t expires;
-	const char *urn, *permalink, *username, *scope;
+	time_t expires, obtained;
+	const char *urn, *permalink, *username, *scope, *obtained_by;
 };
 
 static void
@@ -117,6 +117,8 @@ grant_info(struct cmd *cmd, const scauth_token *t, struct grant_info *gi)
 	gi->permalink = scauth_token_permalink(t);
 	gi->username = scauth_token_username(t);
 	gi->scope = scauth_token_scope(t);
+	gi->obtained = scauth_token_obtained(t);
+	gi->obtained_by = scauth_token_obtained_by(t);
 }
 
 static void
@@ -147,6 +149,12 @@ print_grant_text(const char *label, const struct grant_info *gi)
 	printf("  renew:  %s\n", gi->renewable ? "yes, a refresh token is held" : "no");
 	if (nonempty(gi->scope))
 		printf("  scope:  %s\n", gi->scope);
+	/* Where a store records which machine renewed the grant (a fleet's). */
+	if (gi->obtained_by != NULL && gi->obtained > 0) {
+		scauth_format_utc(gi->obtained, when, sizeof(when));
+		format_relative(rel, sizeof(rel), (long long)(gi->obtained - time(NULL)));
+		printf("  fleet:  last refreshed %s (%s) by %s\n", when, rel, gi->obtained_by);
+	}
 }
 
 /* Writes s as a JSON string (or null): UTF-8 passes, controls are escaped. */
@@ -197,7 +205,34 @@ print_grant_json(const struct grant_info *gi)
 		    (long long)(gi->expires - time(NULL)));
 	else
 		fputs(",\"expires_at\":null,\"expires_in\":null", stdout);
-	printf(",\"renewable\":%s}", gi->renewable ? "true" : "false");
+	printf(",\"renewable\":%s", gi->renewable ? "true" : "false");
+	if (gi->obtained > 0 && gmtime_r(&gi->obtained, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		printf(",\"obtained_at\":\"%s\"", when);
+	else
+		fputs(",\"obtained_at\":null", stdout);
+	fputs(",\"obtained_by\":", stdout);
+	json_string(gi->obtained_by);
+	putchar('}');
+}
+
+/*
+ * The grant as the store itself holds it (a fleet's database), else as this
+ * machine has it, with a word on stderr: status still shows what it knows.
+ * 0 with *t, or NULL when there is none; <0 on other errors.
+ */
+static int
+read_grant(struct cmd *cmd, enum scauth_grant g, scauth_token **t)
+{
+	int r;
+
+	r = scauth_token_inspect(cmd->ctx, g, t);
+	if (r < 0 && r != SCAUTH_ELOGIN && scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY) {
+		fprintf(stderr, PROG ": status: %s; showing this machine's copy\n",
+		    scauth_errmsg(cmd->ctx));
+		r = scauth_token_peek(cmd->ctx, g, t);
+	}
+	return r == SCAUTH_ELOGIN ? 0 : r;
 }
 
 /*
@@ -220,9 +255,9 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 	}
 	if ((r = ctx_open(cmd)) < 0)
 		return fail(cmd, r, NULL);
-	if ((r = scauth_token_peek(cmd->ctx, SCAUTH_GRANT_USER, &user)) < 0 && r != SCAUTH_ELOGIN)
+	if ((r = read_grant(cmd, SCAUTH_GRANT_USER, &user)) < 0)
 		return fail(cmd, r, "user grant");
-	if ((r = scauth_token_peek(cmd->ctx, SCAUTH_GRANT_APP, &app)) < 0 && r != SCAUTH_ELOGIN) {
+	if ((r = read_grant(cmd, SCAUTH_GRANT_APP, &app)) < 0) {
 		scauth_token_free(user);
 		return fail(cmd, r, "app grant");
 	}

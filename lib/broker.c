@@ -312,6 +312,20 @@ scauth_token_peek(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	return store_load(ctx, g, out);
 }
 
+int
+scauth_token_inspect(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
+{
+	int r;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((r = check_ctx(ctx, g)) != 0)
+		return r;
+	if (out == NULL)
+		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the token");
+	return store_inspect(ctx, g, out);
+}
+
 static int
 holds(const struct scauth_token *t, const char *access)
 {

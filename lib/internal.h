@@ -340,6 +340,7 @@ struct scauth_token {
 	char *permalink;
 	char *username;
 	char *label;               /* the caller's own tag (scauth_token_set_label) */
+	char *obtained_by;         /* the host that obtained the token (store_postgres.c) */
 	/*
 	 * 1 in a backend's local copy of a record (store_secret.c): the copy
 	 * lacks the refresh token, which the store itself holds.  A flag kept
@@ -399,6 +400,12 @@ struct store_backend {
 	 * be reached must not leave the stale token to be handed out again.
 	 */
 	int (*forget)(scauth_ctx *ctx, const char *slot);
+	/*
+	 * Optional: reads the slot from the store itself, without the lock and
+	 * leaving the local copy alone (status); as load otherwise.  Returns as
+	 * load does.
+	 */
+	int (*inspect)(scauth_ctx *ctx, const char *slot, struct sbuf *out);
 };
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
@@ -410,13 +417,10 @@ HIDDEN const struct store_backend *store_backend_find(const char *name);
 /* "'file', 'keyring' or 'secret-service'": the names a store may have, for messages. */
 HIDDEN void store_backend_names(char *buf, size_t len);
 
-/* The backend called name, or NULL. */
-HIDDEN const struct store_backend *store_backend_find(const char *name);
-/* "'file' or 'keyring'": the names a store may have, for messages. */
-HIDDEN void store_backend_names(char *buf, size_t len);
-
 /* SCAUTH_ELOGIN when the slot is empty; SCAUTH_ECORRUPT, SCAUTH_EUNSAFE ... */
 HIDDEN int store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out);
+/* The same from the store's source of truth: the backend's inspect hook (status). */
+HIDDEN int store_inspect(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out);
 HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
 HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
 HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);

@@ -51,6 +51,7 @@ static const struct field {
 	{ "username", F_TEXT, offsetof(struct scauth_token, username) },
 	{ "label", F_TOKEN, offsetof(struct scauth_token, label) },
 	{ "refresh_held", F_TIME, offsetof(struct scauth_token, refresh_held) },
+	{ "obtained_by", F_TEXT, offsetof(struct scauth_token, obtained_by) },
 };
 
 static char **
@@ -117,6 +118,12 @@ time_t
 scauth_token_obtained(const scauth_token *t)
 {
 	return t != NULL ? t->obtained_at : 0;
+}
+
+const char *
+scauth_token_obtained_by(const scauth_token *t)
+{
+	return t != NULL ? t->obtained_by : NULL;
 }
 
 const char *

@@ -209,6 +209,11 @@ SCAUTH_API time_t scauth_token_expires(const scauth_token *t);
 /* When the access token was obtained. */
 SCAUTH_API time_t scauth_token_obtained(const scauth_token *t);
 /*
+ * The host that obtained it (a login or a refresh), where the store keeps
+ * that (store = postgres: which machine of the fleet); NULL otherwise.
+ */
+SCAUTH_API const char *scauth_token_obtained_by(const scauth_token *t);
+/*
  * Until when ctx hands t out without renewing it: the expiry minus
  * refresh_margin (the default margin counts at most half the token's life).
  * 0 when the expiry is unknown.
@@ -254,6 +259,15 @@ SCAUTH_API int scauth_token_get(scauth_ctx *ctx, enum scauth_grant grant, scauth
 
 /* Reads the stored grant without any network work; it may be expired. SCAUTH_ELOGIN if none. */
 SCAUTH_API int scauth_token_peek(scauth_ctx *ctx, enum scauth_grant grant, scauth_token **out);
+
+/*
+ * Reads the stored grant from the store's own source of truth, for a status
+ * display: with store = postgres one query to the database (no lock, no token
+ * request, the machine's local copy left as it is), so that it shows what the
+ * fleet holds now; the same as scauth_token_peek() with the other stores.
+ * SCAUTH_ELOGIN if none; the store's errors (database unreachable: SCAUTH_ESTORE).
+ */
+SCAUTH_API int scauth_token_inspect(scauth_ctx *ctx, enum scauth_grant grant, scauth_token **out);
 
 /*
  * Drops the stored access token if it equals access_token (compared in

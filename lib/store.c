@@ -84,9 +84,11 @@ store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Records in slots, whatever the backend. */
 
-int
-store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out)
+/* Loads the grant's record through the backend's load or inspect hook. */
+static int
+load_with(scauth_ctx *ctx, enum scauth_grant g, int inspect, struct scauth_token **out)
 {
+	const struct store_backend *b = backend(ctx);
 	struct sbuf data = SBUF_INIT(MAX_RECORD);
 	char slot[STORE_SLOT_LEN], where[STORE_DESCRIBE_LEN], why[200];
 	int r;
@@ -94,7 +96,7 @@ store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out)
 	*out = NULL;
 	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
 		goto out;
-	if ((r = backend(ctx)->load(ctx, slot, &data)) < 0)
+	if ((r = (inspect && b->inspect != NULL ? b->inspect : b->load)(ctx, slot, &data)) < 0)
 		goto out;
 	if (r == 0) {
 		r = ctx_err(ctx, SCAUTH_ELOGIN, "no %s stored for profile %s%s",
@@ -110,6 +112,18 @@ store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out)
 out:
 	sbuf_free(&data);
 	return r;
+}
+
+int
+store_load(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out)
+{
+	return load_with(ctx, g, 0, out);
+}
+
+int
+store_inspect(scauth_ctx *ctx, enum scauth_grant g, struct scauth_token **out)
+{
+	return load_with(ctx, g, 1, out);
 }
 
 int

@@ -453,6 +453,15 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 	return r;
 }
 
+/* A row sealed with another key, or for another slot. */
+static int
+unopened(scauth_ctx *ctx, const char *slot)
+{
+	return ctx_err(ctx, SCAUTH_ECORRUPT, "the fleet's record of %s does not open with "
+	    "seal_key_file %s: every machine needs the fleet's key", slot,
+	    ctx->cfg[CFG_SEAL_KEY_FILE]);
+}
+
 static int
 pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
 {
@@ -464,12 +473,8 @@ pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
 	int r;
 
 	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, slot)) != NULL) {
-		if (s->present == -1) {
-			pg_describe(ctx, name, sizeof(name));
-			return ctx_err(ctx, SCAUTH_ECORRUPT, "the fleet's record of %s does not "
-			    "open with seal_key_file %s: every machine needs the fleet's key",
-			    slot, ctx->cfg[CFG_SEAL_KEY_FILE]);
-		}
+		if (s->present == -1)
+			return unopened(ctx, slot);
 		/* The machine's copy follows the row, a signed-out grant included. */
 		if (s->present == 0) {
 			if ((r = copy_erase(ctx, slot)) != 0)
@@ -501,24 +506,38 @@ pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
 }
 
 /*
- * The record to store: a local copy given back (refresh_held, no refresh
- * token) gets the row's refresh token again, so that it is never lost.
+ * The record to store.  A local copy given back (refresh_held, no refresh
+ * token) gets the row's refresh token again, so that it is never lost.  A
+ * token obtained since the row's (a login, a refresh) is marked with this
+ * host; otherwise the row's mark stays, whoever wrote the record last.
  */
 static int
-whole_record(const struct pg_slot *s, const char *data, size_t len, struct sbuf *out)
+whole_record(const struct pg_state *st, const struct pg_slot *s, const char *data, size_t len,
+    struct sbuf *out)
 {
 	struct scauth_token *t = NULL, *o = NULL;
+	const char *by;
 	int r;
 
 	if ((r = record_parse(data, len, &t)) != 0)
 		goto out;
-	if (t->refresh_held && t->refresh == NULL && s->present == 1 &&
-	    record_parse(s->record.p, s->record.len, &o) == 0 && o->refresh != NULL &&
+	if (s->present == 1 && record_parse(s->record.p, s->record.len, &o) != 0)
+		o = NULL;
+	if (t->refresh_held && t->refresh == NULL && o != NULL && o->refresh != NULL &&
 	    (t->refresh = sstrdup(o->refresh)) == NULL) {
 		r = SCAUTH_ENOMEM;
 		goto out;
 	}
 	t->refresh_held = 0;
+	/* Within one second a refresh keeps obtained_at: a new access token tells. */
+	by = o == NULL || o->obtained_at != t->obtained_at || (t->access != NULL &&
+	    (o->access == NULL || !ct_streq(t->access, o->access))) ? st->host : o->obtained_by;
+	sfree(t->obtained_by);
+	t->obtained_by = NULL;
+	if (by != NULL && (t->obtained_by = sstrdup(by)) == NULL) {
+		r = SCAUTH_ENOMEM;
+		goto out;
+	}
 	r = record_serialize(t, out);
 out:
 	scauth_token_free(t);
@@ -536,7 +555,7 @@ pgs_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 
 	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
-	if ((r = whole_record(s, data, len, &whole)) != 0)
+	if ((r = whole_record(st, s, data, len, &whole)) != 0)
 		goto out;
 	if (!s->wrote)
 		s->base = s->version;
@@ -567,6 +586,33 @@ pgs_erase(scauth_ctx *ctx, const char *slot)
 	if (s->present == 0 && !s->wrote)
 		return copy_erase(ctx, slot);
 	return row_write(ctx, st, s, NULL, 0);
+}
+
+/* status: the row as it is committed now, read without its lock. */
+static int
+pgs_inspect(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+{
+	struct pg_state *st;
+	struct pg_result *res = NULL;
+	const char *vals[1] = { slot };
+	int r;
+
+	if ((st = state(ctx)) == NULL)
+		return SCAUTH_ENOMEM;
+	if ((r = need_key(ctx, st)) != 0)
+		return r;
+	if ((r = pg_exec(ctx, "reading the grant", "SELECT record FROM " PG_TABLE
+	    " WHERE slot = $1", 1, vals, NULL, NULL, ctx->pg_timeout, &res)) != 0)
+		return r;
+	if (ctx->pq->ntuples(res) == 0 || ctx->pq->getisnull(res, 0, 0))
+		r = 0;
+	else if ((r = unseal(ctx, st->key, slot, ctx->pq->getvalue(res, 0, 0),
+	    (size_t)ctx->pq->getlength(res, 0, 0), out)) == 0)
+		r = 1;
+	else if (r == SCAUTH_ECORRUPT)
+		r = unopened(ctx, slot);
+	ctx->pq->clear(res);
+	return r;
 }
 
 static int
@@ -656,4 +702,5 @@ const struct store_backend store_postgres_backend = {
 	.describe = pgs_describe,
 	.release = pgs_release,
 	.forget = pgs_forget,
+	.inspect = pgs_inspect,
 };

@@ -486,6 +486,72 @@ storm() {
 	expect_stat token.client_credentials 1
 }
 
+# as_host NAME ARGS...: the helper with ARGS on a machine whose host name is NAME (a UTS
+# namespace of its own); sets status, stdout, stderr like helper.
+as_host() {
+	local name=$1
+	shift
+	status=0
+	unshare --uts sh -c 'echo "$0" >/proc/sys/kernel/hostname && exec "$@"' "$name" \
+		"$HELPER" "$@" >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stdout=$(<"$OUT")
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+}
+
+@test "fleet: status shows the database's grant: server, database, when refreshed and by which host" {
+	fleet_ready
+	fleet 1
+	sc_login
+	local me copies
+	me=$(uname -n)
+	# A new machine, without a copy of its own, sees the fleet's login.
+	fleet 2
+	helper status
+	expect_status 0
+	[[ $stdout == *"store:"*"postgres"*"host 127.0.0.1 port $PG_PORT dbname $DB"* ]] ||
+		fail "status does not name the server and database: $stdout"
+	[[ $stdout == *"user:"*"renew:  yes"* ]] || fail "machine 2 does not see the login: $stdout"
+	[[ $stdout == *"fleet:  last refreshed "*" by $me"* ]] || fail "no host of the login: $stdout"
+	copies=$(find "$XDG_STATE_HOME/soundcloud-auth" -name '*.fleet' 2>/dev/null | wc -l)
+	[[ $copies -eq 0 ]] || fail "status wrote a local copy"
+	# Another machine refreshes: every machine's status names it, with the new time.
+	fleet 3 "refresh_margin = 7200"
+	as_host kiosk-3 token
+	expect_status 0
+	local tok=$stdout
+	expect_stat token.refresh_token 1
+	fleet 2
+	helper status --json
+	expect_status 0
+	[[ $stdout == *'"logged_in":true'* ]] || fail "not logged in: $stdout"
+	[[ $stdout == *'"user":{'*'"obtained_at":"20'*'"obtained_by":"kiosk-3"'* ]] ||
+		fail "status --json does not name the refresher: $stdout"
+	# A write that obtains nothing (git's erase, from a machine that handed the token out)
+	# keeps the mark.
+	(umask 077 && printf 'protocol=https\nhost=%s\npassword=%s\n\n' "${SANDBOX_URL#https://}" \
+		"$tok" >"$BATS_TEST_TMPDIR/erase")
+	fleet 3
+	as_host kiosk-4 erase <"$BATS_TEST_TMPDIR/erase"
+	expect_status 0
+	fleet 2
+	helper status --json
+	[[ $stdout == *'"access_token":"dropped"'* ]] || fail "the erase did not reach the row: $stdout"
+	[[ $stdout == *'"obtained_by":"kiosk-3"'* ]] || fail "an erase took the refresher's mark: $stdout"
+	[[ $stdout != *"$tok"* ]] || fail "status showed a token"
+	# The database down: a word on stderr, and what this machine knows.
+	helper token
+	expect_status 0
+	pg_halt
+	helper status
+	local st=$status out=$stdout err=$stderr
+	pg_resume
+	status=$st stderr=$err
+	expect_status 0
+	expect_stderr "host 127.0.0.1 port $PG_PORT" "showing this machine's copy"
+	[[ $out == *"fleet:  last refreshed "*" by $me"* ]] ||
+		fail "the local copy does not name its refresher: $out"
+}
+
 @test "fleet: database down: a fresh copy is served, a stale one is 75 naming the server" {
 	fleet_ready
 	fleet 1

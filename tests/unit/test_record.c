@@ -33,6 +33,7 @@ full_record(void)
 	t->urn = sstrdup("soundcloud:users:1001");
 	t->permalink = sstrdup("test-user");
 	t->username = sstrdup("Test User \xc3\xa9");     /* UTF-8 and a space */
+	t->obtained_by = sstrdup("kiosk-3.example");
 	return t;
 }
 
@@ -84,6 +85,7 @@ test_round_trip_full(void **state)
 	assert_string_equal(u->urn, "soundcloud:users:1001");
 	assert_string_equal(u->permalink, "test-user");
 	assert_string_equal(u->username, "Test User \xc3\xa9");
+	assert_string_equal(u->obtained_by, "kiosk-3.example");
 	scauth_token_free(u);
 	scauth_token_free(t);
 	sbuf_free(&b);
@@ -136,7 +138,8 @@ test_golden(void **state)
 	    "scope non-expiring *\n"
 	    "urn soundcloud:users:1001\n"
 	    "permalink test-user\n"
-	    "username Test User \xc3\xa9\n";
+	    "username Test User \xc3\xa9\n"
+	    "obtained_by kiosk-3.example\n";
 	struct sbuf b = SBUF_INIT(MAX_RECORD);
 	struct scauth_token *t = full_record();
 
@@ -427,6 +430,7 @@ test_dup_and_accessors(void **state)
 	assert_string_equal(scauth_token_urn(d), "soundcloud:users:1001");
 	assert_string_equal(scauth_token_permalink(d), "test-user");
 	assert_string_equal(scauth_token_username(d), "Test User \xc3\xa9");
+	assert_string_equal(scauth_token_obtained_by(d), "kiosk-3.example");
 	assert_int_equal(d->retry_at, t->retry_at);
 	assert_true(scauth_token_renewable(d));
 	scauth_token_free(t);   /* d must not share anything with t */
@@ -434,6 +438,7 @@ test_dup_and_accessors(void **state)
 	scauth_token_free(d);
 
 	assert_null(scauth_token_access(NULL));
+	assert_null(scauth_token_obtained_by(NULL));
 	assert_int_equal(scauth_token_expires(NULL), 0);
 	assert_string_equal(scauth_token_scope(NULL), "");
 	assert_false(scauth_token_renewable(NULL));
