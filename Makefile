@@ -170,7 +170,14 @@ $(B)/tests/keyring-ctl: tests/secret/keyring-ctl.c
 	$(CC) $(CFLAGS) $(call pkg_ask,gio-2.0:libglib2.0-dev,--cflags) $(LDFLAGS) -o $@ $< \
 		$(call pkg_ask,gio-2.0:libglib2.0-dev,--libs)
 
-units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS)
+# The library in a context made like the PAM module's (SCAUTH_CTX_NO_ENV), for
+# the fleet suite: what a caller's PG* variables may and may not change.
+FLEET_TOOLS := $(B)/tests/noenv-token
+$(B)/tests/noenv-token: tests/fleet/noenv-token.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS) $(FLEET_TOOLS)
 
 deps:
 	@scripts/deps

@@ -18,7 +18,8 @@
  * with environ pointing at a copy that lacks every such variable; the
  * application's own array is never modified and is back in place when
  * dl_curl() returns.  What libcurl reads later, per request (proxies, CA
- * locations), http.c overrides with explicit options.
+ * locations), http.c overrides with explicit options.  libpq reads its PG*
+ * variables at each connection: pg.c connects inside the same shield.
  */
 #include "internal.h"
 #include "dl.h"
@@ -97,16 +98,18 @@ static const struct dl_sym pq_syms[] = {
 extern char **environ;
 
 /*
- * 1 if the environment entry "NAME=value" is one that libcurl or a TLS
- * library may read: SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*, QLOGDIR,
- * GNUTLS_*, and every *_proxy / *_PROXY (http_proxy, HTTPS_PROXY, ALL_PROXY,
- * NO_PROXY ...).
+ * 1 if the environment entry "NAME=value" is one that libcurl, libpq or a
+ * library below them may read: SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*,
+ * QLOGDIR, GNUTLS_*, every *_proxy / *_PROXY (http_proxy, HTTPS_PROXY,
+ * ALL_PROXY, NO_PROXY ...), and libpq's PG* (PGHOST, PGSSLMODE, PGOPTIONS,
+ * PGSERVICEFILE ...) with what GSSAPI and LDAP read under it (KRB5*, LDAP*).
  */
 static int
 network_var(const char *e)
 {
 	static const char *const prefixes[] = {
 		"SSLKEYLOGFILE=", "QLOGDIR=", "CURL_", "OPENSSL_", "SSL_CERT_", "GNUTLS_",
+		"PG", "KRB5", "LDAP",
 	};
 	const char *eq = strchr(e, '=');
 	size_t i, n;
@@ -120,14 +123,8 @@ network_var(const char *e)
 	return n >= 6 && strncasecmp(eq - 6, "_proxy", 6) == 0;
 }
 
-/* While a network library loads: environ without what network_var() names. */
-struct env_shield {
-	char **saved;
-	char **filtered;
-};
-
-static int
-shield_on(scauth_ctx *ctx, struct env_shield *sh)
+int
+dl_shield_on(scauth_ctx *ctx, struct env_shield *sh)
 {
 	size_t n = 0, i, k = 0;
 
@@ -147,8 +144,8 @@ shield_on(scauth_ctx *ctx, struct env_shield *sh)
 	return 0;
 }
 
-static void
-shield_off(struct env_shield *sh)
+void
+dl_shield_off(struct env_shield *sh)
 {
 	if (sh->saved == NULL)
 		return;
@@ -199,7 +196,7 @@ dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 	}
 	if ((fns = calloc(1, sizeof(*fns))) == NULL)
 		return SCAUTH_ENOMEM;
-	if ((r = shield_on(ctx, &sh)) != 0)
+	if ((r = dl_shield_on(ctx, &sh)) != 0)
 		goto out;
 	if ((r = dl_load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
 	    fns)) != 0)
@@ -220,7 +217,7 @@ dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 	*out = ctx->curl;
 	r = SCAUTH_OK;
  out:
-	shield_off(&sh);
+	dl_shield_off(&sh);
 	if (fns != NULL) {
 		if (ctx->curl_handle != NULL)
 			dlclose(ctx->curl_handle);
@@ -242,7 +239,7 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 	if (ctx->crypto == NULL) {
 		if ((fns = calloc(1, sizeof(*fns))) == NULL)
 			return SCAUTH_ENOMEM;
-		if ((r = shield_on(ctx, &sh)) == 0) {
+		if ((r = dl_shield_on(ctx, &sh)) == 0) {
 			r = dl_load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
 			    &ctx->crypto_handle, fns);
 			/*
@@ -253,7 +250,7 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 			 */
 			if (r == 0 && fns->init(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
 				r = ctx_err(ctx, SCAUTH_ENOLIB, "libcrypto failed to initialise");
-			shield_off(&sh);
+			dl_shield_off(&sh);
 		}
 		if (r != 0) {
 			free(fns);
@@ -269,6 +266,7 @@ int
 dl_pq(scauth_ctx *ctx, const struct pq_fns **out)
 {
 	static const char *const names[] = { "libpq.so.5", "libpq.so", NULL };
+	struct env_shield sh;
 	struct pq_fns *fns;
 	int r;
 
@@ -276,8 +274,11 @@ dl_pq(scauth_ctx *ctx, const struct pq_fns **out)
 	if (ctx->pq == NULL) {
 		if ((fns = calloc(1, sizeof(*fns))) == NULL)
 			return SCAUTH_ENOMEM;
-		if ((r = dl_load(ctx, names, pq_syms, ARRAY_SIZE(pq_syms), &ctx->pq_handle,
-		    fns)) != 0) {
+		if ((r = dl_shield_on(ctx, &sh)) == 0) {
+			r = dl_load(ctx, names, pq_syms, ARRAY_SIZE(pq_syms), &ctx->pq_handle, fns);
+			dl_shield_off(&sh);
+		}
+		if (r != 0) {
 			free(fns);
 			return r;
 		}

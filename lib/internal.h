@@ -173,6 +173,17 @@ struct dl_sym {
 HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms,
                    size_t nsyms, void **handlep, void *table);
 HIDDEN int dl_pq(scauth_ctx *ctx, const struct pq_fns **out);
+/*
+ * With SCAUTH_CTX_NO_ENV, points environ at a copy without the variables that
+ * libcurl, OpenSSL and libpq read (dl.c) until dl_shield_off(); the
+ * application's array is not modified.  A no-op without the flag.
+ */
+struct env_shield {
+	char **saved;
+	char **filtered;
+};
+HIDDEN int dl_shield_on(scauth_ctx *ctx, struct env_shield *sh);
+HIDDEN void dl_shield_off(struct env_shield *sh);
 HIDDEN void dl_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */

@@ -135,6 +135,21 @@ out:
 	return r;
 }
 
+/* 1 if a server answers at the connection's address: then it refused us. */
+static int
+server_answers(scauth_ctx *ctx, const struct pq_fns *pq, const char *const *keys,
+    const char *const *vals)
+{
+	struct env_shield sh;
+	int ok;
+
+	if (dl_shield_on(ctx, &sh) != 0)
+		return 0;
+	ok = pq->ping_params(keys, vals, 1) == PQPING_OK;
+	dl_shield_off(&sh);
+	return ok;
+}
+
 int
 pg_connect(scauth_ctx *ctx)
 {
@@ -142,6 +157,7 @@ pg_connect(scauth_ctx *ctx)
 	const char *vals[4] = { NULL, "soundcloud-auth", NULL, NULL };
 	const struct pq_fns *pq;
 	char timeout[24], where[300];
+	struct env_shield sh;
 	PGconn *conn = NULL;
 	int r;
 
@@ -158,7 +174,11 @@ pg_connect(scauth_ctx *ctx)
 	snprintf(timeout, sizeof(timeout), "%ld", ctx->pg_connect_timeout);
 	vals[0] = timeout;
 	vals[2] = ctx->cfg[CFG_POSTGRES];
+	/* libpq takes its defaults from PG* variables: under NO_ENV, not the caller's. */
+	if ((r = dl_shield_on(ctx, &sh)) != 0)
+		return r;
 	conn = pq->connectdb_params(keys, vals, 1);
+	dl_shield_off(&sh);
 	if (conn == NULL)
 		return SCAUTH_ENOMEM;
 	pq->set_notice_processor(conn, quiet_notice, NULL);
@@ -171,7 +191,7 @@ pg_connect(scauth_ctx *ctx)
 	if (pq->needs_password(conn))
 		r = ctx_err(ctx, SCAUTH_ECONFIG, "the database server (%s) wants a password: put "
 		    "it in a passfile (passfile=PATH in postgres, or ~/.pgpass)", where);
-	else if (pq->ping_params(keys, vals, 1) == PQPING_OK)
+	else if (server_answers(ctx, pq, keys, vals))
 		r = ctx_err(ctx, SCAUTH_ECONFIG, "the database server (%s) refused us: %s; check "
 		    "the role, its password in the passfile and the database name", where,
 		    first_line(pq->error_message(conn)));

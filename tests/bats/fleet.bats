@@ -552,6 +552,27 @@ as_host() {
 		fail "the local copy does not name its refresher: $out"
 }
 
+@test "fleet: under SCAUTH_CTX_NO_ENV (the PAM module's) the caller's PG* variables do not reach libpq" {
+	fleet_ready
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	# What a user who runs su could set: read-only transactions, plain text where TLS was asked
+	# for, a service file of theirs, another database.
+	printf '[trap]\nhost=127.0.0.1\nport=1\n' >"$BATS_TEST_TMPDIR/pg_service.conf"
+	local vars=(PGOPTIONS="-c default_transaction_read_only=on" PGSSLMODE=require
+		PGSERVICEFILE="$BATS_TEST_TMPDIR/pg_service.conf" PGSERVICE=trap PGDATABASE=postgres)
+	# They do reach libpq in the user's own tools: the variables bite (each margin refreshes).
+	env "${vars[@]}" "$HELPER" token >/dev/null 2>"$BATS_TEST_TMPDIR/err" &&
+		fail "the user's own PG* variables were ignored"
+	expect_stat token.refresh_token 0
+	# In a context like the PAM module's they are out of sight: the refresh goes through.
+	run env "${vars[@]}" "$BUILD/tests/noenv-token" "$SC_CONFIG" \
+		"$XDG_STATE_HOME/soundcloud-auth" "$HOME"
+	assert_success
+	assert_output "ok"
+	expect_stat token.refresh_token 1
+}
+
 @test "fleet: database down: a fresh copy is served, a stale one is 75 naming the server" {
 	fleet_ready
 	fleet 1
