@@ -109,9 +109,10 @@ typedef struct scauth_ctx scauth_ctx;
  * Flags for scauth_ctx_new().
  *
  * SCAUTH_CTX_NO_ENV: no environment variable is read, by the library or by
- * libcurl and OpenSSL on its behalf: they are loaded and initialised with the
- * variables they read (SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*, every
- * *_proxy) hidden, and requests set no proxy and explicit CA locations.  The
+ * libcurl, OpenSSL and libpq on its behalf: they are loaded and initialised,
+ * and libpq connects, with the variables they read (SSLKEYLOGFILE, CURL_*,
+ * OPENSSL_*, SSL_CERT_*, every *_proxy, PG*, KRB5*, LDAP*) hidden, and
+ * requests set no proxy and explicit CA locations.  The
  * application's environment is left as it was.  A process running with
  * AT_SECURE (set-user-ID, set-group-ID, file capabilities) always gets this
  * flag, since its environment is its caller's.
