@@ -335,6 +335,21 @@ struct me_reply {
 HIDDEN int json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, size_t whylen);
 HIDDEN void me_reply_free(struct me_reply *m);
 
+/*
+ * The strict check every body passes before json-c sees it (exposed for the
+ * tests and the fuzz target): RFC 8259, white space only as the RFC has it,
+ * no raw control characters, lone surrogates or NaN, integers json-c can
+ * hold, at most MAX_JSON_NESTING containers deep, nothing after the value.
+ * Returns 0 when body[0..len) is one JSON object, 1 when it is one value of
+ * another type, -1 with why set ("truncated", "nesting too deep", "unexpected
+ * character at offset N", ...) otherwise.  *longest is then the most bytes
+ * json-c's scratch buffer holds at once for it: the longest decoded string
+ * (keys included), number, or literal and the byte after it.
+ */
+#define MAX_JSON_NESTING     (MAX_JSON_DEPTH - 1)   /* json-c takes one more */
+HIDDEN int json_validate(const char *body, size_t len, size_t *longest, char *why,
+                         size_t whylen);
+
 /* ------------------------------------------------------------------------ */
 /* The stored grant: the record behind scauth_token (record.c). */
 

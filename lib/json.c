@@ -3,10 +3,11 @@
  * (RFC 6749 and SoundCloud's legacy wrapper and 429 body) and /me.
  *
  * Input is untrusted and may be hostile (a CDN error page, 20 MiB of junk, a
- * nesting bomb), so json-c runs in strict mode with a depth cap, the input
- * must be one JSON value and nothing after it, and every field we use is
- * type-checked.  Token strings are copied into wiped memory, then the json-c
- * objects and the tokener's scratch buffer are wiped before they are freed.
+ * nesting bomb), so our own strict check (json_validate) must take it as one
+ * JSON object with nothing after it before json-c, in strict mode with a depth
+ * cap, parses it; every field we use is type-checked.  Token strings are
+ * copied into wiped memory, then the json-c objects and the tokener's scratch
+ * buffer are wiped before they are freed.
  */
 #include "internal.h"
 
@@ -47,6 +48,321 @@ json_wipe(struct json_object *o)
 }
 
 static void
+put(struct json_object *o)
+{
+	if (o != NULL) {
+		json_wipe(o);
+		json_object_put(o);
+	}
+}
+
+/*
+ * The check before json-c: RFC 8259 and stricter, so that json-c only ever
+ * sees input it parses to the end.  It never fails half-way on a hostile body
+ * then, and so never frees half-built objects holding strings of the body.
+ * Stricter than json-c in strict mode: only space, tab, LF and CR as white
+ * space, no raw control characters in strings, no lone surrogates, no NaN,
+ * Infinity, "1." or "-01", integers within json-c 0.18's int64/uint64 range,
+ * and at most MAX_JSON_NESTING containers deep, one less than json-c takes.
+ * Bytes >= 0x80 in strings pass as they are, as json-c passes them.
+ */
+enum {
+	JS_OK,
+	JS_TRUNCATED,
+	JS_TRAILING,
+	JS_DEEP,
+	JS_UNEXPECTED,
+	JS_CONTROL,
+	JS_ESCAPE,
+	JS_SURROGATE,
+	JS_RANGE,
+};
+
+struct jscan {
+	const unsigned char *p;
+	size_t len;
+	size_t at;              /* the next byte; where the error is once err is set */
+	size_t longest;         /* see json_validate() */
+	int err;
+};
+
+static int
+js_fail(struct jscan *js, int err)
+{
+	if (js->err == JS_OK)
+		js->err = js->at >= js->len ? JS_TRUNCATED : err;
+	return -1;
+}
+
+static void
+js_ws(struct jscan *js)
+{
+	while (js->at < js->len && (js->p[js->at] == ' ' || js->p[js->at] == '\t' ||
+	    js->p[js->at] == '\n' || js->p[js->at] == '\r'))
+		js->at++;
+}
+
+static int
+js_expect(struct jscan *js, unsigned char c)
+{
+	if (js->at >= js->len || js->p[js->at] != c)
+		return js_fail(js, JS_UNEXPECTED);
+	js->at++;
+	return 0;
+}
+
+static void
+js_token(struct jscan *js, size_t n)
+{
+	if (n > js->longest)
+		js->longest = n;
+}
+
+/* The four hex digits of a \u escape at js->at, or -1. */
+static long
+js_hex4(struct jscan *js)
+{
+	long v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++, js->at++) {
+		if (js->at >= js->len)
+			return js_fail(js, JS_TRUNCATED);
+		if (!isxdigit(js->p[js->at]))
+			return js_fail(js, JS_ESCAPE);
+		v = v * 16 + (isdigit(js->p[js->at]) ? js->p[js->at] - '0' :
+		    (js->p[js->at] | 0x20) - 'a' + 10);
+	}
+	return v;
+}
+
+/* A string; counts the bytes json-c decodes it into. */
+static int
+js_string(struct jscan *js)
+{
+	size_t n = 0;
+	long u, lo;
+
+	js->at++;       /* the opening quote */
+	for (;;) {
+		if (js->at >= js->len)
+			return js_fail(js, JS_TRUNCATED);
+		if (js->p[js->at] == '"')
+			break;
+		if (js->p[js->at] < 0x20)
+			return js_fail(js, JS_CONTROL);
+		if (js->p[js->at] != '\\') {
+			n++;
+			js->at++;
+			continue;
+		}
+		if (++js->at >= js->len)
+			return js_fail(js, JS_TRUNCATED);
+		if (strchr("\"\\/bfnrt", js->p[js->at]) != NULL && js->p[js->at] != '\0') {
+			n++;
+			js->at++;
+			continue;
+		}
+		if (js->p[js->at] != 'u')
+			return js_fail(js, JS_ESCAPE);
+		js->at++;
+		if ((u = js_hex4(js)) < 0)
+			return -1;
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return js_fail(js, JS_SURROGATE);
+		if (u >= 0xd800 && u <= 0xdbff) {
+			/* Only a pair decodes to one character (4 bytes of UTF-8). */
+			if (js_expect(js, '\\') < 0 || js_expect(js, 'u') < 0) {
+				js->err = js->err == JS_TRUNCATED ? JS_TRUNCATED : JS_SURROGATE;
+				return -1;
+			}
+			if ((lo = js_hex4(js)) < 0)
+				return -1;
+			if (lo < 0xdc00 || lo > 0xdfff)
+				return js_fail(js, JS_SURROGATE);
+			n += 4;
+		} else
+			n += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
+	}
+	js->at++;       /* the closing quote */
+	js_token(js, n);
+	return 0;
+}
+
+static size_t
+js_digits(struct jscan *js)
+{
+	size_t start = js->at;
+
+	while (js->at < js->len && isdigit(js->p[js->at]))
+		js->at++;
+	return js->at - start;
+}
+
+/*
+ * A number per RFC 8259 6.  Integers must fit json-c 0.18's int64 (negative)
+ * or uint64, which it checks in strict mode; fractions and exponents may be
+ * anything strtod() takes.
+ */
+static int
+js_number(struct jscan *js)
+{
+	static const char max_neg[] = "9223372036854775808", max_pos[] = "18446744073709551615";
+	size_t start = js->at, digits;
+	const char *max;
+	int neg = 0, integer = 1;
+
+	if (js->p[js->at] == '-') {
+		neg = 1;
+		js->at++;
+	}
+	if (js->at < js->len && js->p[js->at] == '0')
+		js->at++;
+	else if (js->at >= js->len || !isdigit(js->p[js->at]))
+		return js_fail(js, JS_UNEXPECTED);
+	else
+		js_digits(js);
+	digits = js->at - start - (size_t)neg;
+	if (js->at < js->len && js->p[js->at] == '.') {
+		integer = 0;
+		js->at++;
+		if (js_digits(js) == 0)
+			return js_fail(js, JS_UNEXPECTED);
+	}
+	if (js->at < js->len && (js->p[js->at] == 'e' || js->p[js->at] == 'E')) {
+		integer = 0;
+		js->at++;
+		if (js->at < js->len && (js->p[js->at] == '+' || js->p[js->at] == '-'))
+			js->at++;
+		if (js_digits(js) == 0)
+			return js_fail(js, JS_UNEXPECTED);
+	}
+	max = neg ? max_neg : max_pos;
+	if (integer && (digits > strlen(max) ||
+	    (digits == strlen(max) && memcmp(js->p + start + neg, max, digits) > 0))) {
+		js->at = start;
+		return js_fail(js, JS_RANGE);
+	}
+	js_token(js, js->at - start);
+	return 0;
+}
+
+static int
+js_literal(struct jscan *js, const char *word)
+{
+	size_t i;
+
+	for (i = 0; word[i] != '\0'; i++, js->at++)
+		if (js->at >= js->len || js->p[js->at] != (unsigned char)word[i])
+			return js_fail(js, JS_UNEXPECTED);
+	/* json-c reads a literal and the byte after it into the buffer. */
+	js_token(js, i + 1);
+	return 0;
+}
+
+static int js_value(struct jscan *js, int depth);
+
+/* An object or an array, at nesting depth (1 for the outermost). */
+static int
+js_container(struct jscan *js, int depth)
+{
+	unsigned char close = js->p[js->at] == '{' ? '}' : ']';
+
+	if (depth > MAX_JSON_NESTING)
+		return js_fail(js, JS_DEEP);
+	js->at++;
+	js_ws(js);
+	if (js->at < js->len && js->p[js->at] == close) {
+		js->at++;
+		return 0;
+	}
+	for (;;) {
+		if (close == '}') {
+			if (js->at >= js->len || js->p[js->at] != '"')
+				return js_fail(js, JS_UNEXPECTED);
+			if (js_string(js) < 0)
+				return -1;
+			js_ws(js);
+			if (js_expect(js, ':') < 0)
+				return -1;
+		}
+		if (js_value(js, depth) < 0)
+			return -1;
+		js_ws(js);
+		if (js->at < js->len && js->p[js->at] == ',') {
+			js->at++;
+			js_ws(js);
+			continue;
+		}
+		return js_expect(js, close);
+	}
+}
+
+/* One value, after optional white space, inside depth containers. */
+static int
+js_value(struct jscan *js, int depth)
+{
+	js_ws(js);
+	if (js->at >= js->len)
+		return js_fail(js, JS_TRUNCATED);
+	switch (js->p[js->at]) {
+	case '{':
+	case '[':
+		return js_container(js, depth + 1);
+	case '"':
+		return js_string(js);
+	case 't':
+		return js_literal(js, "true");
+	case 'f':
+		return js_literal(js, "false");
+	case 'n':
+		return js_literal(js, "null");
+	default:
+		if (js->p[js->at] == '-' || isdigit(js->p[js->at]))
+			return js_number(js);
+		return js_fail(js, JS_UNEXPECTED);
+	}
+}
+
+int
+json_validate(const char *body, size_t len, size_t *longest, char *why, size_t whylen)
+{
+	struct jscan js = { (const unsigned char *)body, len, 0, 0, JS_OK };
+	int object;
+
+	*longest = 0;
+	js_ws(&js);
+	object = js.at < len && body[js.at] == '{';
+	if (js_value(&js, 0) == 0) {
+		js_ws(&js);
+		if (js.at < len)
+			js.err = JS_TRAILING;
+	}
+	switch (js.err) {
+	case JS_OK:
+		*longest = js.longest;
+		return object ? 0 : 1;
+	case JS_TRUNCATED:
+		snprintf(why, whylen, "truncated");
+		break;
+	case JS_TRAILING:
+		snprintf(why, whylen, "trailing data after the JSON value");
+		break;
+	case JS_DEEP:
+		snprintf(why, whylen, "nesting too deep");
+		break;
+	default:
+		snprintf(why, whylen, "%s at offset %zu",
+		    js.err == JS_CONTROL ? "control character in a string" :
+		    js.err == JS_ESCAPE ? "invalid escape" :
+		    js.err == JS_SURROGATE ? "unpaired surrogate" :
+		    js.err == JS_RANGE ? "integer out of range" : "unexpected character", js.at);
+		break;
+	}
+	return -1;
+}
+
+static void
 tokener_free(struct json_tokener *tok)
 {
 	int i;
@@ -64,23 +380,15 @@ tokener_free(struct json_tokener *tok)
 	json_tokener_free(tok);
 }
 
-static void
-put(struct json_object *o)
-{
-	if (o != NULL) {
-		json_wipe(o);
-		json_object_put(o);
-	}
-}
-
-/* Parses exactly one JSON value from body[0..len), strictly. NULL with why set otherwise. */
+/* Parses body[0..len) into a JSON object, strictly. NULL with why set otherwise. */
 static struct json_object *
-parse(const char *body, size_t len, char *why, size_t whylen)
+parse(const char *body, size_t len, const char *what, char *why, size_t whylen)
 {
 	struct json_tokener *tok;
 	struct json_object *o;
 	enum json_tokener_error e;
-	size_t end;
+	size_t longest;
+	char reason[64];
 
 	if (len == 0) {
 		snprintf(why, whylen, "empty body");
@@ -90,6 +398,16 @@ parse(const char *body, size_t len, char *why, size_t whylen)
 		snprintf(why, whylen, "body is not text");
 		return NULL;
 	}
+	switch (json_validate(body, len, &longest, reason, sizeof(reason))) {
+	case 0:
+		break;
+	case 1:
+		snprintf(why, whylen, "%s is not a JSON object", what);
+		return NULL;
+	default:
+		snprintf(why, whylen, "invalid JSON (%s)", reason);
+		return NULL;
+	}
 	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return NULL;
@@ -97,19 +415,12 @@ parse(const char *body, size_t len, char *why, size_t whylen)
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	e = json_tokener_get_error(tok);
-	if (o == NULL || e != json_tokener_success) {
+	if (o == NULL || e != json_tokener_success || json_object_get_type(o) != json_type_object) {
+		/* Out of memory, or json-c refusing what json_validate() took. */
 		snprintf(why, whylen, "invalid JSON (%s)",
-		    e == json_tokener_continue ? "truncated" : json_tokener_error_desc(e));
+		    e == json_tokener_success ? "not what was validated" : json_tokener_error_desc(e));
 		put(o);
 		o = NULL;
-	} else {
-		for (end = json_tokener_get_parse_end(tok); end < len; end++)
-			if (!isspace((unsigned char)body[end])) {
-				snprintf(why, whylen, "trailing data after the JSON value");
-				put(o);
-				o = NULL;
-				break;
-			}
 	}
 	tokener_free(tok);
 	return o;
@@ -201,13 +512,8 @@ json_token_reply(const char *body, size_t len, struct token_reply *out, char *wh
 
 	memset(out, 0, sizeof(*out));
 	out->expires_in = -1;
-	if ((o = parse(body, len, why, whylen)) == NULL)
+	if ((o = parse(body, len, "answer", why, whylen)) == NULL)
 		return SCAUTH_EPROTO;
-	if (json_object_get_type(o) != json_type_object) {
-		snprintf(why, whylen, "answer is not a JSON object");
-		r = SCAUTH_EPROTO;
-		goto out;
-	}
 	if ((r = get_token(o, "access_token", 1, &out->access, why, whylen)) != 0 ||
 	    (r = get_token(o, "refresh_token", 0, &out->refresh, why, whylen)) != 0)
 		goto out;
@@ -345,10 +651,8 @@ json_oauth_error(const char *body, size_t len, struct oauth_error *out)
 	int found = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (len > MAX_ERROR_BODY || (o = parse(body, len, why, sizeof(why))) == NULL)
+	if (len > MAX_ERROR_BODY || (o = parse(body, len, "error body", why, sizeof(why))) == NULL)
 		return 0;
-	if (json_object_get_type(o) != json_type_object)
-		goto out;
 	if (get_string(o, "error", &s, &n) == 1) {
 		/* RFC 6749 5.2 */
 		copy_printable(out->error, sizeof(out->error), s);
@@ -371,7 +675,6 @@ json_oauth_error(const char *body, size_t len, struct oauth_error *out)
 			copy_printable(out->error, sizeof(out->error), "rate_limit_exceeded");
 		found = 1;
 	}
- out:
 	put(o);
 	return found;
 }
@@ -437,13 +740,8 @@ json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, siz
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((o = parse(body, len, why, whylen)) == NULL)
+	if ((o = parse(body, len, "/me", why, whylen)) == NULL)
 		return SCAUTH_EPROTO;
-	if (json_object_get_type(o) != json_type_object) {
-		snprintf(why, whylen, "/me is not a JSON object");
-		r = SCAUTH_EPROTO;
-		goto out;
-	}
 	if (get_text(o, "urn", 128, &out->urn) != 1) {
 		snprintf(why, whylen, "/me has no urn");
 		r = SCAUTH_EPROTO;

@@ -1,10 +1,13 @@
 /*
  * test_json.c - the parsers of server answers: token replies, the error body
  * shapes SoundCloud has used (RFC 6749, the legacy wrapper, the 429 body),
- * /me, and hostile input (truncation, trailing data, nesting bombs, NUL).
+ * /me, and hostile input (truncation, trailing data, nesting bombs, NUL);
+ * the strict check run before json-c.
  */
 #include "testutil.h"
 #include "internal.h"
+
+#include <json.h>
 
 static int
 token(const char *body, struct token_reply *tr, char *why)
@@ -64,7 +67,8 @@ token_reply_refused(void **state)
 	} bad[] = {
 		{ "", "empty body" },
 		{ "{\"access_token\": \"abc\", \"expires_in\": 3", "invalid JSON (truncated)" },
-		{ "{\"access_token\":\"A\"} garbage", NULL },  /* strict mode: unexpected character */
+		{ "{\"access_token\":\"A\"} garbage", "invalid JSON (trailing data after the JSON value)" },
+		{ "{\"access_token\":\"A\"}\f", "invalid JSON (trailing data after the JSON value)" },
 		{ "{\"access_token\":12345}", "access_token is not a valid token string" },
 		{ "{\"access_token\":\"\"}", "access_token is not a valid token string" },
 		{ "{\"access_token\":\"has space\"}", "access_token is not a valid token string" },
@@ -73,7 +77,7 @@ token_reply_refused(void **state)
 		{ "{\"expires_in\":3600}", "no access_token in the answer" },
 		{ "[\"access_token\"]", "answer is not a JSON object" },
 		{ "\"access_token\"", "answer is not a JSON object" },
-		{ "hello", NULL },
+		{ "hello", "invalid JSON (unexpected character at offset 0)" },
 		{ "{\"access_token\":\"A\",\"token_type\":\"mac\"}", "unsupported token_type 'mac'" },
 		{ "{\"access_token\":\"A\",\"token_type\":5}", "token_type is not a string" },
 		{ "{\"access_token\":\"A\",\"expires_in\":-5}", NULL },
@@ -132,6 +136,194 @@ long_token_capped(void **state)
 	memset(b + strlen(b), 'a', MAX_TOKEN_LEN + 1);
 	strcpy(b + 17 + MAX_TOKEN_LEN + 1, "\"}");
 	assert_int_equal(token(b, &tr, why), SCAUTH_EPROTO);
+	free(b);
+}
+
+/* Nests n containers, objects or arrays, around inner. */
+static char *
+nested(int n, int objects, const char *inner)
+{
+	char *b = malloc((size_t)n * 6 + strlen(inner) + 1), *p = b;
+	int i;
+
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s", objects ? "{\"k\":" : "[");
+	p += sprintf(p, "%s", inner);
+	for (i = 0; i < n; i++)
+		*p++ = objects ? '}' : ']';
+	*p = '\0';
+	return b;
+}
+
+/* What json-c itself, strict and as deep as we let it, makes of s: 1 if an object. */
+static int
+json_c_takes(const char *s)
+{
+	struct json_tokener *tok = json_tokener_new_ex(MAX_JSON_DEPTH);
+	struct json_object *o;
+	int ok;
+
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, s, (int)strlen(s));
+	ok = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+	    json_object_get_type(o) == json_type_object;
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
+static void
+validator_cases(void **state)
+{
+	static const struct {
+		const char *in;
+		int r;                  /* json_validate()'s answer */
+		const char *why;        /* for -1 */
+		size_t longest;         /* for 0 */
+	} cases[] = {
+		{ "{}", 0, NULL, 0 },
+		{ " \t\r\n{ \"k\" : [ ] }\r\n", 0, NULL, 1 },
+		{ "{\"a-long-key\":\"v\"}", 0, NULL, 10 },
+		/* Escapes count as the bytes they decode to. */
+		{ "{\"k\":\"a\\nb\"}", 0, NULL, 3 },
+		{ "{\"k\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"}", 0, NULL, 8 },
+		{ "{\"k\":\"\\u0041\"}", 0, NULL, 1 },
+		{ "{\"k\":\"\\u00e9\"}", 0, NULL, 2 },
+		{ "{\"k\":\"\\u20AC\"}", 0, NULL, 3 },
+		{ "{\"k\":\"\\ud83d\\ude00\"}", 0, NULL, 4 },
+		{ "{\"k\":\"\\u0000\"}", 0, NULL, 1 },
+		{ "{\"k\":\"\xc3\xa9\x7f\"}", 0, NULL, 3 },
+		/* Numbers and literals take json-c's buffer too. */
+		{ "{\"k\":-12.5e+3}", 0, NULL, 8 },
+		{ "{\"k\":0,\"l\":-0,\"m\":0.5,\"n\":1E2,\"o\":1e-2}", 0, NULL, 4 },
+		{ "{\"k\":false}", 0, NULL, 6 },
+		{ "{\"k\":[true,null]}", 0, NULL, 5 },
+		{ "{\"k\":18446744073709551615,\"l\":-9223372036854775808}", 0, NULL, 20 },
+		{ "{\"k\":1e400}", 0, NULL, 5 },
+		/* Valid JSON, but not an object. */
+		{ "[1]", 1, NULL, 0 },
+		{ "\"access_token\"", 1, NULL, 0 },
+		{ "1", 1, NULL, 0 },
+		{ " null ", 1, NULL, 0 },
+		/* Truncated anywhere. */
+		{ "", -1, "truncated", 0 },
+		{ "  ", -1, "truncated", 0 },
+		{ "{", -1, "truncated", 0 },
+		{ "{\"a", -1, "truncated", 0 },
+		{ "{\"a\":", -1, "truncated", 0 },
+		{ "{\"a\":1", -1, "truncated", 0 },
+		{ "{\"a\":\"abc", -1, "truncated", 0 },
+		{ "{\"a\":\"\\u12", -1, "truncated", 0 },
+		{ "{\"a\":\"\\ud800", -1, "truncated", 0 },
+		{ "{\"a\":tru", -1, "truncated", 0 },
+		{ "{\"a\":-", -1, "truncated", 0 },
+		/* Trailing data. */
+		{ "{\"a\":1}x", -1, "trailing data after the JSON value", 0 },
+		{ "{\"a\":1}{\"b\":2}", -1, "trailing data after the JSON value", 0 },
+		{ "{\"a\":1} \f", -1, "trailing data after the JSON value", 0 },
+		/* White space is space, tab, LF and CR only. */
+		{ "\f{\"a\":1}", -1, "unexpected character at offset 0", 0 },
+		{ "{\"a\":\v1}", -1, "unexpected character at offset 5", 0 },
+		{ "\xc2\xa0{}", -1, "unexpected character at offset 0", 0 },
+		/* Numbers per the RFC. */
+		{ "{\"a\":01}", -1, "unexpected character at offset 6", 0 },
+		{ "{\"a\":-01}", -1, "unexpected character at offset 7", 0 },
+		{ "{\"a\":1.}", -1, "unexpected character at offset 7", 0 },
+		{ "{\"a\":.5}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":-}", -1, "unexpected character at offset 6", 0 },
+		{ "{\"a\":+1}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":1e}", -1, "unexpected character at offset 7", 0 },
+		{ "{\"a\":1e+}", -1, "unexpected character at offset 8", 0 },
+		{ "{\"a\":0x10}", -1, "unexpected character at offset 6", 0 },
+		{ "{\"a\":NaN}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":Infinity}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":-Infinity}", -1, "unexpected character at offset 6", 0 },
+		{ "{\"a\":18446744073709551616}", -1, "integer out of range at offset 5", 0 },
+		{ "{\"a\":-9223372036854775809}", -1, "integer out of range at offset 5", 0 },
+		/* Literals, keys, separators. */
+		{ "{\"a\":True}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":nul}", -1, "unexpected character at offset 8", 0 },
+		{ "{'a':1}", -1, "unexpected character at offset 1", 0 },
+		{ "{a:1}", -1, "unexpected character at offset 1", 0 },
+		{ "{\"a\" 1}", -1, "unexpected character at offset 5", 0 },
+		{ "{\"a\":1,}", -1, "unexpected character at offset 7", 0 },
+		{ "{,}", -1, "unexpected character at offset 1", 0 },
+		{ "{\"a\":[1,]}", -1, "unexpected character at offset 8", 0 },
+		{ "{\"a\":[1 2]}", -1, "unexpected character at offset 8", 0 },
+		{ "{\"a\":1 /* c */}", -1, "unexpected character at offset 7", 0 },
+		/* Strings. */
+		{ "{\"a\":\"\x01\"}", -1, "control character in a string at offset 6", 0 },
+		{ "{\"a\":\"\t\"}", -1, "control character in a string at offset 6", 0 },
+		{ "{\"a\":\"\\x\"}", -1, "invalid escape at offset 7", 0 },
+		{ "{\"a\":\"\\U0041\"}", -1, "invalid escape at offset 7", 0 },
+		{ "{\"a\":\"\\u12g4\"}", -1, "invalid escape at offset 10", 0 },
+		{ "{\"a\":\"\\ud800\"}", -1, "unpaired surrogate at offset 12", 0 },
+		{ "{\"a\":\"\\ud800x\"}", -1, "unpaired surrogate at offset 12", 0 },
+		{ "{\"a\":\"\\ud800\\n\"}", -1, "unpaired surrogate at offset 13", 0 },
+		{ "{\"a\":\"\\ud800\\u0041\"}", -1, "unpaired surrogate at offset 18", 0 },
+		{ "{\"a\":\"\\udc00\"}", -1, "unpaired surrogate at offset 12", 0 },
+		{ "{\"\\udfff\":1}", -1, "unpaired surrogate at offset 8", 0 },
+	};
+	char why[80];
+	size_t i, longest;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		why[0] = '\0';
+		longest = 99;
+		r = json_validate(cases[i].in, strlen(cases[i].in), &longest, why, sizeof(why));
+		if (r != cases[i].r)
+			fail_msg("%s: %d (%s), want %d", cases[i].in, r, why, cases[i].r);
+		if (r < 0 && strcmp(why, cases[i].why) != 0)
+			fail_msg("%s: why '%s', want '%s'", cases[i].in, why, cases[i].why);
+		if (r == 0 && longest != cases[i].longest)
+			fail_msg("%s: longest %zu, want %zu", cases[i].in, longest, cases[i].longest);
+		/* Never laxer than json-c. */
+		if (r == 0 && !json_c_takes(cases[i].in))
+			fail_msg("%s: json-c refuses it", cases[i].in);
+	}
+	/* A NUL is never text, in a string or out of one. */
+	assert_int_equal(json_validate("{\"a\":\"\0\"}", 9, &longest, why, sizeof(why)), -1);
+	assert_string_equal(why, "control character in a string at offset 6");
+	assert_int_equal(json_validate("{}\0", 3, &longest, why, sizeof(why)), -1);
+	assert_string_equal(why, "trailing data after the JSON value");
+}
+
+static void
+validator_depth(void **state)
+{
+	char why[80], *b, *in, *in2;
+	size_t longest;
+
+	/* At the limit, with values in the innermost: taken, by json-c too. */
+	b = nested(MAX_JSON_NESTING - 1, 1, "{\"k\":\"v\"}");
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), 0);
+	assert_true(json_c_takes(b));
+	free(b);
+	in = nested(MAX_JSON_NESTING - 2, 0, "[1,\"s\",true]");
+	b = malloc(strlen(in) + 8);
+	sprintf(b, "{\"k\":%s}", in);
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), 0);
+	assert_true(json_c_takes(b));
+	free(b);
+	free(in);
+	/* One over, even empty. */
+	b = nested(MAX_JSON_NESTING, 1, "{}");
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), -1);
+	assert_string_equal(why, "nesting too deep");
+	/* ... which json-c would still take: the check is the stricter. */
+	assert_true(json_c_takes(b));
+	free(b);
+	in2 = nested(MAX_JSON_NESTING - 1, 0, "[]");
+	b = malloc(strlen(in2) + 8);
+	sprintf(b, "{\"k\":%s}", in2);
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), -1);
+	assert_string_equal(why, "nesting too deep");
+	free(b);
+	free(in2);
+	/* Where json-c's own cap is. */
+	b = nested(MAX_JSON_NESTING, 1, "{\"k\":1}");
+	assert_false(json_c_takes(b));
 	free(b);
 }
 
@@ -247,6 +439,8 @@ main(void)
 		cmocka_unit_test(token_reply_refused),
 		cmocka_unit_test(nesting_bomb),
 		cmocka_unit_test(long_token_capped),
+		cmocka_unit_test(validator_cases),
+		cmocka_unit_test(validator_depth),
 		cmocka_unit_test(error_bodies),
 		cmocka_unit_test(reset_times),
 		cmocka_unit_test(me_replies),
