@@ -1,12 +1,36 @@
 /*
  * fuzz_json.c - libFuzzer target: every parser of server answers (token
  * reply, error body, /me) over the same bytes.  They must reject or accept
- * without crashing, leaking or reading out of bounds.
+ * without crashing, leaking or reading out of bounds.  And the strict check
+ * run before json-c must never be laxer than json-c: an object it takes,
+ * json-c (strict, as deep as we let it) parses to the end.
  */
 #include "internal.h"
 
+#include <json.h>
 #include <stdint.h>
 #include <string.h>
+
+static void
+json_c_agrees(const char *body, size_t size)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+	char why[80];
+	size_t longest;
+
+	if (size > INT32_MAX || json_validate(body, size, &longest, why, sizeof(why)) != 0)
+		return;
+	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL)
+		return;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, body, (int)size);
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    json_object_get_type(o) != json_type_object || json_tokener_get_parse_end(tok) != size)
+		__builtin_trap();
+	json_object_put(o);
+	json_tokener_free(tok);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -19,6 +43,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char why[160];
 	const char *body = (const char *)data;
 
+	json_c_agrees(body, size);
 	if (json_token_reply(body, size, &tr, why, sizeof(why)) == SCAUTH_OK) {
 		/* What was accepted must satisfy the rules the rest relies on. */
 		if (tr.access == NULL || strlen(tr.access) == 0 || strlen(tr.access) > MAX_TOKEN_LEN)
