@@ -349,6 +349,20 @@ HIDDEN void me_reply_free(struct me_reply *m);
 #define MAX_JSON_NESTING     (MAX_JSON_DEPTH - 1)   /* json-c takes one more */
 HIDDEN int json_validate(const char *body, size_t len, size_t *longest, char *why,
                          size_t whylen);
+struct json_tokener;
+struct json_object;
+/* Makes tok's scratch buffer take n bytes of filler (json.c says why that wipes it). */
+HIDDEN void json_scratch_fill(struct json_tokener *tok, size_t n);
+/*
+ * What the parsers above run, on a tokener of the caller's made with
+ * json_tokener_new_ex(MAX_JSON_DEPTH): json_validate(), then json-c in strict
+ * mode, the scratch buffer filled before and after.  Returns the object to
+ * wipe and put, or NULL with why set ("<what> is not a JSON object", "invalid
+ * JSON (...)", "empty body", "body is not text").
+ */
+HIDDEN struct json_object *json_parse_wiped(struct json_tokener *tok, const char *body,
+                                            size_t len, const char *what, char *why,
+                                            size_t whylen);
 
 /* ------------------------------------------------------------------------ */
 /* The stored grant: the record behind scauth_token (record.c). */

@@ -6,8 +6,9 @@
  * nesting bomb), so our own strict check (json_validate) must take it as one
  * JSON object with nothing after it before json-c, in strict mode with a depth
  * cap, parses it; every field we use is type-checked.  Token strings are
- * copied into wiped memory, then the json-c objects and the tokener's scratch
- * buffer are wiped before they are freed.
+ * copied into wiped memory, then the json-c objects are wiped before they are
+ * freed, and the tokener's scratch buffer is overwritten through json-c's
+ * public API.
  */
 #include "internal.h"
 
@@ -362,30 +363,45 @@ json_validate(const char *body, size_t len, size_t *longest, char *why, size_t w
 	return -1;
 }
 
-static void
-tokener_free(struct json_tokener *tok)
+/*
+ * Makes json-c's scratch buffer (tok->pb, which we do not touch) take n bytes
+ * of filler, through the public API: the tokener decodes the JSON string
+ * "xx..x" into it.  Fed in pieces, so nothing is allocated here.
+ *
+ * Why this wipes, as json_tokener.c and printbuf.c read in json-c 0.16
+ * (Debian 12) and 0.18 (Debian 13): every string (key or value) is decoded,
+ * and every number and literal copied, into that one printbuf, from offset 0
+ * after a printbuf_reset() that only sets the length to 0; the printbuf only
+ * grows (a realloc when an append would leave no room for its NUL), nothing
+ * but printbuf_free() shrinks or frees it, and json_tokener_reset() leaves it
+ * alone.  So n bytes of filler overwrite offsets 0..n-1 and put a NUL at n:
+ * all that an earlier token of fewer than n bytes wrote.  And once the buffer
+ * has taken n bytes it takes any token of fewer again in place, with no
+ * realloc that would free a copy unwiped (tests/unit/test_json.c checks both
+ * against the json-c it is built with).
+ */
+void
+json_scratch_fill(struct json_tokener *tok, size_t n)
 {
-	int i;
+	char chunk[256];
+	size_t k;
 
-	/* Its scratch buffer held the strings as they were parsed. */
-	if (tok->pb != NULL && tok->pb->buf != NULL)
-		scauth_wipe(tok->pb->buf, (size_t)tok->pb->size);
-	/* A parse that failed half-way leaves built objects on its stack. */
-	for (i = 0; i <= tok->depth && i < tok->max_depth; i++) {
-		if (tok->stack[i].current != NULL)
-			json_wipe(tok->stack[i].current);
-		if (tok->stack[i].obj != NULL && tok->stack[i].obj != tok->stack[i].current)
-			json_wipe(tok->stack[i].obj);
+	memset(chunk, 'x', sizeof(chunk));
+	json_tokener_reset(tok);
+	(void)json_tokener_parse_ex(tok, "\"", 1);
+	for (; n > 0; n -= k) {
+		k = n < sizeof(chunk) ? n : sizeof(chunk);
+		(void)json_tokener_parse_ex(tok, chunk, (int)k);
 	}
-	json_tokener_free(tok);
+	json_object_put(json_tokener_parse_ex(tok, "\"", 1));
+	json_tokener_reset(tok);
 }
 
-/* Parses body[0..len) into a JSON object, strictly. NULL with why set otherwise. */
-static struct json_object *
-parse(const char *body, size_t len, const char *what, char *why, size_t whylen)
+struct json_object *
+json_parse_wiped(struct json_tokener *tok, const char *body, size_t len, const char *what,
+    char *why, size_t whylen)
 {
-	struct json_tokener *tok;
-	struct json_object *o;
+	struct json_object *o = NULL;
 	enum json_tokener_error e;
 	size_t longest;
 	char reason[64];
@@ -408,21 +424,44 @@ parse(const char *body, size_t len, const char *what, char *why, size_t whylen)
 		snprintf(why, whylen, "invalid JSON (%s)", reason);
 		return NULL;
 	}
-	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL) {
-		snprintf(why, whylen, "out of memory");
-		return NULL;
-	}
+	/*
+	 * Grown to more than the longest token first, so that no token goes into
+	 * a buffer that a realloc then frees unwiped; overwritten the same way
+	 * after, on success and on failure alike.
+	 */
+	json_scratch_fill(tok, longest + 1);
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	e = json_tokener_get_error(tok);
 	if (o == NULL || e != json_tokener_success || json_object_get_type(o) != json_type_object) {
-		/* Out of memory, or json-c refusing what json_validate() took. */
+		/*
+		 * Out of memory, or json-c refusing what json_validate() took (the
+		 * fuzz target checks they agree).  The half-built objects json-c
+		 * frees here (now or in json_tokener_reset()) are not wiped: a known
+		 * residual risk, on this path only.
+		 */
 		snprintf(why, whylen, "invalid JSON (%s)",
 		    e == json_tokener_success ? "not what was validated" : json_tokener_error_desc(e));
 		put(o);
 		o = NULL;
 	}
-	tokener_free(tok);
+	json_scratch_fill(tok, longest + 1);
+	return o;
+}
+
+/* Parses body[0..len) into a JSON object, strictly. NULL with why set otherwise. */
+static struct json_object *
+parse(const char *body, size_t len, const char *what, char *why, size_t whylen)
+{
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	o = json_parse_wiped(tok, body, len, what, why, whylen);
+	json_tokener_free(tok);
 	return o;
 }
 
