@@ -298,8 +298,9 @@ out:
 	return r;
 }
 
-int
-scauth_token_peek(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
+/* The grant as the store holds it, through the backend's load or inspect hook. */
+static int
+stored(scauth_ctx *ctx, enum scauth_grant g, int inspect, scauth_token **out)
 {
 	int r;
 
@@ -309,21 +310,19 @@ scauth_token_peek(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 		return r;
 	if (out == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the token");
-	return store_load(ctx, g, out);
+	return inspect ? store_inspect(ctx, g, out) : store_load(ctx, g, out);
+}
+
+int
+scauth_token_peek(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
+{
+	return stored(ctx, g, 0, out);
 }
 
 int
 scauth_token_inspect(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 {
-	int r;
-
-	if (out != NULL)
-		*out = NULL;
-	if ((r = check_ctx(ctx, g)) != 0)
-		return r;
-	if (out == NULL)
-		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the token");
-	return store_inspect(ctx, g, out);
+	return stored(ctx, g, 1, out);
 }
 
 static int

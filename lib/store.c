@@ -160,29 +160,23 @@ store_erase(scauth_ctx *ctx, enum scauth_grant g)
 int
 store_prepare(scauth_ctx *ctx, enum scauth_grant g)
 {
-	const struct store_backend *b;
 	char slot[STORE_SLOT_LEN];
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0 || backend(ctx)->prepare == NULL)
 		return r;
-	b = backend(ctx);
-	return b->prepare != NULL ? b->prepare(ctx, slot) : 0;
+	return backend(ctx)->prepare(ctx, slot);
 }
 
 int
 store_forget(scauth_ctx *ctx, enum scauth_grant g)
 {
-	const struct store_backend *b;
 	char slot[STORE_SLOT_LEN];
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0 || backend(ctx)->forget == NULL)
 		return r;
-	b = backend(ctx);
-	if (b->forget == NULL)
-		return 0;
-	return (r = b->forget(ctx, slot)) != 0 ? r : 1;
+	return (r = backend(ctx)->forget(ctx, slot)) != 0 ? r : 1;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -165,12 +165,13 @@ out:
 	return r;
 }
 
+/* Removes the slot's local file with that suffix (COPY_SUFFIX, PENDING_SUFFIX). */
 static int
-copy_erase(scauth_ctx *ctx, const char *slot)
+local_erase(scauth_ctx *ctx, const char *slot, const char *suffix)
 {
 	char name[STORE_SLOT_LEN];
 
-	file_name(name, sizeof(name), slot, COPY_SUFFIX);
+	file_name(name, sizeof(name), slot, suffix);
 	return store_file_erase(ctx, ctx->state_dir, name);
 }
 
@@ -213,15 +214,6 @@ pending_read(scauth_ctx *ctx, const char *slot, long long *base, struct sbuf *ou
 out:
 	sbuf_free(&p);
 	return r;
-}
-
-static int
-pending_erase(scauth_ctx *ctx, const char *slot)
-{
-	char name[STORE_SLOT_LEN];
-
-	file_name(name, sizeof(name), slot, PENDING_SUFFIX);
-	return store_file_erase(ctx, ctx->state_dir, name);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -440,13 +432,13 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 	for (i = 0; i < NSLOTS; i++) {
 		s = &st->slot[i];
 		if (s->settled || s->wrote)
-			(void)pending_erase(ctx, s->name);
+			(void)local_erase(ctx, s->name, PENDING_SUFFIX);
 		if (!s->wrote && !s->pushed)
 			continue;
 		if (s->present == 1)
 			r = copy_write(ctx, s->name, s->record.p, s->record.len);
 		else
-			r = copy_erase(ctx, s->name);
+			r = local_erase(ctx, s->name, COPY_SUFFIX);
 		if (r != 0)
 			break;
 	}
@@ -477,7 +469,7 @@ pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
 			return unopened(ctx, slot);
 		/* The machine's copy follows the row, a signed-out grant included. */
 		if (s->present == 0) {
-			if ((r = copy_erase(ctx, slot)) != 0)
+			if ((r = local_erase(ctx, slot, COPY_SUFFIX)) != 0)
 				return r;
 			return 0;
 		}
@@ -579,12 +571,12 @@ pgs_erase(scauth_ctx *ctx, const char *slot)
 
 	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
-	if ((r = pending_erase(ctx, slot)) != 0)
+	if ((r = local_erase(ctx, slot, PENDING_SUFFIX)) != 0)
 		return r;
 	if (!s->wrote)
 		s->base = s->version;
 	if (s->present == 0 && !s->wrote)
-		return copy_erase(ctx, slot);
+		return local_erase(ctx, slot, COPY_SUFFIX);
 	return row_write(ctx, st, s, NULL, 0);
 }
 
@@ -672,7 +664,7 @@ conninfo_part(const char *ci, const char *key, char *buf, size_t len)
 static int
 pgs_forget(scauth_ctx *ctx, const char *slot)
 {
-	return copy_erase(ctx, slot);
+	return local_erase(ctx, slot, COPY_SUFFIX);
 }
 
 static void
