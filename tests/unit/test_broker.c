@@ -8,9 +8,8 @@
  * logout erases locally whatever the server did.  Server round trips are in
  * tests/bats/broker.bats.  No real secret is used.
  */
-#include "testutil.h"
-
 #include "internal.h"
+#include "testutil.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -30,15 +29,6 @@ struct fx {
 	scauth_ctx *ctx;
 	struct sbuf trace;
 };
-
-static void
-trace_cb(void *arg, const char *line)
-{
-	struct fx *f = arg;
-
-	sbuf_addstr(&f->trace, line);
-	sbuf_addch(&f->trace, '\n');
-}
 
 static int
 setup(void **state)
@@ -64,8 +54,7 @@ setup(void **state)
 	assert_int_equal(scauth_ctx_setopt(f->ctx, SCAUTH_OPT_PROFILE, "unit"), 0);
 	if (scauth_ctx_load(f->ctx) != 0)
 		fail_msg("scauth_ctx_load: %s", scauth_errmsg(f->ctx));
-	f->trace.max = 64 * 1024;
-	scauth_ctx_set_trace(f->ctx, trace_cb, f);
+	tu_trace(f->ctx, &f->trace);
 	*state = f;
 	return 0;
 }

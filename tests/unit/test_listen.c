@@ -127,8 +127,9 @@ begin(struct fixture *f)
 
 static const struct opts plain;
 
-static int
-setup(void **state)
+/* A fixture for the options in *state (plain ones when none), with a home and a free port. */
+static struct fixture *
+fixture_new(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 
@@ -136,6 +137,13 @@ setup(void **state)
 	f->o = *state != NULL ? *state : &plain;
 	f->home = tu_tmpdir();
 	f->port = free_port();
+	return f;
+}
+
+/* Gives f its context and a begun login, and hands it to the test. */
+static int
+fixture_begin(void **state, struct fixture *f)
+{
 	make_ctx(f);
 	begin(f);
 	*state = f;
@@ -143,23 +151,22 @@ setup(void **state)
 }
 
 static int
+setup(void **state)
+{
+	return fixture_begin(state, fixture_new(state));
+}
+
+static int
 setup_sandbox(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = fixture_new(state);
 	char json[512];
 
-	assert_non_null(f);
-	f->o = *state != NULL ? *state : &plain;
-	f->home = tu_tmpdir();
-	f->port = free_port();
 	tu_sandbox_start(&f->sb);
 	snprintf(json, sizeof(json), "{\"client_id\":\"test-client\",\"client_secret\":"
 	    "\"test-secret\",\"redirect_uris\":[\"http://127.0.0.1:%d/callback\"]}", f->port);
 	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/clients", json, NULL, 0), 0);
-	make_ctx(f);
-	begin(f);
-	*state = f;
-	return 0;
+	return fixture_begin(state, f);
 }
 
 static int
@@ -389,6 +396,46 @@ assert_no_code_in_trace(const struct fixture *f)
 	assert_null(strstr(f->trace, f->state));
 }
 
+/* The redirect that ends a login well (a format for our state). */
+#define REAL_REDIRECT "GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n"
+
+/* The browser sends rq's requests while the login waits up to 30 s; they are freed after. */
+static int
+wait_requests(struct fixture *f, struct browser *b, struct requests *rq)
+{
+	int r = browse_wait(f, b, send_requests, rq, 30);
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(rq->req) && rq->req[i] != NULL; i++) {
+		free(rq->req[i]);
+		rq->req[i] = NULL;
+	}
+	return r;
+}
+
+/* The same with one request, made from fmt, over family. */
+static int PRINTF(4, 5)
+wait_request(struct fixture *f, struct browser *b, int family, const char *fmt, ...)
+{
+	struct requests rq = { family, f->port, { NULL } };
+	va_list ap;
+
+	va_start(ap, fmt);
+	assert_true(vasprintf(&rq.req[0], fmt, ap) > 0);
+	va_end(ap);
+	return wait_requests(f, b, &rq);
+}
+
+/* The listener's page says the login went well, and the login holds the code. */
+static void
+assert_got_code(const struct fixture *f, struct browser *b)
+{
+	char page[8192];
+
+	assert_int_equal(answer(b, page, sizeof(page)), 200);
+	assert_string_equal(login_code(f->lg), CODE);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The listener. */
 
@@ -406,7 +453,7 @@ test_wait_forged_then_real(void **state)
 	rq.req[2] = request("GET /callback?code=forged HTTP/1.1\r\nHost: x\r\n\r\n");
 	rq.req[3] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\nHost: x\r\n"
 	    "User-Agent: test\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
+	assert_int_equal(wait_requests(f, &b, &rq), 0);
 
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_non_null(strstr(page, "stale or forged"));
@@ -428,21 +475,18 @@ test_wait_forged_then_real(void **state)
 	assert_int_equal(dial(AF_INET, f->port), -1);
 	assert_int_equal(errno, ECONNREFUSED);
 	browser_free(&b);
-	for (size_t i = 0; rq.req[i] != NULL; i++)
-		free(rq.req[i]);
 }
 
 static void
 test_wait_denied(void **state)
 {
 	struct fixture *f = *state;
-	struct requests rq = { AF_INET, f->port, { NULL } };
 	struct browser b;
 	char page[8192];
 
-	rq.req[0] = request("GET /callback?error=access_denied&error_description=The+user+"
-	    "%%3Cb%%3Edenied%%3C%%2Fb%%3E+access&state=%s HTTP/1.1\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_EDENIED);
+	assert_int_equal(wait_request(f, &b, AF_INET, "GET /callback?error=access_denied&"
+	    "error_description=The+user+%%3Cb%%3Edenied%%3C%%2Fb%%3E+access&state=%s HTTP/1.1"
+	    "\r\n\r\n", f->state), SCAUTH_EDENIED);
 	assert_string_equal(scauth_errmsg(f->ctx),
 	    "login refused by SoundCloud: access_denied: The user <b>denied</b> access");
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
@@ -451,7 +495,6 @@ test_wait_denied(void **state)
 	assert_null(strstr(page, "<b>denied"));
 	assert_null(login_code(f->lg));
 	browser_free(&b);
-	free(rq.req[0]);
 }
 
 static void
@@ -473,7 +516,7 @@ test_wait_malformed(void **state)
 	    f->state);
 	rq.req[3] = request("GET /callback?state=%s HTTP/1.1\r\n\r\n", f->state);
 	/* A redirect with our state but neither code nor error ends the login. */
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_EPROTO);
+	assert_int_equal(wait_requests(f, &b, &rq), SCAUTH_EPROTO);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_int_equal(answer(&b, page, sizeof(page)), 431);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
@@ -483,8 +526,6 @@ test_wait_malformed(void **state)
 	assert_non_null(strstr(f->trace, "-> 431\n"));
 	browser_free(&b);
 	free(big);
-	for (size_t i = 0; rq.req[i] != NULL; i++)
-		free(rq.req[i]);
 }
 
 struct slow {
@@ -531,24 +572,34 @@ ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* s's idle clients, then the real redirect, while the login waits: it gets the redirect. */
+static void
+wait_past_idle(struct fixture *f, struct browser *b, struct slow *s)
+{
+	char *real = request(REAL_REDIRECT, f->state);
+	long long t0;
+
+	s->real = real;
+	t0 = ms();
+	browser_start(b, slow_clients, s);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
+	/* Served while the idle ones were still within their own deadline. */
+	assert_true(ms() - t0 < CONN_MS);
+	browser_end(b);
+	s->real = NULL;
+	free(real);
+}
+
 static void
 test_wait_silent_clients(void **state)
 {
 	struct fixture *f = *state;
 	struct slow s = { f->port, 3, NULL };
 	struct browser b;
-	char page[8192], *real;
-	long long t0;
+	char page[8192];
 	int i;
 
-	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	s.real = real;
-	t0 = ms();
-	browser_start(&b, slow_clients, &s);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	/* Served while the idle ones were still within their own deadline. */
-	assert_true(ms() - t0 < CONN_MS);
-	browser_end(&b);
+	wait_past_idle(f, &b, &s);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	for (i = 0; i < s.nsilent; i++) {
 		assert_true(b.pos + 7 <= b.len);
@@ -557,7 +608,6 @@ test_wait_silent_clients(void **state)
 	}
 	assert_string_equal(login_code(f->lg), CODE);
 	browser_free(&b);
-	free(real);
 }
 
 /*
@@ -570,21 +620,11 @@ test_wait_flood(void **state)
 	struct fixture *f = *state;
 	struct slow s = { f->port, CONN_MAX, NULL };
 	struct browser b;
-	char page[8192], *real;
-	long long t0;
 
-	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	s.real = real;
-	t0 = ms();
-	browser_start(&b, slow_clients, &s);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	assert_true(ms() - t0 < CONN_MS);
-	browser_end(&b);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	assert_string_equal(login_code(f->lg), CODE);
+	wait_past_idle(f, &b, &s);
+	assert_got_code(f, &b);
 	assert_non_null(strstr(f->trace, "dropping the idlest"));
 	browser_free(&b);
-	free(real);
 }
 
 #define FLOODERS 64
@@ -675,8 +715,7 @@ test_wait_flood_reconnecting(void **state)
 	char page[8192], *real, *end;
 	long took;
 
-	real = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	s.real = real;
+	s.real = real = request(REAL_REDIRECT, f->state);
 	assert_int_equal(browse_wait(f, &b, flood_then_real, &s, 15), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	took = strtol(b.answers + b.pos, &end, 10);
@@ -762,6 +801,18 @@ start_path(struct fixture *f, char *buf, size_t size)
 	strcpy(buf, p);
 }
 
+/* sf opens the start address, then brings back our code and state; returns the callback to free. */
+static char *
+start_then_code(struct fixture *f, struct start_flow *sf, char *path, size_t size)
+{
+	char *cb = request("/callback?code=" CODE "&state=%s", f->state);
+
+	start_path(f, path, size);
+	sf->start_path = path;
+	sf->callback = cb;
+	return cb;
+}
+
 /*
  * The browser gets the start address, which carries nothing of the login:
  * it redirects to the authorize URL and sets a cookie, which the callback
@@ -775,27 +826,37 @@ test_start_address(void **state)
 	struct browser b;
 	char page[65536], path[256], loc[8192], *cb;
 
-	start_path(f, path, sizeof(path));
+	cb = start_then_code(f, &sf, path, sizeof(path));
 	/* Nothing of the authorize URL, the state least of all, is in it. */
 	assert_null(strstr(scauth_login_start_url(f->lg), f->state));
 	assert_null(strstr(scauth_login_start_url(f->lg), "state"));
 	assert_null(strstr(scauth_login_start_url(f->lg), "?"));
-	cb = request("/callback?code=" CODE "&state=%s", f->state);
-	sf.start_path = path;
-	sf.callback = cb;
 	assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), 0);
 	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
 	snprintf(loc, sizeof(loc), "\r\nLocation: %s\r\n", scauth_login_url(f->lg));
 	assert_non_null(strstr(page, loc));
 	assert_non_null(strstr(page, "\r\nCache-Control: no-store\r\n"));
 	assert_non_null(strstr(page, "; HttpOnly; SameSite=Lax\r\n"));
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	assert_string_equal(login_code(f->lg), CODE);
+	assert_got_code(f, &b);
 	assert_no_code_in_trace(f);
 	/* Done: no start address any more. */
 	assert_null(scauth_login_start_url(f->lg));
 	browser_free(&b);
 	free(cb);
+}
+
+/* sf's browser is refused: the login stops, saying why, with no code; the last page into page. */
+static void
+start_refused(struct fixture *f, struct start_flow *sf, const char *why, char *page, size_t size)
+{
+	struct browser b;
+
+	assert_int_equal(browse_wait(f, &b, start_then_callback, sf, 30), SCAUTH_ESTATE);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), why));
+	assert_int_equal(raw_answer(&b, page, size), 302);
+	assert_int_equal(answer(&b, page, size), 400);
+	assert_null(login_code(f->lg));
+	browser_free(&b);
 }
 
 /* Opened twice, by whoever: the login stops (one of the two read it in /proc). */
@@ -804,18 +865,12 @@ test_start_address_twice(void **state)
 {
 	struct fixture *f = *state;
 	struct start_flow sf = { f->port, NULL, NULL, 2, 1 };
-	struct browser b;
 	char page[65536], path[256];
 
 	start_path(f, path, sizeof(path));
 	sf.start_path = path;
-	assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), SCAUTH_ESTATE);
-	assert_non_null(strstr(scauth_errmsg(f->ctx), "opened twice"));
-	assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
-	assert_int_equal(answer(&b, page, sizeof(page)), 400);
+	start_refused(f, &sf, "opened twice", page, sizeof(page));
 	assert_non_null(strstr(page, "opened twice"));
-	assert_null(login_code(f->lg));
-	browser_free(&b);
 }
 
 /*
@@ -828,7 +883,6 @@ test_start_address_cookie(void **state)
 {
 	struct fixture *f = *state;
 	struct start_flow sf = { f->port, NULL, NULL, 1, 0 };
-	struct browser b;
 	char page[65536], path[256], *cb;
 	int round;
 
@@ -839,17 +893,9 @@ test_start_address_cookie(void **state)
 			f->lg = NULL;
 			begin(f);
 		}
-		start_path(f, path, sizeof(path));
-		cb = request("/callback?code=" CODE "&state=%s", f->state);
-		sf.start_path = path;
-		sf.callback = cb;
+		cb = start_then_code(f, &sf, path, sizeof(path));
 		sf.cookie = round == 0 ? 0 : -1;
-		assert_int_equal(browse_wait(f, &b, start_then_callback, &sf, 30), SCAUTH_ESTATE);
-		assert_non_null(strstr(scauth_errmsg(f->ctx), "did not come from the browser"));
-		assert_int_equal(raw_answer(&b, page, sizeof(page)), 302);
-		assert_int_equal(answer(&b, page, sizeof(page)), 400);
-		assert_null(login_code(f->lg));
-		browser_free(&b);
+		start_refused(f, &sf, "did not come from the browser", page, sizeof(page));
 		free(cb);
 	}
 }
@@ -934,10 +980,8 @@ static void
 test_listen_ipv6(void **state)
 {
 	struct fixture *f = *state;
-	struct requests rq = { AF_INET6, f->port, { NULL } };
 	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
 	struct browser b;
-	char page[8192];
 	int fd, have6;
 
 	/* Whether this machine has ::1 at all decides what listen must say. */
@@ -953,12 +997,9 @@ test_listen_ipv6(void **state)
 	}
 	assert_int_equal(scauth_login_listen(f->ctx, f->lg), 0);
 	assert_non_null(strstr(f->trace, "login: listening on [::1]:"));
-	rq.req[0] = request("GET /callback?code=" CODE "&state=%s HTTP/1.1\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	assert_string_equal(login_code(f->lg), CODE);
+	assert_int_equal(wait_request(f, &b, AF_INET6, REAL_REDIRECT, f->state), 0);
+	assert_got_code(f, &b);
 	browser_free(&b);
-	free(rq.req[0]);
 }
 
 static struct opts https_redirect = {
@@ -986,28 +1027,22 @@ static void
 test_wait_iss(void **state)
 {
 	struct fixture *f = *state;
-	struct requests rq = { AF_INET, f->port, { NULL } };
 	struct browser b;
 	char page[8192];
 
 	/* A wrong iss with the right state ends the login: a mix-up (RFC 9207). */
-	rq.req[0] = request("GET /callback?code=c&state=%s&iss=https%%3A%%2F%%2Fevil.test"
-	    " HTTP/1.1\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), SCAUTH_ESTATE);
+	assert_int_equal(wait_request(f, &b, AF_INET, "GET /callback?code=c&state=%s&iss="
+	    "https%%3A%%2F%%2Fevil.test HTTP/1.1\r\n\r\n", f->state), SCAUTH_ESTATE);
 	assert_non_null(strstr(scauth_errmsg(f->ctx), "RFC 9207"));
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_non_null(strstr(page, "issuer"));
 	assert_null(login_code(f->lg));
 	browser_free(&b);
-	free(rq.req[0]);
 
-	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fissuer.test"
-	    " HTTP/1.1\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	assert_string_equal(login_code(f->lg), CODE);
+	assert_int_equal(wait_request(f, &b, AF_INET, "GET /callback?code=" CODE "&state=%s&iss="
+	    "https%%3A%%2F%%2Fissuer.test HTTP/1.1\r\n\r\n", f->state), 0);
+	assert_got_code(f, &b);
 	browser_free(&b);
-	free(rq.req[0]);
 }
 
 /* Without an issuer configured, iss is not looked at. */
@@ -1015,16 +1050,13 @@ static void
 test_wait_iss_ignored(void **state)
 {
 	struct fixture *f = *state;
-	struct requests rq = { AF_INET, f->port, { NULL } };
 	struct browser b;
 	char page[8192];
 
-	rq.req[0] = request("GET /callback?code=" CODE "&state=%s&iss=https%%3A%%2F%%2Fany.test"
-	    " HTTP/1.1\r\n\r\n", f->state);
-	assert_int_equal(browse_wait(f, &b, send_requests, &rq, 30), 0);
+	assert_int_equal(wait_request(f, &b, AF_INET, "GET /callback?code=" CODE "&state=%s&iss="
+	    "https%%3A%%2F%%2Fany.test HTTP/1.1\r\n\r\n", f->state), 0);
 	assert_int_equal(answer(&b, page, sizeof(page)), 200);
 	browser_free(&b);
-	free(rq.req[0]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1296,6 +1328,13 @@ via_sandbox(int out, void *arg)
 	explicit_bzero(req, sizeof(req));
 }
 
+/* The sandbox answers with a fault from now on: json says where and which. */
+static void
+sandbox_fault(struct fixture *f, const char *json)
+{
+	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault", json, NULL, 0), 0);
+}
+
 static int
 sandbox_wait(struct fixture *f, struct browser *b)
 {
@@ -1341,8 +1380,7 @@ test_sandbox_denied(void **state)
 	struct browser b;
 	char page[8192];
 
-	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
-	    "{\"endpoint\":\"authorize\",\"kind\":\"deny\"}", NULL, 0), 0);
+	sandbox_fault(f, "{\"endpoint\":\"authorize\",\"kind\":\"deny\"}");
 	assert_int_equal(sandbox_wait(f, &b), SCAUTH_EDENIED);
 	assert_string_equal(scauth_errmsg(f->ctx),
 	    "login refused by SoundCloud: access_denied: The user denied access");
@@ -1360,9 +1398,8 @@ test_sandbox_iss(void **state)
 	struct browser b;
 	char page[8192];
 
-	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
-	    "{\"endpoint\":\"authorize\",\"kind\":\"iss\",\"value\":\"https://mix-up.test\"}",
-	    NULL, 0), 0);
+	sandbox_fault(f, "{\"endpoint\":\"authorize\",\"kind\":\"iss\",\"value\":"
+	    "\"https://mix-up.test\"}");
 	assert_int_equal(sandbox_wait(f, &b), SCAUTH_ESTATE);
 	assert_int_equal(answer(&b, page, sizeof(page)), 400);
 	assert_null(login_code(f->lg));
@@ -1558,8 +1595,7 @@ test_run_failures(void **state)
 
 	/* The token endpoint fails: the finish step says so. */
 	memset(&u, 0, sizeof(u));
-	assert_int_equal(tu_sandbox_ctl(&f->sb, "POST", "/_sandbox/fault",
-	    "{\"endpoint\":\"token\",\"kind\":\"503\"}", NULL, 0), 0);
+	sandbox_fault(f, "{\"endpoint\":\"token\",\"kind\":\"503\"}");
 	assert_int_equal(run(f, &u, 1, &tok), SCAUTH_EUNAVAIL);
 	assert_int_equal(u.steps[SCAUTH_STEP_FINISH], SCAUTH_EUNAVAIL);
 	assert_null(tok);

@@ -7,9 +7,8 @@
  * backend.  Runs as root (CI does): chown and mount need it, and a test that
  * cannot do them fails instead of passing quietly.  No real secret is used.
  */
-#include "testutil.h"
-
 #include "internal.h"
+#include "testutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,15 +36,6 @@ struct fx {
 	struct sbuf trace;
 };
 
-static void
-trace_cb(void *arg, const char *line)
-{
-	struct fx *f = arg;
-
-	sbuf_addstr(&f->trace, line);
-	sbuf_addch(&f->trace, '\n');
-}
-
 static scauth_ctx *
 make_ctx_kr(struct fx *f, const char *state_dir, const char *store, const char *keyring)
 {
@@ -61,7 +51,7 @@ make_ctx_kr(struct fx *f, const char *state_dir, const char *store, const char *
 		assert_int_equal(scauth_ctx_set(ctx, "keyring", keyring), 0);
 	if (scauth_ctx_load(ctx) != 0)
 		fail_msg("scauth_ctx_load: %s", scauth_errmsg(ctx));
-	scauth_ctx_set_trace(ctx, trace_cb, f);
+	tu_trace(ctx, &f->trace);
 	return ctx;
 }
 
@@ -83,7 +73,6 @@ setup_with(void **state, const char *store)
 	snprintf(f->home, sizeof(f->home), "%s/home", f->base);
 	snprintf(f->state, sizeof(f->state), "%s/.local/state/soundcloud-auth", f->home);
 	snprintf(f->profile, sizeof(f->profile), "t%ld-%u", (long)getpid(), n++);
-	f->trace.max = 64 * 1024;
 	f->ctx = make_ctx(f, f->state, store);
 	*state = f;
 	return 0;

@@ -272,4 +272,26 @@ tu_json_num(const char *json, const char *key)
 	return strtol(p + strlen(pat), NULL, 10);
 }
 
+/* ------------------------------------------------------------------------ */
+/* A context's trace, for the tests that include internal.h (before this header). */
+
+#ifdef SCAUTH_INTERNAL_H
+static inline void
+tu_trace_line(void *arg, const char *line)
+{
+	struct sbuf *b = arg;
+
+	sbuf_addstr(b, line);
+	sbuf_addch(b, '\n');
+}
+
+/* ctx's trace lines go to b, a line each, up to 64 KiB. */
+static inline void
+tu_trace(scauth_ctx *ctx, struct sbuf *b)
+{
+	b->max = 64 * 1024;
+	scauth_ctx_set_trace(ctx, tu_trace_line, b);
+}
+#endif
+
 #endif /* SCAUTH_TESTUTIL_H */
