@@ -59,17 +59,6 @@ no_password_in() {
 	done
 }
 
-expect_status() {
-	[[ $status -eq $1 ]] || fail "expected exit $1, got $status; stderr: $stderr"
-}
-
-expect_stderr() {
-	local piece
-	for piece in "$@"; do
-		[[ $stderr == *"$piece"* ]] || fail "stderr lacks \"$piece\": $stderr"
-	done
-}
-
 # The table's columns, as "name type" lines.
 columns() {
 	PG_SQL_DB=$DB pg_sql -c "SELECT column_name || ' ' || data_type FROM
@@ -297,17 +286,6 @@ fleet_ready() {
 	fleet 0 "$@"
 	helper fleet init --new-key
 	expect_status 0
-}
-
-# The sandbox's statistic NAME.
-stat_of() {
-	sandbox_stat "$1"
-}
-
-expect_stat() {
-	local got
-	got=$(stat_of "$1")
-	[[ $got == "$2" ]] || fail "sandbox $1 is $got, expected $2"
 }
 
 # Fails when any token the sandbox ever issued appears in the file.
@@ -668,7 +646,7 @@ as_host() {
 	fleet_ready "refresh_margin = 7200"
 	fleet 1 "refresh_margin = 7200"
 	sc_login
-	local rounds=${FLEET_KILL_ROUNDS:-100} round delay pid lost=0 ok=0 finished=0 pushed=0
+	local rounds=${FLEET_KILL_ROUNDS:-100} round delay lost=0 ok=0 finished=0 pushed=0
 	local i t0 total=0
 	for ((i = 0; i < 3; i++)); do
 		t0=$(date +%s%N)
@@ -680,11 +658,7 @@ as_host() {
 	for ((round = 1; round <= rounds; round++)); do
 		fleet 1 "refresh_margin = 7200"
 		delay=$((RANDOM % (spread + 1)))
-		"$HELPER" token >/dev/null 2>&1 3>&- &
-		pid=$!
-		sleep "$(printf '0.%03d' "$delay")"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null && finished=$((finished + 1))
+		kill_token_after "$delay" && finished=$((finished + 1))
 		# Another machine carries on from the row.
 		fleet 2 "refresh_margin = 7200"
 		helper token

@@ -6,15 +6,12 @@
 # sandbox.  Tokens are compared inside the shell only, never printed.
 
 load '../lib/common'
+load '../lib/git-credential'
 
 bats_require_minimum_version 1.5.0
 
-setup_file() { sc_setup_file; }
-teardown_file() { sc_teardown_file; }
-
 setup() {
-	sc_setup
-	API_HOST="127.0.0.1:$SANDBOX_PORT"
+	gc_setup
 	export HELPER
 	BLOCKER_PID=
 	HELPER_PID=

@@ -6,16 +6,11 @@
 # Tokens are only ever compared inside the shell, never printed.
 
 load '../lib/common'
+load '../lib/git-credential'
 
 bats_require_minimum_version 1.5.0
 
-setup_file() { sc_setup_file; }
-teardown_file() { sc_teardown_file; }
-
-setup() {
-	sc_setup
-	API_HOST="127.0.0.1:$SANDBOX_PORT"
-}
+setup() { gc_setup; }
 
 # The stored user grant's access or refresh token ("" when there is none).
 stored() {

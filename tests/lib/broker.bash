@@ -82,17 +82,6 @@ no_token_in() {
 	refute_secrets "$1"
 }
 
-expect_status() {
-	[[ $status -eq $1 ]] || fail "expected exit $1, got $status; stderr: $stderr"
-}
-
-expect_stderr() {
-	local piece
-	for piece in "$@"; do
-		[[ $stderr == *"$piece"* ]] || fail "stderr lacks \"$piece\": $stderr"
-	done
-}
-
 # The stored record of slot user (default) or app, whatever the backend; empty when none.
 record() {
 	local slot=${1:-user} id
@@ -120,17 +109,6 @@ rec() {
 # The token the helper printed last.
 printed() {
 	cat "$OUT"
-}
-
-# stat NAME: one number of the sandbox's statistics.
-stat_of() {
-	sandbox_stat "$1"
-}
-
-expect_stat() {
-	local got
-	got=$(stat_of "$1")
-	[[ $got == "$2" ]] || fail "sandbox $1 is $got, expected $2"
 }
 
 # chain_of TOKEN: what the sandbox knows of a refresh token (known, live, revoked ...).
@@ -287,7 +265,7 @@ t_kill9_chain_survives() {
 	((spread >= 30)) || spread=30
 	((spread <= 999)) || spread=999
 
-	local round delay pid prev prev_fp cur chain rounds=0 deadline=$((SECONDS + KILL_SECONDS))
+	local round delay prev prev_fp cur chain rounds=0 deadline=$((SECONDS + KILL_SECONDS))
 	local stored_new=0 before=0 window=0 relogins=0 finished=0
 	for ((round = 1; round <= KILL_ROUNDS; round++)); do
 		((round <= KILL_MIN_ROUNDS || SECONDS < deadline)) || break
@@ -295,11 +273,7 @@ t_kill9_chain_survives() {
 		prev=$(rec refresh_token)
 		prev_fp=$(sandbox_fp "$prev")
 		delay=$((RANDOM % (spread + 1)))
-		"$HELPER" token >/dev/null 2>&1 3>&- &
-		pid=$!
-		sleep "$(printf '0.%03d' "$delay")"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null && finished=$((finished + 1))
+		kill_token_after "$delay" && finished=$((finished + 1))
 
 		# The store always parses (through the library itself) and holds a refresh token.
 		helper status

@@ -104,3 +104,39 @@ refute_secrets() {
 		done <"$f"
 	done
 }
+
+# For suites that run the helper themselves (not through bats' run) and set status and stderr:
+# expect_status CODE, and expect_stderr PIECE... (each piece must be in stderr).  Named apart
+# from bats-assert's assert_* and refute_*.
+expect_status() {
+	[[ $status -eq $1 ]] || fail "expected exit $1, got $status; stderr: $stderr"
+}
+
+expect_stderr() {
+	local piece
+	for piece in "$@"; do
+		[[ $stderr == *"$piece"* ]] || fail "stderr lacks \"$piece\": $stderr"
+	done
+}
+
+# stat_of NAME: one number of the sandbox's statistics; expect_stat NAME VALUE.
+stat_of() {
+	sandbox_stat "$1"
+}
+
+expect_stat() {
+	local got
+	got=$(stat_of "$1")
+	[[ $got == "$2" ]] || fail "sandbox $1 is $got, expected $2"
+}
+
+# kill_token_after MS: runs `git-credential-soundcloud token` and kills it (SIGKILL) after MS
+# milliseconds; true when it had finished, successfully, by then.
+kill_token_after() {
+	local pid
+	"$HELPER" token >/dev/null 2>&1 3>&- &
+	pid=$!
+	sleep "$(printf '0.%03d' "$1")"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null
+}
