@@ -95,6 +95,7 @@ format_relative(char *buf, size_t size, long long secs)
 /* What status knows about one grant, without the network. */
 struct grant_info {
 	int present;
+	int unknown;        /* the store could not be reached, and this machine has none */
 	int has_access;     /* an access token is held (not dropped) */
 	int fresh;          /* ... and not yet due for a refresh */
 	int renewable;
@@ -126,6 +127,10 @@ print_grant_text(const char *label, const struct grant_info *gi)
 {
 	char when[64], rel[64];
 
+	if (gi->unknown) {
+		printf("%-9s %s\n", label, "unknown: the store cannot be reached");
+		return;
+	}
 	if (!gi->present) {
 		printf("%-9s %s\n", label, strcmp(label, "user:") == 0 ? "not logged in" : "none");
 		return;
@@ -219,18 +224,31 @@ print_grant_json(const struct grant_info *gi)
 /*
  * The grant as the store itself holds it (a fleet's database), else as this
  * machine has it, with a word on stderr: status still shows what it knows.
- * 0 with *t, or NULL when there is none; <0 on other errors.
+ * After one store that could not be reached (*offline), the next grant is
+ * read from this machine at once.  0 with *t, or NULL when there is none or
+ * (*unknown) when this machine has only a placeholder; <0 on other errors.
  */
 static int
-read_grant(struct cmd *cmd, enum scauth_grant g, scauth_token **t)
+read_grant(struct cmd *cmd, enum scauth_grant g, int *offline, int *unknown,
+    scauth_token **t)
 {
 	int r;
 
-	r = scauth_token_inspect(cmd->ctx, g, t);
+	*unknown = 0;
+	r = *offline ? SCAUTH_ESTORE : scauth_token_inspect(cmd->ctx, g, t);
 	if (r < 0 && r != SCAUTH_ELOGIN && scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY) {
-		fprintf(stderr, PROG ": status: %s; showing this machine's copy\n",
-		    scauth_errmsg(cmd->ctx));
+		if (!*offline)
+			fprintf(stderr, PROG ": status: %s; showing this machine's copy\n",
+			    scauth_errmsg(cmd->ctx));
+		*offline = 1;
 		r = scauth_token_peek(cmd->ctx, g, t);
+		/* A copy that names nothing stands for a grant only the store knows. */
+		if (r == 0 && scauth_token_access(*t) == NULL && !scauth_token_renewable(*t) &&
+		    scauth_token_obtained(*t) == 0 && scauth_token_urn(*t) == NULL) {
+			scauth_token_free(*t);
+			*t = NULL;
+			*unknown = 1;
+		}
 	}
 	return r == SCAUTH_ELOGIN ? 0 : r;
 }
@@ -246,7 +264,8 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 	struct grant_info ui, ai;
 	const char *store;
 	char where[4200];
-	int json = 0, i, r, logged_in, file_store, status;
+	int json = 0, i, r, logged_in, file_store, status, offline = 0;
+	int user_unknown, app_unknown;
 
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") != 0)
@@ -255,14 +274,16 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 	}
 	if ((r = ctx_open(cmd)) < 0)
 		return fail(cmd, r, NULL);
-	if ((r = read_grant(cmd, SCAUTH_GRANT_USER, &user)) < 0)
+	if ((r = read_grant(cmd, SCAUTH_GRANT_USER, &offline, &user_unknown, &user)) < 0)
 		return fail(cmd, r, "user grant");
-	if ((r = read_grant(cmd, SCAUTH_GRANT_APP, &app)) < 0) {
+	if ((r = read_grant(cmd, SCAUTH_GRANT_APP, &offline, &app_unknown, &app)) < 0) {
 		scauth_token_free(user);
 		return fail(cmd, r, "app grant");
 	}
 	grant_info(cmd, user, &ui);
 	grant_info(cmd, app, &ai);
+	ui.unknown = user_unknown;
+	ai.unknown = app_unknown;
 	store = scauth_ctx_get(cmd->ctx, "store");
 	file_store = store != NULL && strcmp(store, "file") == 0;
 	logged_in = ui.present && (ui.fresh || ui.renewable);
@@ -273,6 +294,7 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 		json_string(scauth_ctx_get(cmd->ctx, "store"));
 		fputs(",\"state_dir\":", stdout);
 		json_string(file_store ? scauth_ctx_get(cmd->ctx, "state_dir") : NULL);
+		printf(",\"store_reachable\":%s", offline ? "false" : "true");
 		printf(",\"logged_in\":%s,\"user\":", logged_in ? "true" : "false");
 		print_grant_json(&ui);
 		fputs(",\"app\":", stdout);
@@ -291,7 +313,8 @@ cmd_status(struct cmd *cmd, int argc, char **argv)
 	}
 	scauth_token_free(user);
 	scauth_token_free(app);
-	status = logged_in ? 0 : EX_NOPERM;
+	/* Not knowing whether someone is logged in is not "logged out". */
+	status = logged_in ? 0 : user_unknown ? EX_TEMPFAIL : EX_NOPERM;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, PROG ": writing to stdout: %s\n", strerror(errno));
 		status = EX_FAILURE;

@@ -577,7 +577,9 @@ config_load(scauth_ctx *ctx)
  out:
 	for (i = 0; i < 3; i++)
 		file_values_free(&fv[i]);
-	free(home);
+	/* Kept: libpq looks under it (.pgpass), and must not take the caller's HOME. */
+	free(ctx->home);
+	ctx->home = home;
 	free(userconf);
 	free(sysconf);
 	return r;

@@ -81,8 +81,9 @@ unload(scauth_ctx *ctx)
 	sfree(ctx->secret);
 	free(ctx->profile);
 	free(ctx->state_dir);
+	free(ctx->home);
 	free(ctx->api_host);
-	ctx->secret = ctx->profile = ctx->state_dir = ctx->api_host = NULL;
+	ctx->secret = ctx->profile = ctx->state_dir = ctx->home = ctx->api_host = NULL;
 }
 
 int

@@ -25,6 +25,7 @@
 #include "dl.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -130,15 +131,26 @@ dl_shield_on(scauth_ctx *ctx, struct env_shield *sh)
 
 	sh->saved = NULL;
 	sh->filtered = NULL;
+	sh->home = NULL;
 	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) || environ == NULL)
 		return 0;
 	while (environ[n] != NULL)
 		n++;
-	if ((sh->filtered = calloc(n + 1, sizeof(*sh->filtered))) == NULL)
+	if ((sh->filtered = calloc(n + 2, sizeof(*sh->filtered))) == NULL)
 		return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++)
-		if (!network_var(environ[i]))
+		if (!network_var(environ[i]) && strncmp(environ[i], "HOME=", 5) != 0)
 			sh->filtered[k++] = environ[i];
+	/* libpq finds .pgpass, its service file and root.crt under HOME: ours, not the caller's. */
+	if (ctx->home != NULL) {
+		if (asprintf(&sh->home, "HOME=%s", ctx->home) < 0) {
+			sh->home = NULL;
+			free(sh->filtered);
+			sh->filtered = NULL;
+			return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+		}
+		sh->filtered[k++] = sh->home;
+	}
 	sh->saved = environ;
 	environ = sh->filtered;
 	return 0;
@@ -153,8 +165,10 @@ dl_shield_off(struct env_shield *sh)
 	if (environ == sh->filtered) {
 		environ = sh->saved;
 		free(sh->filtered);
+		free(sh->home);
 	}
 	sh->saved = sh->filtered = NULL;
+	sh->home = NULL;
 }
 
 int
@@ -184,7 +198,7 @@ int
 dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 {
 	static const char *const names[] = { "libcurl.so.4", "libcurl.so", NULL };
-	struct env_shield sh = { NULL, NULL };
+	struct env_shield sh = { NULL, NULL, NULL };
 	struct curl_fns *fns = NULL;
 	curl_version_info_data *vi;
 	int r;

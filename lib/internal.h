@@ -175,12 +175,14 @@ HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sy
 HIDDEN int dl_pq(scauth_ctx *ctx, const struct pq_fns **out);
 /*
  * With SCAUTH_CTX_NO_ENV, points environ at a copy without the variables that
- * libcurl, OpenSSL and libpq read (dl.c) until dl_shield_off(); the
+ * libcurl, OpenSSL and libpq read (dl.c), with HOME set to the context's own,
+ * until dl_shield_off(); the
  * application's array is not modified.  A no-op without the flag.
  */
 struct env_shield {
 	char **saved;
 	char **filtered;
+	char *home;     /* "HOME=" the context's home, in filtered */
 };
 HIDDEN int dl_shield_on(scauth_ctx *ctx, struct env_shield *sh);
 HIDDEN void dl_shield_off(struct env_shield *sh);
@@ -195,6 +197,7 @@ struct scauth_ctx {
 	unsigned flags;
 	int loaded;
 	char *opt[SCAUTH_OPT_HOME + 1];   /* scauth_ctx_setopt() values */
+	char *home;                        /* the home directory resolved by load */
 	char *cli[CFG_NKEYS];              /* scauth_ctx_set() values */
 	char *cfg[CFG_NKEYS];              /* resolved values; client_secret is a secret */
 	int rank[CFG_NKEYS];               /* which source each came from (config.c) */

@@ -91,12 +91,15 @@ pg_describe(scauth_ctx *ctx, char *buf, size_t len)
 			else if (strcmp(o->keyword, "dbname") == 0)
 				db = o->val;
 		}
-		if (host == NULL)
-			host = getenv("PGHOST");
-		if (port == NULL)
-			port = getenv("PGPORT");
-		if (db == NULL)
-			db = getenv("PGDATABASE");
+		/* libpq's defaults, unless the caller's environment is not ours to read. */
+		if (!(ctx->flags & SCAUTH_CTX_NO_ENV)) {
+			if (host == NULL)
+				host = getenv("PGHOST");
+			if (port == NULL)
+				port = getenv("PGPORT");
+			if (db == NULL)
+				db = getenv("PGDATABASE");
+		}
 	}
 	snprintf(buf, len, "host %s port %s dbname %s",
 	    host != NULL && *host != '\0' ? host : "(local socket)",

@@ -55,14 +55,33 @@ struct pg_state {
 	char host[256];
 };
 
+/*
+ * This machine's name as the fleet records it (updated_by, obtained_by): any
+ * byte but [A-Za-z0-9.-] becomes '_', so that no host name, however odd (Linux
+ * takes any bytes), can make a record or a row fail to store.
+ */
+static void
+host_name(char *buf, size_t len)
+{
+	size_t i;
+
+	if (gethostname(buf, len - 1) != 0 || buf[0] == '\0') {
+		snprintf(buf, len, "unknown");
+		return;
+	}
+	buf[len - 1] = '\0';
+	for (i = 0; buf[i] != '\0'; i++)
+		if (!isalnum((unsigned char)buf[i]) && buf[i] != '.' && buf[i] != '-')
+			buf[i] = '_';
+}
+
 static struct pg_state *
 state(scauth_ctx *ctx)
 {
 	struct pg_state *st = ctx->store_state;
 
 	if (st == NULL && (st = calloc(1, sizeof(*st))) != NULL) {
-		if (gethostname(st->host, sizeof(st->host) - 1) != 0 || st->host[0] == '\0')
-			snprintf(st->host, sizeof(st->host), "unknown");
+		host_name(st->host, sizeof(st->host));
 		ctx->store_state = st;
 	}
 	return st;
@@ -521,9 +540,15 @@ whole_record(const struct pg_state *st, const struct pg_slot *s, const char *dat
 		goto out;
 	}
 	t->refresh_held = 0;
-	/* Within one second a refresh keeps obtained_at: a new access token tells. */
-	by = o == NULL || o->obtained_at != t->obtained_at || (t->access != NULL &&
-	    (o->access == NULL || !ct_streq(t->access, o->access))) ? st->host : o->obtained_by;
+	/*
+	 * Within one second a refresh keeps obtained_at: a new access token
+	 * tells.  A record without one (a 429's memory alone) obtained nothing.
+	 */
+	if (t->access != NULL && (o == NULL || o->obtained_at != t->obtained_at ||
+	    o->access == NULL || !ct_streq(t->access, o->access)))
+		by = st->host;
+	else
+		by = o != NULL ? o->obtained_by : NULL;
 	sfree(t->obtained_by);
 	t->obtained_by = NULL;
 	if (by != NULL && (t->obtained_by = sstrdup(by)) == NULL) {
@@ -547,8 +572,13 @@ pgs_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 
 	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
-	if ((r = whole_record(st, s, data, len, &whole)) != 0)
+	if ((r = whole_record(st, s, data, len, &whole)) != 0) {
+		/* Whatever went wrong, a rotated refresh token in data is kept. */
+		if (memmem(data, len, "\nrefresh_token ", 15) != NULL &&
+		    pending_write(ctx, slot, s->wrote ? s->base : s->version, data, len) == 0)
+			ctx_trace(ctx, "fleet: kept the record of %s until it can be stored", slot);
 		goto out;
+	}
 	if (!s->wrote)
 		s->base = s->version;
 	if ((r = row_write(ctx, st, s, whole.p, whole.len)) != 0) {

@@ -522,15 +522,44 @@ as_host() {
 	pg_halt
 	helper status
 	local st=$status out=$stdout err=$stderr
+	# A machine without a copy of its own does not know: 75, not "logged out".
+	fleet 5
+	helper status
+	local st5=$status out5=$stdout err5=$stderr
 	pg_resume
 	status=$st stderr=$err
 	expect_status 0
 	expect_stderr "host 127.0.0.1 port $PG_PORT" "showing this machine's copy"
+	[[ $(grep -c "showing this machine's copy" <<<"$err") -eq 1 ]] || fail "said more than once: $err"
 	[[ $out == *"fleet:  last refreshed "*" by $me"* ]] ||
 		fail "the local copy does not name its refresher: $out"
+	status=$st5
+	expect_status 75
+	[[ $out5 == *"user:"*"unknown: the store cannot be reached"*"app:"*"unknown: "* ]] ||
+		fail "machine 5 claims to know: $out5"
+	[[ $err5 == *"showing this machine's copy"* ]] || fail "machine 5 gave no reason: $err5"
 }
 
-@test "fleet: under SCAUTH_CTX_NO_ENV (the PAM module's) the caller's PG* variables do not reach libpq" {
+@test "fleet: a host name with control or non-UTF-8 bytes neither loses the grant nor gets into a record" {
+	fleet_ready
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	local name
+	for name in $'kiosk\t3' $'caf\xe9'; do
+		as_host "$name" token
+		expect_status 0
+	done
+	expect_stat token.refresh_token 2
+	expect_stat refresh_reuse 0
+	fleet 2
+	helper status
+	expect_status 0
+	[[ $stdout == *"fleet:  last refreshed "*" by caf_"* ]] || fail "the host name is not cleaned: $stdout"
+	PG_SQL_DB=$DB pg_sql -c "SELECT DISTINCT updated_by FROM scauth_slot" >"$BATS_TEST_TMPDIR/by"
+	grep -qx "caf_" "$BATS_TEST_TMPDIR/by" || fail "updated_by: $(cat "$BATS_TEST_TMPDIR/by")"
+}
+
+@test "fleet: under SCAUTH_CTX_NO_ENV (the PAM module's) the caller's PG* and HOME do not reach libpq" {
 	fleet_ready
 	fleet 1 "refresh_margin = 7200"
 	sc_login
@@ -539,6 +568,11 @@ as_host() {
 	printf '[trap]\nhost=127.0.0.1\nport=1\n' >"$BATS_TEST_TMPDIR/pg_service.conf"
 	local vars=(PGOPTIONS="-c default_transaction_read_only=on" PGSSLMODE=require
 		PGSERVICEFILE="$BATS_TEST_TMPDIR/pg_service.conf" PGSERVICE=trap PGDATABASE=postgres)
+	# The password from this machine's own ~/.pgpass; a caller's HOME must not choose it.
+	(umask 077 && cp "$PG_DIR/scauth.pass" "$HOME/.pgpass")
+	sed -i 's/ passfile=[^ ]*//' "$SC_CONFIG"
+	mkdir -p "$BATS_TEST_TMPDIR/elsewhere"
+	vars+=(HOME="$BATS_TEST_TMPDIR/elsewhere")
 	# They do reach libpq in the user's own tools: the variables bite (each margin refreshes).
 	env "${vars[@]}" "$HELPER" token >/dev/null 2>"$BATS_TEST_TMPDIR/err" &&
 		fail "the user's own PG* variables were ignored"
