@@ -342,7 +342,9 @@ HIDDEN void me_reply_free(struct me_reply *m);
  * The strict check every body passes before json-c sees it (exposed for the
  * tests and the fuzz target): RFC 8259, white space only as the RFC has it,
  * no raw control characters, lone surrogates or NaN, integers json-c can
- * hold, at most MAX_JSON_NESTING containers deep, nothing after the value.
+ * hold, at most MAX_JSON_NESTING containers deep, nothing after the value;
+ * no member name decoding to U+0000, and in the top-level object no name
+ * twice and at most MAX_JSON_MEMBERS members (json.c says why).
  * Returns 0 when body[0..len) is one JSON object, 1 when it is one value of
  * another type, -1 with why set ("truncated", "nesting too deep", "unexpected
  * character at offset N", ...) otherwise.  *longest is then the most bytes
@@ -350,6 +352,7 @@ HIDDEN void me_reply_free(struct me_reply *m);
  * (keys included), number, or literal and the byte after it.
  */
 #define MAX_JSON_NESTING     (MAX_JSON_DEPTH - 1)   /* json-c takes one more */
+#define MAX_JSON_MEMBERS     1024                   /* in the top-level object */
 HIDDEN int json_validate(const char *body, size_t len, size_t *longest, char *why,
                          size_t whylen);
 struct json_tokener;

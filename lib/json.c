@@ -66,6 +66,23 @@ put(struct json_object *o)
  * Infinity, "1." or "-01", integers within json-c 0.18's int64/uint64 range,
  * and at most MAX_JSON_NESTING containers deep, one less than json-c takes.
  * Bytes >= 0x80 in strings pass as they are, as json-c passes them.
+ *
+ * And member names json-c would make collide.  json-c keeps the last of a
+ * repeated name and frees the value it replaces without our wipe, and it cuts
+ * a name at a decoded U+0000, so {"access_token\u0000x":"SECRET",
+ * "access_token":"y"} frees "SECRET" unwiped too.  So a name holding U+0000
+ * is refused at any depth, and so is any name repeated in the top-level
+ * object, where alone secrets live (access_token, refresh_token).  All of
+ * them, not just the ones json.c reads, so that no list has to follow the
+ * readers: each name is compared, as it decodes (so "access\u005ftoken" is
+ * "access_token", as json-c has it), by a 64-bit FNV-1a hash against the
+ * names before it, and the top-level object may have at most
+ * MAX_JSON_MEMBERS members, far more than any token answer, error body or
+ * /me has (tens).  That bounds the work at
+ * MAX_JSON_MEMBERS^2/2 compares of two integers whatever the body, and needs
+ * no allocation; distinct names that hash the same (a 2^-64 chance for a pair
+ * not crafted so) only get the answer refused.  Repeated names in nested
+ * objects are taken, as json-c takes them: no secret lives there.
  */
 enum {
 	JS_OK,
@@ -77,6 +94,9 @@ enum {
 	JS_ESCAPE,
 	JS_SURROGATE,
 	JS_RANGE,
+	JS_NULNAME,
+	JS_DUPLICATE,
+	JS_MEMBERS,
 };
 
 struct jscan {
@@ -84,6 +104,8 @@ struct jscan {
 	size_t len;
 	size_t at;              /* the next byte; where the error is once err is set */
 	size_t longest;         /* see json_validate() */
+	uint64_t *names;        /* the top-level member names so far, hashed */
+	size_t nnames;
 	int err;
 };
 
@@ -137,11 +159,45 @@ js_hex4(struct jscan *js)
 	return v;
 }
 
-/* A string; counts the bytes json-c decodes it into. */
-static int
-js_string(struct jscan *js)
+/* FNV-1a, one byte on. */
+static void
+js_hash(uint64_t *h, unsigned char c)
 {
-	size_t n = 0;
+	*h = (*h ^ c) * 0x100000001b3ULL;
+}
+
+/* Code point u as json-c decodes it: UTF-8. */
+static void
+js_hash_utf8(uint64_t *h, long u)
+{
+	if (u < 0x80)
+		js_hash(h, (unsigned char)u);
+	else if (u < 0x800) {
+		js_hash(h, (unsigned char)(0xc0 | u >> 6));
+		js_hash(h, (unsigned char)(0x80 | (u & 0x3f)));
+	} else if (u < 0x10000) {
+		js_hash(h, (unsigned char)(0xe0 | u >> 12));
+		js_hash(h, (unsigned char)(0x80 | (u >> 6 & 0x3f)));
+		js_hash(h, (unsigned char)(0x80 | (u & 0x3f)));
+	} else {
+		js_hash(h, (unsigned char)(0xf0 | u >> 18));
+		js_hash(h, (unsigned char)(0x80 | (u >> 12 & 0x3f)));
+		js_hash(h, (unsigned char)(0x80 | (u >> 6 & 0x3f)));
+		js_hash(h, (unsigned char)(0x80 | (u & 0x3f)));
+	}
+}
+
+/*
+ * A string; counts the bytes json-c decodes it into.  A member name when name
+ * is not NULL: one decoding to U+0000 is refused, and *name is the hash of
+ * what it decodes to.
+ */
+static int
+js_string(struct jscan *js, uint64_t *name)
+{
+	static const char esc[] = "\"\\/bfnrt", dec[] = "\"\\/\b\f\n\r\t";
+	uint64_t h = 0xcbf29ce484222325ULL;
+	size_t n = 0, start;
 	long u, lo;
 
 	js->at++;       /* the opening quote */
@@ -153,13 +209,16 @@ js_string(struct jscan *js)
 		if (js->p[js->at] < 0x20)
 			return js_fail(js, JS_CONTROL);
 		if (js->p[js->at] != '\\') {
+			js_hash(&h, js->p[js->at]);
 			n++;
 			js->at++;
 			continue;
 		}
+		start = js->at;
 		if (++js->at >= js->len)
 			return js_fail(js, JS_TRUNCATED);
-		if (strchr("\"\\/bfnrt", js->p[js->at]) != NULL && js->p[js->at] != '\0') {
+		if (strchr(esc, js->p[js->at]) != NULL && js->p[js->at] != '\0') {
+			js_hash(&h, (unsigned char)dec[strchr(esc, js->p[js->at]) - esc]);
 			n++;
 			js->at++;
 			continue;
@@ -169,6 +228,10 @@ js_string(struct jscan *js)
 		js->at++;
 		if ((u = js_hex4(js)) < 0)
 			return -1;
+		if (u == 0 && name != NULL) {
+			js->at = start;
+			return js_fail(js, JS_NULNAME);
+		}
 		if (u >= 0xdc00 && u <= 0xdfff)
 			return js_fail(js, JS_SURROGATE);
 		if (u >= 0xd800 && u <= 0xdbff) {
@@ -181,12 +244,36 @@ js_string(struct jscan *js)
 				return -1;
 			if (lo < 0xdc00 || lo > 0xdfff)
 				return js_fail(js, JS_SURROGATE);
+			js_hash_utf8(&h, 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00));
 			n += 4;
-		} else
+		} else {
+			js_hash_utf8(&h, u);
 			n += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
+		}
 	}
 	js->at++;       /* the closing quote */
 	js_token(js, n);
+	if (name != NULL)
+		*name = h;
+	return 0;
+}
+
+/* Records a top-level member name that starts at offset start, unless seen. */
+static int
+js_member(struct jscan *js, uint64_t name, size_t start)
+{
+	size_t i;
+
+	for (i = 0; i < js->nnames; i++)
+		if (js->names[i] == name) {
+			js->at = start;
+			return js_fail(js, JS_DUPLICATE);
+		}
+	if (js->nnames == MAX_JSON_MEMBERS) {
+		js->at = start;
+		return js_fail(js, JS_MEMBERS);
+	}
+	js->names[js->nnames++] = name;
 	return 0;
 }
 
@@ -268,6 +355,8 @@ static int
 js_container(struct jscan *js, int depth)
 {
 	unsigned char close = js->p[js->at] == '{' ? '}' : ']';
+	uint64_t name;
+	size_t start;
 
 	if (depth > MAX_JSON_NESTING)
 		return js_fail(js, JS_DEEP);
@@ -281,7 +370,9 @@ js_container(struct jscan *js, int depth)
 		if (close == '}') {
 			if (js->at >= js->len || js->p[js->at] != '"')
 				return js_fail(js, JS_UNEXPECTED);
-			if (js_string(js) < 0)
+			start = js->at;
+			if (js_string(js, &name) < 0 ||
+			    (depth == 1 && js_member(js, name, start) < 0))
 				return -1;
 			js_ws(js);
 			if (js_expect(js, ':') < 0)
@@ -311,7 +402,7 @@ js_value(struct jscan *js, int depth)
 	case '[':
 		return js_container(js, depth + 1);
 	case '"':
-		return js_string(js);
+		return js_string(js, NULL);
 	case 't':
 		return js_literal(js, "true");
 	case 'f':
@@ -328,7 +419,9 @@ js_value(struct jscan *js, int depth)
 int
 json_validate(const char *body, size_t len, size_t *longest, char *why, size_t whylen)
 {
-	struct jscan js = { (const unsigned char *)body, len, 0, 0, JS_OK };
+	uint64_t names[MAX_JSON_MEMBERS];
+	struct jscan js = { .p = (const unsigned char *)body, .len = len, .names = names,
+	    .err = JS_OK };
 	int object;
 
 	*longest = 0;
@@ -357,7 +450,10 @@ json_validate(const char *body, size_t len, size_t *longest, char *why, size_t w
 		    js.err == JS_CONTROL ? "control character in a string" :
 		    js.err == JS_ESCAPE ? "invalid escape" :
 		    js.err == JS_SURROGATE ? "unpaired surrogate" :
-		    js.err == JS_RANGE ? "integer out of range" : "unexpected character", js.at);
+		    js.err == JS_RANGE ? "integer out of range" :
+		    js.err == JS_NULNAME ? "NUL in a member name" :
+		    js.err == JS_DUPLICATE ? "duplicate member name" :
+		    js.err == JS_MEMBERS ? "too many top-level members" : "unexpected character", js.at);
 		break;
 	}
 	return -1;

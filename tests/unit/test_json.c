@@ -87,6 +87,17 @@ token_reply_refused(void **state)
 		{ "{\"access_token\":\"A\",\"scope\":\"a\\tb\"}", "scope is not printable text" },
 		{ "{'access_token':'A'}", NULL },
 		{ "{\"access_token\":\"A\",}", NULL },
+		/* Names json-c would make collide, freeing the first value unwiped. */
+		{ "{\"access_token\":\"SECRET1\",\"access_token\":\"x\"}",
+		  "invalid JSON (duplicate member name at offset 26)" },
+		{ "{\"access_token\\u0000zz\":\"SECRET\",\"access_token\":\"real\"}",
+		  "invalid JSON (NUL in a member name at offset 14)" },
+		{ "{\"access_token\":\"A\",\"access\\u005ftoken\":\"B\"}",
+		  "invalid JSON (duplicate member name at offset 20)" },
+		{ "{\"access_token\":\"A\",\"refresh_token\":\"R\",\"refresh_token\":\"S\"}",
+		  "invalid JSON (duplicate member name at offset 40)" },
+		{ "{\"x\":1,\"access_token\":\"A\",\"x\":2}",
+		  "invalid JSON (duplicate member name at offset 26)" },
 	};
 	struct token_reply tr;
 	char why[160];
@@ -287,6 +298,101 @@ validator_cases(void **state)
 	assert_string_equal(why, "control character in a string at offset 6");
 	assert_int_equal(json_validate("{}\0", 3, &longest, why, sizeof(why)), -1);
 	assert_string_equal(why, "trailing data after the JSON value");
+}
+
+/* How many members json-c, strict, keeps of the object s: -1 if not an object. */
+static int
+json_c_members(const char *s)
+{
+	struct json_tokener *tok = json_tokener_new_ex(MAX_JSON_DEPTH);
+	struct json_object *o;
+	int n = -1;
+
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, s, (int)strlen(s));
+	if (o != NULL && json_object_get_type(o) == json_type_object)
+		n = json_object_object_length(o);
+	json_object_put(o);
+	json_tokener_free(tok);
+	return n;
+}
+
+/*
+ * Member names that json-c makes collide (it keeps the last value and frees
+ * the other unwiped) are refused in the top-level object, compared as they
+ * decode; a name holding U+0000 (json-c cuts it there) anywhere.
+ */
+static void
+validator_member_names(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *why;        /* NULL: taken */
+	} cases[] = {
+		/* The same name, however spelt: json-c sees 1 member where we see 2. */
+		{ "{\"a\":1,\"a\":2}", "duplicate member name at offset 7" },
+		{ "{\"a\":1, \"b\":{}, \"a\":{\"c\":2}}", "duplicate member name at offset 16" },
+		{ "{\"\":1,\"\":2}", "duplicate member name at offset 6" },
+		{ "{\"a_b\":1,\"a\\u005fb\":2}", "duplicate member name at offset 9" },
+		{ "{\"a_b\":1,\"a\\u005Fb\":2}", "duplicate member name at offset 9" },
+		{ "{\"/\\n\\\"\":1,\"\\/\\u000a\\u0022\":2}", "duplicate member name at offset 11" },
+		{ "{\"\xc3\xa9\":1,\"\\u00e9\":2}", "duplicate member name at offset 8" },
+		{ "{\"\xe2\x82\xac\":1,\"\\u20ac\":2}", "duplicate member name at offset 9" },
+		{ "{\"\xf0\x9f\x98\x80\":1,\"\\ud83d\\ude00\":2}", "duplicate member name at offset 10" },
+		/* Cut at the NUL by json-c, so "a\u0000b" is "a" to it; refused at any depth. */
+		{ "{\"a\\u0000b\":1,\"a\":2}", "NUL in a member name at offset 3" },
+		{ "{\"\\u0000\":1}", "NUL in a member name at offset 2" },
+		{ "{\"k\":{\"x\\u0000\":1}}", "NUL in a member name at offset 8" },
+		{ "{\"k\":[{\"\\u0000\":1}]}", "NUL in a member name at offset 8" },
+		/* Names alike but not the same, and NUL in values: taken. */
+		{ "{\"a\":1,\"A\":2,\"a \":3,\"\\u0061b\":4,\"b\":5,\"\\u00e8\":6,\"\\u00e9\":7}", NULL },
+		{ "{\"access_token\":\"A\",\"access_token_\":\"B\",\"refresh_token\":\"R\"}", NULL },
+		{ "{\"a\":\"\\u0000\",\"b\":[\"\\u0000\"]}", NULL },
+		/*
+		 * Repeated names in nested objects: taken, as json-c takes them (it
+		 * keeps the last).  No secret lives there, and the wipe of what is
+		 * kept is unchanged.
+		 */
+		{ "{\"x\":{\"k\":1,\"k\":2},\"y\":[{\"k\":\"v\",\"k\":\"w\"}],\"k\":0}", NULL },
+		{ "{\"x\":{\"x\":{\"x\":1,\"x\":2}}}", NULL },
+	};
+	char why[80], want[80], *b, *p;
+	size_t i, longest;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		why[0] = '\0';
+		r = json_validate(cases[i].in, strlen(cases[i].in), &longest, why, sizeof(why));
+		if (cases[i].why == NULL && r != 0)
+			fail_msg("%s: refused (%s)", cases[i].in, why);
+		if (cases[i].why != NULL && (r != -1 || strcmp(why, cases[i].why) != 0))
+			fail_msg("%s: %d, why '%s', want '%s'", cases[i].in, r, why, cases[i].why);
+		if (r == 0 && !json_c_takes(cases[i].in))
+			fail_msg("%s: json-c refuses it", cases[i].in);
+	}
+	/* What is refused as a duplicate is what json-c folds: it keeps one member of two. */
+	assert_int_equal(json_c_members("{\"a_b\":1,\"a\\u005fb\":2}"), 1);
+	assert_int_equal(json_c_members("{\"\xf0\x9f\x98\x80\":1,\"\\ud83d\\ude00\":2}"), 1);
+	assert_int_equal(json_c_members("{\"/\\n\\\"\":1,\"\\/\\u000a\\u0022\":2}"), 1);
+	assert_int_equal(json_c_members("{\"a\\u0000b\":1,\"a\":2}"), 1);
+	assert_int_equal(json_c_members("{\"\\u00e8\":6,\"\\u00e9\":7}"), 2);
+
+	/* At most MAX_JSON_MEMBERS top-level members; nested ones are not counted. */
+	b = malloc(MAX_JSON_MEMBERS * 32 + 64);
+	p = b + sprintf(b, "{\"n\":{");
+	for (i = 0; i < 2 * MAX_JSON_MEMBERS; i++)
+		p += sprintf(p, "%s\"%zu\":0", i > 0 ? "," : "", i);
+	p += sprintf(p, "}");
+	for (i = 1; i < MAX_JSON_MEMBERS; i++)
+		p += sprintf(p, ",\"%zu\":0", i);
+	strcpy(p, "}");
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), 0);
+	assert_int_equal(json_c_members(b), MAX_JSON_MEMBERS);
+	sprintf(p, ",\"x\":0}");
+	assert_int_equal(json_validate(b, strlen(b), &longest, why, sizeof(why)), -1);
+	snprintf(want, sizeof(want), "too many top-level members at offset %zu", (size_t)(p - b) + 1);
+	assert_string_equal(why, want);
+	free(b);
 }
 
 static void
@@ -510,6 +616,7 @@ error_bodies(void **state)
 	assert_int_equal(error_body("<html>503</html>", &oe), 0);
 	assert_int_equal(error_body("{}", &oe), 0);
 	assert_int_equal(error_body("{\"error\":5}", &oe), 0);
+	assert_int_equal(error_body("{\"error\":\"invalid_grant\",\"error\":\"x\"}", &oe), 0);
 	assert_int_equal(oauth_error_code("something_new"), SCAUTH_EREQUEST);
 }
 
@@ -554,6 +661,9 @@ me_replies(void **state)
 	assert_int_equal(me("{\"urn\":\"soundcloud:users:7\",\"permalink\":\"a b\"}", &m, why),
 	    SCAUTH_EPROTO);
 	assert_int_equal(me("[]", &m, why), SCAUTH_EPROTO);
+	assert_int_equal(me("{\"urn\":\"soundcloud:users:7\",\"urn\":\"soundcloud:users:8\"}", &m,
+	    why), SCAUTH_EPROTO);
+	assert_string_equal(why, "invalid JSON (duplicate member name at offset 28)");
 }
 
 int
@@ -566,6 +676,7 @@ main(void)
 		cmocka_unit_test(nesting_bomb),
 		cmocka_unit_test(long_token_capped),
 		cmocka_unit_test(validator_cases),
+		cmocka_unit_test(validator_member_names),
 		cmocka_unit_test(validator_depth),
 		cmocka_unit_test(scratch_buffer_wiped),
 		cmocka_unit_test(scratch_buffer_reused),
