@@ -330,6 +330,13 @@ HIDDEN int oauth_error_code(const char *error);
 /* Parses "YYYY/MM/DD HH:MM:SS +0000"; 0 on failure. */
 HIDDEN time_t parse_reset_time(const char *s);
 
+/*
+ * json-c's flags for a body that json_validate() took, which is the strict
+ * check: not JSON_TOKENER_STRICT, which json-c 0.18 (Debian 13) turns against
+ * every byte >= 0x80 in a string, so that a /me with "Zoë" would not parse.
+ */
+#define JSON_PARSE_FLAGS 0
+
 struct me_reply {
 	char *urn;
 	char *permalink;

@@ -4,8 +4,9 @@
  *
  * Input is untrusted and may be hostile (a CDN error page, 20 MiB of junk, a
  * nesting bomb), so our own strict check (json_validate) must take it as one
- * JSON object with nothing after it before json-c, in strict mode with a depth
- * cap, parses it; every field we use is type-checked.  Token strings are
+ * JSON object with nothing after it before json-c, with a depth cap, parses
+ * it (JSON_PARSE_FLAGS says why not in json-c's strict mode); every field we
+ * use is type-checked.  Token strings are
  * copied into wiped memory, then the json-c objects are wiped before they are
  * freed, and the tokener's scratch buffer is overwritten through json-c's
  * public API.
@@ -65,7 +66,8 @@ put(struct json_object *o)
  * space, no raw control characters in strings, no lone surrogates, no NaN,
  * Infinity, "1." or "-01", integers within json-c 0.18's int64/uint64 range,
  * and at most MAX_JSON_NESTING containers deep, one less than json-c takes.
- * Bytes >= 0x80 in strings pass as they are, as json-c passes them.
+ * Bytes >= 0x80 in strings pass as they are, as json-c passes them outside
+ * its strict mode (which 0.18 turns against them).
  *
  * And member names json-c would make collide.  json-c keeps the last of a
  * repeated name and frees the value it replaces without our wipe, and it cuts
@@ -289,7 +291,7 @@ js_digits(struct jscan *js)
 
 /*
  * A number per RFC 8259 6.  Integers must fit json-c 0.18's int64 (negative)
- * or uint64, which it checks in strict mode; fractions and exponents may be
+ * or uint64, which 0.18 checks; fractions and exponents may be
  * anything strtod() takes.
  */
 static int
@@ -526,7 +528,7 @@ json_parse_wiped(struct json_tokener *tok, const char *body, size_t len, const c
 	 * after, on success and on failure alike.
 	 */
 	json_scratch_fill(tok, longest + 1);
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_PARSE_FLAGS);
 	o = json_tokener_parse_ex(tok, body, (int)len);
 	e = json_tokener_get_error(tok);
 	if (o == NULL || e != json_tokener_success || json_object_get_type(o) != json_type_object) {

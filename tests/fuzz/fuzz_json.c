@@ -23,7 +23,7 @@ json_c_agrees(const char *body, size_t size)
 		return;
 	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL)
 		return;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_PARSE_FLAGS);
 	o = json_tokener_parse_ex(tok, body, (int)size);
 	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
 	    json_object_get_type(o) != json_type_object || json_tokener_get_parse_end(tok) != size)

@@ -174,7 +174,7 @@ json_c_takes(const char *s)
 	struct json_object *o;
 	int ok;
 
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_PARSE_FLAGS);
 	o = json_tokener_parse_ex(tok, s, (int)strlen(s));
 	ok = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
 	    json_object_get_type(o) == json_type_object;
@@ -308,7 +308,7 @@ json_c_members(const char *s)
 	struct json_object *o;
 	int n = -1;
 
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_PARSE_FLAGS);
 	o = json_tokener_parse_ex(tok, s, (int)strlen(s));
 	if (o != NULL && json_object_get_type(o) == json_type_object)
 		n = json_object_object_length(o);
@@ -543,7 +543,7 @@ scratch_buffer_reused(void **state)
 		sprintf(body, "{\"k\":\"");
 		memset(body + 6, 'S', n);
 		strcpy(body + 6 + n, "\"}");
-		json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+		json_tokener_set_flags(tok, JSON_PARSE_FLAGS);
 		assert_non_null(o = json_tokener_parse_ex(tok, body, (int)strlen(body)));
 		put_wiped(o);
 		assert_ptr_equal(tok->pb->buf, buf);
@@ -650,6 +650,11 @@ me_replies(void **state)
 	assert_string_equal(m.urn, "soundcloud:users:7");
 	assert_string_equal(m.permalink, "dj-seven");
 	assert_string_equal(m.username, "DJ Seven");
+	me_reply_free(&m);
+	/* Names beyond ASCII, raw and escaped (json-c 0.18's strict mode refused them). */
+	assert_int_equal(me("{\"urn\":\"soundcloud:users:7\",\"username\":\"Zo\xc3\xab \xe2\x99\xab\","
+	    "\"full_name\":\"\\u00e9\\ud83c\\udfb5\"}", &m, why), SCAUTH_OK);
+	assert_string_equal(m.username, "Zo\xc3\xab \xe2\x99\xab");
 	me_reply_free(&m);
 	assert_int_equal(me("{\"urn\":\"soundcloud:users:7\"}", &m, why), SCAUTH_OK);
 	assert_null(m.permalink);
