@@ -111,11 +111,14 @@ typedef struct scauth_ctx scauth_ctx;
  * SCAUTH_CTX_NO_ENV: no environment variable is read, by the library or by
  * libcurl, OpenSSL and libpq on its behalf: they are loaded and initialised,
  * and libpq connects, with the variables they read (SSLKEYLOGFILE, CURL_*,
- * OPENSSL_*, SSL_CERT_*, every *_proxy, PG*, KRB5*, LDAP*) hidden, and
- * requests set no proxy and explicit CA locations.  The
- * application's environment is left as it was.  A process running with
- * AT_SECURE (set-user-ID, set-group-ID, file capabilities) always gets this
- * flag, since its environment is its caller's.
+ * OPENSSL_*, SSL_CERT_*, every *_proxy, PG*, KRB5*, LDAP*) hidden and HOME
+ * set to the context's home, and requests set no proxy and explicit CA
+ * locations.  The application's environment is left as it was, but while a
+ * library loads or libpq connects, environ points at the filtered copy: a
+ * threaded application must not read or change its environment from another
+ * thread meanwhile.  A process running with AT_SECURE (set-user-ID,
+ * set-group-ID, file capabilities) always gets this flag, since its
+ * environment is its caller's.
  */
 #define SCAUTH_CTX_NO_ENV      0x1u /* ignore the environment and the user's config (PAM) */
 #define SCAUTH_CTX_ROOT_CONFIG 0x2u /* config files must be root-owned, not group/other-writable */
