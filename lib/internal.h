@@ -34,6 +34,7 @@
 #define MAX_TOKEN_RESPONSE   (64 * 1024)        /* token endpoint answer */
 #define MAX_API_RESPONSE     (16 * 1024 * 1024) /* one API answer */
 #define MAX_ERROR_BODY       (64 * 1024)        /* error bodies we bother to parse */
+#define MAX_ME_BODY          (1024 * 1024)      /* a /me answer: a few KiB in practice */
 #define MAX_JSON_DEPTH       32
 #define MAX_RECORD           (16 * 1024)        /* one stored grant */
 #define MAX_CONFIG_FILE      (64 * 1024)

@@ -877,6 +877,11 @@ json_me_reply(const char *body, size_t len, struct me_reply *out, char *why, siz
 	int r;
 
 	memset(out, 0, sizeof(*out));
+	/* json-c spends ~20 bytes per value: a hostile 16 MiB array would cost 300 MB. */
+	if (len > MAX_ME_BODY) {
+		snprintf(why, whylen, "the /me answer is over %d KiB", MAX_ME_BODY / 1024);
+		return SCAUTH_EPROTO;
+	}
 	if ((o = parse(body, len, "/me", why, whylen)) == NULL)
 		return SCAUTH_EPROTO;
 	if (get_text(o, "urn", 128, &out->urn) != 1) {

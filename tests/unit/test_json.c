@@ -651,6 +651,22 @@ me_replies(void **state)
 	assert_string_equal(m.permalink, "dj-seven");
 	assert_string_equal(m.username, "DJ Seven");
 	me_reply_free(&m);
+	/* A /me over the cap is refused before json-c spends memory on it. */
+	{
+		size_t n = MAX_ME_BODY + 1;
+		char *big = malloc(n + 1);
+
+		assert_non_null(big);
+		memset(big, ' ', n);
+		memcpy(big, "{\"urn\":\"soundcloud:users:7\"}", 28);
+		big[n] = '\0';
+		assert_int_equal(json_me_reply(big, n, &m, why, sizeof(why)), SCAUTH_EPROTO);
+		assert_non_null(strstr(why, "over 1024 KiB"));
+		/* One byte less, and the same body is read. */
+		assert_int_equal(json_me_reply(big, n - 1, &m, why, sizeof(why)), SCAUTH_OK);
+		me_reply_free(&m);
+		free(big);
+	}
 	/* Names beyond ASCII, raw and escaped (json-c 0.18's strict mode refused them). */
 	assert_int_equal(me("{\"urn\":\"soundcloud:users:7\",\"username\":\"Zo\xc3\xab \xe2\x99\xab\","
 	    "\"full_name\":\"\\u00e9\\ud83c\\udfb5\"}", &m, why), SCAUTH_OK);
