@@ -1,4 +1,5 @@
-# soundcloud-auth: libscauth, git-credential-soundcloud and pam_soundcloud.so.
+# soundcloud-auth: libscauth, git-credential-soundcloud, pam_soundcloud.so and
+# soundcloud-auth-relay (the CGI program of phone logins at kiosks).
 #
 #   make            build everything into build/
 #   make check      install missing test dependencies (Debian, as root), run all tests
@@ -6,6 +7,7 @@
 #   make bench      benchmarks (ratios against baselines measured in the same run)
 #   make fuzz       run each libFuzzer target for FUZZ_SECONDS
 #   make install    PREFIX=/usr/local DESTDIR= PAMDIR=<multiarch>/security
+#                   LIBEXECDIR=$(PREFIX)/libexec (soundcloud-auth-relay)
 #
 # Knobs: CC, CFLAGS, LDFLAGS as usual (ours are appended after yours);
 # SANITIZE=address,undefined builds into build-san/; WERROR=1 adds -Werror.
@@ -19,6 +21,7 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+LIBEXECDIR ?= $(PREFIX)/libexec
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 PAMDIR ?= $(if $(MULTIARCH),/lib/$(MULTIARCH)/security,/lib/security)
 SYSCONFDIR ?= /etc
@@ -26,6 +29,7 @@ DESTDIR ?=
 SANITIZE ?=
 WERROR ?=
 FUZZ_SECONDS ?= 60
+DEBDIR ?= build/deb
 
 ifneq ($(SANITIZE),)
 B ?= build-san
@@ -34,12 +38,13 @@ B ?= build
 endif
 
 # The pkg-config modules, each with the Debian package that provides it.  PKG_HEADERS are
-# compiled against only (libcurl, libcrypto and libpq are dlopen()ed on first use), PKG_LINKED are
-# linked too.  Each is asked for on its own, when a compile first needs it (a first `make
+# compiled against only (libcurl, libcrypto, libpq, json-c and libkeyutils are dlopen()ed on
+# first use: a cached get maps none of them), PKG_LINKED are linked too.  Each is asked for on its own, when a compile first needs it (a first `make
 # demo` or `make check` installs them before that), and a missing one stops the build with
 # a message that names it.
-PKG_HEADERS := libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libpq:libpq-dev pam:libpam0g-dev
-PKG_LINKED := json-c:libjson-c-dev libkeyutils:libkeyutils-dev
+PKG_HEADERS := libcurl:libcurl4-openssl-dev libcrypto:libssl-dev libpq:libpq-dev pam:libpam0g-dev \
+	json-c:libjson-c-dev libkeyutils:libkeyutils-dev
+PKG_LINKED :=
 pkg_mod = $(firstword $(subst :, ,$(1)))
 pkg_deb = $(lastword $(subst :, ,$(1)))
 pkg_ask = $(call pkg_got,$(1),$(shell $(PKG_CONFIG) $(2) $(call pkg_mod,$(1)) 2>/dev/null || \
@@ -69,6 +74,9 @@ override CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-
 override LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 LIBS = $(PKGS_LIBS) -ldl
+# Unit tests and corpus replays call json-c and libkeyutils themselves.
+TEST_LIBS = $(LIBS) $(call pkg_ask,json-c:libjson-c-dev,--libs) \
+	$(call pkg_ask,libkeyutils:libkeyutils-dev,--libs)
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
@@ -76,21 +84,27 @@ GC_SRC := $(sort $(wildcard git-credential/*.c))
 GC_OBJ := $(GC_SRC:%.c=$(B)/%.o)
 PAM_SRC := $(sort $(wildcard pam/*.c))
 PAM_OBJ := $(PAM_SRC:%.c=$(B)/%.o)
+RELAY_SRC := $(sort $(wildcard relay/*.c))
+RELAY_OBJ := $(RELAY_SRC:%.c=$(B)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 STATIC := $(B)/libscauth.a
 INTERNAL := $(B)/libscauth-internal.a
-SHARED := $(B)/libscauth.so.0
+# The soname's number changes with every incompatible change of the ABI (lib/libscauth.abi,
+# checked by library.bats): 1 since struct scauth_login_ui carries its size.
+SONAME := libscauth.so.1
+SHARED := $(B)/$(SONAME)
 HELPER := $(B)/git-credential-soundcloud
 PAMMOD := $(B)/pam_soundcloud.so
+RELAY := $(B)/soundcloud-auth-relay
 EXAMPLES := $(B)/examples/token
 VERSION := $(shell sed -n 's/^\#define SCAUTH_VERSION "\(.*\)"/\1/p' lib/scauth.h)
 LD ?= ld
 OBJCOPY ?= objcopy
 
-all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD) $(EXAMPLES)
+all: $(STATIC) $(SHARED) $(HELPER) $(PAMMOD) $(RELAY) $(EXAMPLES)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -121,17 +135,25 @@ $(B)/examples/%: examples/%.c $(STATIC)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(SHARED): $(LIB_OBJ) lib/libscauth.map
-	$(CC) $(CFLAGS) -shared -Wl,-soname,libscauth.so.0 -Wl,--version-script=lib/libscauth.map \
+	$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libscauth.map \
 		$(LDFLAGS) -o $@ $(LIB_OBJ) $(LIBS)
-	ln -sf libscauth.so.0 $(B)/libscauth.so
+	ln -sf $(SONAME) $(B)/libscauth.so
 
-$(HELPER): $(GC_OBJ) $(STATIC)
-	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(GC_OBJ) $(STATIC) $(LIBS)
+# Our front ends link the objects as compiled ($(INTERNAL)): they call the helpers of
+# lib/frontend.h, which are not part of the ABI and hidden in $(STATIC) and $(SHARED).
+$(HELPER): $(GC_OBJ) $(INTERNAL)
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(GC_OBJ) $(INTERNAL) $(LIBS)
 
 # The module exports only pam_sm_* (pam/pam_soundcloud.map).
-$(PAMMOD): $(PAM_OBJ) $(STATIC) pam/pam_soundcloud.map
+$(PAMMOD): $(PAM_OBJ) $(INTERNAL) pam/pam_soundcloud.map
 	$(CC) $(CFLAGS) -shared -Wl,--version-script=pam/pam_soundcloud.map -Wl,-z,defs \
-		$(LDFLAGS) -o $@ $(PAM_OBJ) $(STATIC) $(LIBS) -lpam
+		$(LDFLAGS) -o $@ $(PAM_OBJ) $(INTERNAL) $(LIBS) -lpam
+
+# The relay is a program of its own: it links libpq, and the library's internals it
+# shares (the INI parser, URL and query codecs, the callback parser, secret buffers).
+$(RELAY): $(RELAY_OBJ) $(INTERNAL)
+	$(CC) $(CFLAGS) -pie $(LDFLAGS) -o $@ $(RELAY_OBJ) $(INTERNAL) $(LIBS) \
+		$(call pkg_ask,libpq:libpq-dev,--libs)
 
 # Unit tests see the internals: the library archive and archives of the
 # front ends' objects other than their entry points (main, the PAM stacks).
@@ -144,20 +166,27 @@ $(B)/gcred.a: $(GC_CORE)
 $(B)/pamcore.a: $(PAM_CORE)
 	rm -f $@
 	$(AR) rcs $@ $^
+# The relay's parsers, without its entry point and database calls.
+RELAY_CORE := $(filter-out $(B)/relay/main.o $(B)/relay/db.o,$(RELAY_OBJ))
+$(B)/relaycore.a: $(RELAY_CORE)
+	rm -f $@
+	$(AR) rcs $@ $^
 
 $(B)/tests/test_%: tests/unit/test_%.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Igit-credential -Ipam -Itests/unit $(LDFLAGS) -o $@ $< \
-		$(B)/gcred.a $(B)/pamcore.a $(INTERNAL) $(LIBS) -lcmocka -lpamtest -lpam
+		$(B)/gcred.a $(B)/pamcore.a $(INTERNAL) $(TEST_LIBS) -lcmocka -lpamtest -lpam
 
 # Every fuzz target also builds as a replay of its corpus (seeds and past
 # crashes) with the ordinary compiler and flags, so make check runs them.
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/replay_%)
-$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL)
+$(B)/tests/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a \
+		$(B)/relaycore.a $(INTERNAL)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Igit-credential -Ipam $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
-		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(INTERNAL) $(LIBS) -lpam
+	$(CC) $(CFLAGS) -Igit-credential -Ipam -Irelay $(LDFLAGS) -o $@ tests/fuzz/fuzz_$*.c \
+		tests/fuzz/replay.c $(B)/gcred.a $(B)/pamcore.a $(B)/relaycore.a $(INTERNAL) \
+		$(TEST_LIBS) -lpam
 
 # Test tools for the Secret Service store: the library's items from the command
 # line, and locking the keyring as a person would (GIO, tests only).
@@ -172,12 +201,28 @@ $(B)/tests/keyring-ctl: tests/secret/keyring-ctl.c
 
 # The library in a context made like the PAM module's (SCAUTH_CTX_NO_ENV), for
 # the fleet suite: what a caller's PG* variables may and may not change.
-FLEET_TOOLS := $(B)/tests/noenv-token
+FLEET_TOOLS := $(B)/tests/noenv-token $(B)/tests/reseal
 $(B)/tests/noenv-token: tests/fleet/noenv-token.c $(STATIC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+# What a fleet machine with altered code could write (it holds the seal key).
+$(B)/tests/reseal: tests/fleet/reseal.c $(INTERNAL)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(INTERNAL) $(LIBS)
 
-units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS) $(FLEET_TOOLS)
+# The public API on the app grant, for the broker suites: its label across a refresh.
+BROKER_TOOLS := $(B)/tests/app-label
+$(B)/tests/app-label: tests/broker/app-label.c $(STATIC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
+
+# Records the ABI of the shared library (lib/libscauth.abi), against which library.bats
+# compares every build: run it for a deliberate change, and bump SONAME if it breaks callers.
+abi: $(SHARED)
+	abidw --no-corpus-path --no-show-locs --headers-dir lib --drop-private-types \
+		--out-file lib/libscauth.abi $(SHARED)
+
+units: $(UNIT_BIN) $(REPLAY_BIN) $(SECRET_TOOLS) $(FLEET_TOOLS) $(BROKER_TOOLS)
 
 deps:
 	@scripts/deps
@@ -199,14 +244,19 @@ bench: all $(SECRET_TOOLS)
 fuzz:
 	tests/fuzz/run $(FUZZ_SECONDS)
 
+# The Debian packages (debian/), unsigned, in build/deb (scripts/deb says what it does).
+deb:
+	scripts/deb $(DEBDIR)
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(PAMDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(PAMDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(HELPER) $(DESTDIR)$(BINDIR)/
 	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/
-	ln -sf libscauth.so.0 $(DESTDIR)$(LIBDIR)/libscauth.so
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libscauth.so
 	install -m 0644 lib/scauth.h $(DESTDIR)$(INCLUDEDIR)/
 	# The paths of this install (PREFIX, LIBDIR as given now) go into libscauth.pc.
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
@@ -217,27 +267,31 @@ install: all
 	install -m 0644 doc/git-credential-soundcloud.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 doc/soundcloud-auth.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 doc/pam_soundcloud.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0755 $(RELAY) $(DESTDIR)$(LIBEXECDIR)/
+	install -m 0644 doc/soundcloud-auth-relay.8 $(DESTDIR)$(MANDIR)/man8/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/git-credential-soundcloud \
-		$(DESTDIR)$(LIBDIR)/libscauth.a $(DESTDIR)$(LIBDIR)/libscauth.so.0 \
+		$(DESTDIR)$(LIBDIR)/libscauth.a $(DESTDIR)$(LIBDIR)/$(SONAME) \
 		$(DESTDIR)$(LIBDIR)/libscauth.so $(DESTDIR)$(INCLUDEDIR)/scauth.h \
 		$(DESTDIR)$(LIBDIR)/pkgconfig/libscauth.pc \
 		$(DESTDIR)$(PAMDIR)/pam_soundcloud.so \
 		$(DESTDIR)$(MANDIR)/man1/git-credential-soundcloud.1 \
 		$(DESTDIR)$(MANDIR)/man5/soundcloud-auth.conf.5 \
-		$(DESTDIR)$(MANDIR)/man8/pam_soundcloud.8
+		$(DESTDIR)$(MANDIR)/man8/pam_soundcloud.8 \
+		$(DESTDIR)$(LIBEXECDIR)/soundcloud-auth-relay \
+		$(DESTDIR)$(MANDIR)/man8/soundcloud-auth-relay.8
 
 # What the pkg-config modules give, for builds outside this Makefile (tests/fuzz/run).
 pkg-cflags:
 	@echo $(PKGS_CFLAGS) $(SECRET_CFLAGS)
 pkg-libs:
-	@echo $(PKGS_LIBS)
+	@echo $(PKGS_LIBS) $(call pkg_ask,json-c:libjson-c-dev,--libs)
 
 clean:
 	rm -rf build build-san build-fuzz
 
-.PHONY: all units deps check demo bench fuzz install uninstall pkg-cflags pkg-libs clean
+.PHONY: all abi units deps check demo bench fuzz deb install uninstall pkg-cflags pkg-libs clean
 
--include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d) \
+-include $(LIB_OBJ:.o=.d) $(GC_OBJ:.o=.d) $(PAM_OBJ:.o=.d) $(RELAY_OBJ:.o=.d) $(UNIT_BIN:=.d) $(REPLAY_BIN:=.d) \
 	$(EXAMPLES:=.d)

@@ -125,7 +125,7 @@ grant_info(struct cmd *cmd, const scauth_token *t, struct grant_info *gi)
 static void
 print_grant_text(const char *label, const struct grant_info *gi)
 {
-	char when[64], rel[64];
+	char when[64], rel[64], name[MAX_SHOWN], link[MAX_SHOWN], urn[MAX_SHOWN];
 
 	if (gi->unknown) {
 		printf("%-9s %s\n", label, "unknown: the store cannot be reached");
@@ -136,8 +136,8 @@ print_grant_text(const char *label, const struct grant_info *gi)
 		return;
 	}
 	if (gi->urn != NULL || gi->permalink != NULL || gi->username != NULL)
-		printf("%-9s %s (%s, %s)\n", label, or_unknown(gi->username),
-		    or_unknown(gi->permalink), or_unknown(gi->urn));
+		printf("%-9s %s (%s, %s)\n", label, shown(gi->username, name, sizeof(name)),
+		    shown(gi->permalink, link, sizeof(link)), shown(gi->urn, urn, sizeof(urn)));
 	else
 		printf("%-9s %s\n", label, "token held");
 	if (!gi->has_access) {
@@ -153,35 +153,29 @@ print_grant_text(const char *label, const struct grant_info *gi)
 	}
 	printf("  renew:  %s\n", gi->renewable ? "yes, a refresh token is held" : "no");
 	if (nonempty(gi->scope))
-		printf("  scope:  %s\n", gi->scope);
+		printf("  scope:  %s\n", shown(gi->scope, name, sizeof(name)));
 	/* Where a store records which machine renewed the grant (a fleet's). */
 	if (gi->obtained_by != NULL && gi->obtained > 0) {
 		scauth_format_utc(gi->obtained, when, sizeof(when));
 		format_relative(rel, sizeof(rel), (long long)(gi->obtained - time(NULL)));
-		printf("  fleet:  last refreshed %s (%s) by %s\n", when, rel, gi->obtained_by);
+		printf("  fleet:  last refreshed %s (%s) by %s\n", when, rel,
+		    shown(gi->obtained_by, name, sizeof(name)));
 	}
 }
 
-/* Writes s as a JSON string (or null): UTF-8 passes, controls are escaped. */
+/*
+ * Writes s as a JSON string (or null): UTF-8 passes; controls, direction
+ * marks and bytes that are not UTF-8 are escaped (scauth_text_display).
+ */
 static void
 json_string(const char *s)
 {
-	const unsigned char *p;
+	char buf[6 * MAX_SHOWN + 1];
 
-	if (s == NULL) {
+	if (s == NULL)
 		fputs("null", stdout);
-		return;
-	}
-	putchar('"');
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	else
+		printf("\"%s\"", scauth_text_display(s, SCAUTH_TEXT_JSON, buf, sizeof(buf)));
 }
 
 static void
@@ -232,6 +226,7 @@ static int
 read_grant(struct cmd *cmd, enum scauth_grant g, int *offline, int *unknown,
     scauth_token **t)
 {
+	char why[4 * MAX_SHOWN];
 	int r;
 
 	*unknown = 0;
@@ -239,7 +234,7 @@ read_grant(struct cmd *cmd, enum scauth_grant g, int *offline, int *unknown,
 	if (r < 0 && r != SCAUTH_ELOGIN && scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY) {
 		if (!*offline)
 			fprintf(stderr, PROG ": status: %s; showing this machine's copy\n",
-			    scauth_errmsg(cmd->ctx));
+			    scauth_text_display(scauth_errmsg(cmd->ctx), 0, why, sizeof(why)));
 		*offline = 1;
 		r = scauth_token_peek(cmd->ctx, g, t);
 		/* A copy that names nothing stands for a grant only the store knows. */

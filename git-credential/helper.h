@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "scauth.h"
+#include "frontend.h"
 #include "credential.h"
 
 #define PROG "git-credential-soundcloud"
@@ -20,6 +21,7 @@
 #define DEFAULT_TIMEOUT   300                /* seconds a login waits for the browser */
 #define MAX_TIMEOUT       86400
 #define MAX_LOADERR       512                /* the library's message for a failed load */
+#define MAX_SHOWN         1024               /* a name from the network as shown, escaped */
 #define SOUNDCLOUD_HOST   "api.soundcloud.com"  /* the default api_url's host */
 
 /* Exit status 1: the API answered with an error status, and other failures. */
@@ -38,6 +40,7 @@ struct login_opts {
 	int no_browser;
 	int timeout;
 	int stdin_ok;       /* a paste may come from stdin (not under get: it is git's) */
+	int relay;          /* --relay: a phone logs in through relay_url */
 };
 
 /* main.c: exit codes, messages, the context. */
@@ -47,6 +50,12 @@ int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Reports a failure with a hint where one helps; returns the exit status for it. */
 int fail(struct cmd *cmd, int err, const char *what);
 int nonempty(const char *s);
+/*
+ * A name from the network or a database (user name, permalink, host) as a
+ * person may see it: "?" when unset, control and direction characters
+ * escaped (scauth_text_display).  Returns buf.
+ */
+const char *shown(const char *s, char *buf, size_t len);
 /* Creates and loads cmd->ctx once. */
 int ctx_open(struct cmd *cmd);
 /* Writes a whole buffer to stdout; reports a failure on stderr. */
@@ -55,7 +64,18 @@ int out_write(const char *buf, size_t len);
 /* terminal.c: a person, the browser, hidden input. */
 int person_can_answer(void);
 int open_tty(void);
+int browser_available(void);
 pid_t open_browser(const char *url);
+/* Removes the browser's page (a file:// address) if a signal ends us; undone by unguard_page(). */
+void guard_page(const char *address);
+/*
+ * For a wait on the phone: SIGINT, SIGTERM, SIGHUP and SIGQUIT end the wait
+ * (wait_stopped(), the login's stop hook, says so) instead of the process;
+ * unguard_page() then delivers the signal, once the pairing is deleted.
+ */
+void guard_wait(void);
+int wait_stopped(void *arg);
+void unguard_page(void);
 void reap_browser(pid_t pid);
 void show_qr(const char *url);
 ssize_t read_hidden_line(int fd, const char *prompt, char *buf, size_t size);

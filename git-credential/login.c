@@ -40,6 +40,23 @@ ui_show_url(void *arg, const char *url, int paste)
 }
 
 /*
+ * --relay: what to do on the phone, on one line of its own (a script can
+ * pick it up), and a QR code of the address with the code on a terminal.
+ * The wait is on the database: nothing to press here.
+ */
+static int
+ui_show_pairing(void *arg, const char *address, const char *code, const char *link)
+{
+	struct login_ui *ui = arg;
+
+	fprintf(stderr, "On your phone open %s and enter %s\n", address, code);
+	if (isatty(STDERR_FILENO))
+		show_qr(link);
+	fprintf(stderr, "Waiting for the login on the phone (up to %d s) ...\n", ui->lo->timeout);
+	return 0;
+}
+
+/*
  * Reads the pasted redirect URL or code: from stdin when it is not a
  * terminal and may be used (a script feeds it), else from the terminal.
  */
@@ -81,14 +98,18 @@ ui_ask_paste(void *arg, const char *url, char *buf, size_t size)
 	return 0;
 }
 
-/* The browser, on the start address: its command line carries no state. */
+/*
+ * The browser, on the page that forwards to the start address (or on the
+ * authorize URL for a paste): its command line, which every local user can
+ * read, carries nothing that another user could log in with.
+ */
 static void
 ui_start_browser(void *arg, const char *address)
 {
 	struct login_ui *ui = arg;
 
-	if (!ui->lo->no_browser)
-		ui->browser = open_browser(address);
+	guard_page(address);
+	ui->browser = open_browser(address);
 }
 
 static void
@@ -97,6 +118,11 @@ ui_step_failed(void *arg, enum scauth_login_step step, int err)
 	struct login_ui *ui = arg;
 	static char why[768];
 
+	if (step == SCAUTH_STEP_BROWSER) {
+		fprintf(stderr, PROG ": no browser started (%s); open the address above\n",
+		    scauth_errmsg(ui->cmd->ctx));
+		return;
+	}
 	if (step != SCAUTH_STEP_LISTEN)
 		return;
 	if (err == SCAUTH_EUNAVAIL) {
@@ -115,11 +141,13 @@ static void
 warn_if_other_account(const char *before, const scauth_token *t)
 {
 	const char *now = scauth_token_urn(t);
+	char was[MAX_SHOWN], link[MAX_SHOWN];
 
 	if (nonempty(before) && nonempty(now) && strcmp(before, now) != 0)
 		fprintf(stderr, PROG ": warning: this is another SoundCloud account than the one "
 		    "logged in before (%s); it replaces it. If you did not mean to log in as %s, "
-		    "run '" PROG " logout'.\n", before, or_unknown(scauth_token_permalink(t)));
+		    "run '" PROG " logout'.\n", shown(before, was, sizeof(was)),
+		    shown(scauth_token_permalink(t), link, sizeof(link)));
 }
 
 /*
@@ -131,29 +159,47 @@ login_flow(struct cmd *cmd, const struct login_opts *lo, scauth_token **out)
 {
 	struct login_ui ui = { cmd, lo, -1 };
 	const struct scauth_login_ui lui = {
+		.size = sizeof(lui),
 		.arg = &ui,
 		.paste = lo->paste,
 		.timeout_sec = lo->timeout,
 		.show_url = ui_show_url,
 		.ask_paste = ui_ask_paste,
 		.step_failed = ui_step_failed,
-		.start_browser = ui_start_browser,
+		/* No page is written for a browser that will not be started. */
+		.start_browser = !lo->no_browser && browser_available() ? ui_start_browser : NULL,
+		.relay = lo->relay,
+		.show_pairing = ui_show_pairing,
+		.stopped = lo->relay ? wait_stopped : NULL,
 	};
 	scauth_token *t = NULL, *before = NULL;
-	char *before_urn = NULL;
+	char *before_urn = NULL, name[MAX_SHOWN], link[MAX_SHOWN], urn[MAX_SHOWN];
 	int r;
 
 	*out = NULL;
+	/*
+	 * A store that could not keep the new grant (a locked keyring) is found
+	 * before SoundCloud issues one: afterwards it would be lost, or put
+	 * beside the grant that the locked keyring still holds.
+	 */
+	if ((r = scauth_token_storable(cmd->ctx, SCAUTH_GRANT_USER)) < 0)
+		goto out;
 	if (scauth_token_peek(cmd->ctx, SCAUTH_GRANT_USER, &before) == 0 &&
 	    nonempty(scauth_token_urn(before)))
 		before_urn = strdup(scauth_token_urn(before));
 	scauth_token_free(before);
-	if ((r = scauth_login_run(cmd->ctx, &lui, &t)) < 0)
+	if (lo->relay)
+		guard_wait();
+	r = scauth_login_run(cmd->ctx, &lui, &t);
+	unguard_page();         /* the library removed the page, or the pairing */
+	if (r < 0)
 		goto out;
 	if ((r = scauth_token_save(cmd->ctx, SCAUTH_GRANT_USER, t)) < 0)
 		goto out;
-	fprintf(stderr, "Logged in as %s (%s, %s)\n", or_unknown(scauth_token_username(t)),
-	    or_unknown(scauth_token_permalink(t)), or_unknown(scauth_token_urn(t)));
+	fprintf(stderr, "Logged in as %s (%s, %s)\n",
+	    shown(scauth_token_username(t), name, sizeof(name)),
+	    shown(scauth_token_permalink(t), link, sizeof(link)),
+	    shown(scauth_token_urn(t), urn, sizeof(urn)));
 	warn_if_other_account(before_urn, t);
 	*out = t;
 	t = NULL;       /* transferred */
@@ -181,7 +227,7 @@ parse_seconds(const char *s)
 int
 cmd_login(struct cmd *cmd, int argc, char **argv)
 {
-	struct login_opts lo = { 0, 0, DEFAULT_TIMEOUT, 1 };
+	struct login_opts lo = { 0, 0, DEFAULT_TIMEOUT, 1, 0 };
 	scauth_token *t = NULL;
 	const char *arg;
 	int i, r;
@@ -192,6 +238,8 @@ cmd_login(struct cmd *cmd, int argc, char **argv)
 			lo.paste = 1;
 		} else if (strcmp(arg, "--no-browser") == 0) {
 			lo.no_browser = 1;
+		} else if (strcmp(arg, "--relay") == 0) {
+			lo.relay = 1;
 		} else if (strcmp(arg, "--timeout") == 0 || strncmp(arg, "--timeout=", 10) == 0) {
 			if (arg[9] == '=')
 				arg += 10;
@@ -206,6 +254,8 @@ cmd_login(struct cmd *cmd, int argc, char **argv)
 			return usage_error("login: unknown option '%s'", arg);
 		}
 	}
+	if (lo.relay && lo.paste)
+		return usage_error("login: --relay and --paste exclude each other");
 	if ((r = ctx_open(cmd)) < 0 || (r = login_flow(cmd, &lo, &t)) < 0)
 		return fail(cmd, r, "login");
 	scauth_token_free(t);

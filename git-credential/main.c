@@ -56,8 +56,9 @@ static const char usage_text[] =
 "  get | store | erase       the git credential protocol (stdin to stdout)\n"
 "\n"
 "commands:\n"
-"  login [--no-browser] [--paste] [--timeout SECONDS]\n"
-"                            log in with the browser (Authorization Code + PKCE)\n"
+"  login [--no-browser] [--paste | --relay] [--timeout SECONDS]\n"
+"                            log in with the browser (Authorization Code + PKCE),\n"
+"                            or with a phone through relay_url (--relay)\n"
 "  logout                    sign out at SoundCloud and erase the local tokens\n"
 "  token [--client-credentials]\n"
 "                            print a valid access token\n"
@@ -117,12 +118,15 @@ int
 fail(struct cmd *cmd, int err, const char *what)
 {
 	const char *msg = cmd->why;
+	char safe[4 * MAX_SHOWN];
 	int status = exit_status(err);
 
 	if (msg == NULL)
 		msg = cmd->ctx != NULL ? scauth_errmsg(cmd->ctx) : cmd->loaderr;
 	if (msg == NULL || *msg == '\0')
 		msg = scauth_strerror(err);
+	/* A detail may quote a server (a database's error message): never raw. */
+	msg = scauth_text_display(msg, 0, safe, sizeof(safe));
 	if (what != NULL)
 		fprintf(stderr, PROG ": %s: %s\n", what, msg);
 	else
@@ -139,11 +143,20 @@ nonempty(const char *s)
 	return s != NULL && *s != '\0';
 }
 
+const char *
+shown(const char *s, char *buf, size_t len)
+{
+	return scauth_text_display(nonempty(s) ? s : "?", 0, buf, len);
+}
+
 static void
 trace_line(void *arg, const char *line)
 {
+	/* A line may quote a database (a refresher's host name): escaped, like fail(). */
+	char safe[4 * 512 + 4];
+
 	(void)arg;
-	fprintf(stderr, "soundcloud-auth: %s\n", line);
+	fprintf(stderr, "soundcloud-auth: %s\n", scauth_text_display(line, 0, safe, sizeof(safe)));
 }
 
 /*

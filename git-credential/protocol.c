@@ -159,7 +159,7 @@ cmd_get(struct cmd *cmd, int argc, char **argv)
 {
 	struct cred_buf in = { 0 };
 	struct credential c = { 0 };
-	struct login_opts lo = { 0, 0, DEFAULT_TIMEOUT, 0 };
+	struct login_opts lo = { 0, 0, DEFAULT_TIMEOUT, 0, 0 };
 	scauth_token *t = NULL;
 	int r, status = 0;
 

@@ -123,6 +123,117 @@ drop_our_environment(void)
 	*dst = NULL;
 }
 
+/* Whether open_browser() would start anything: $BROWSER, or xdg-open with a display. */
+int
+browser_available(void)
+{
+	return nonempty(getenv("BROWSER")) || have_display();
+}
+
+/*
+ * The browser's page (scauth_login_page()) while the login waits: the
+ * library removes it when the login ends, and these handlers when a signal
+ * ends us first.  The names are copied before any handler is installed; the
+ * handler only calls unlink(), rmdir(), sigaction() and raise().
+ *
+ * A wait on the phone (--relay) has no page but a pairing in the database,
+ * which a handler cannot delete: the handler notes the signal, the wait
+ * ends (wait_stopped()), the library deletes the pairing, and
+ * unguard_page() delivers the signal.
+ */
+static const int page_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+#define NPAGE_SIGS (sizeof(page_sigs) / sizeof(page_sigs[0]))
+static char page_file[4352], page_dir[4352];
+static struct sigaction page_old[NPAGE_SIGS];
+static int page_caught[NPAGE_SIGS];
+static volatile sig_atomic_t wait_signal;
+
+static void
+on_page_signal(int sig)
+{
+	size_t i;
+
+	if (page_file[0] == '\0') {
+		wait_signal = sig;
+		return;
+	}
+	(void)unlink(page_file);
+	(void)rmdir(page_dir);
+	/* Delivered again, once we return, with the disposition it had (blocked until then). */
+	for (i = 0; i < NPAGE_SIGS; i++) {
+		if (page_sigs[i] == sig && page_caught[i])
+			(void)sigaction(sig, &page_old[i], NULL);
+	}
+	(void)raise(sig);
+}
+
+/* No SA_RESTART: a wait in poll() returns at the signal. */
+static void
+catch_page_signals(void)
+{
+	struct sigaction sa;
+	size_t i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_page_signal;
+	sigfillset(&sa.sa_mask);
+	/* A signal that is ignored (nohup) stays ignored, and the page goes with the login. */
+	for (i = 0; i < NPAGE_SIGS; i++)
+		page_caught[i] = sigaction(page_sigs[i], NULL, &page_old[i]) == 0 &&
+		    page_old[i].sa_handler != SIG_IGN &&
+		    sigaction(page_sigs[i], &sa, NULL) == 0;
+}
+
+void
+guard_page(const char *address)
+{
+	const char *path, *slash;
+
+	if (strncmp(address, "file://", 7) != 0)
+		return;
+	path = address + 7;
+	if ((slash = strrchr(path, '/')) == NULL || slash == path ||
+	    strlen(path) >= sizeof(page_file))
+		return;
+	memcpy(page_file, path, strlen(path) + 1);
+	memcpy(page_dir, path, (size_t)(slash - path));
+	page_dir[slash - path] = '\0';
+	catch_page_signals();
+}
+
+void
+guard_wait(void)
+{
+	page_file[0] = '\0';
+	wait_signal = 0;
+	catch_page_signals();
+}
+
+int
+wait_stopped(void *arg)
+{
+	(void)arg;
+	return wait_signal != 0;
+}
+
+void
+unguard_page(void)
+{
+	size_t i;
+
+	for (i = 0; i < NPAGE_SIGS; i++) {
+		if (page_caught[i])
+			(void)sigaction(page_sigs[i], &page_old[i], NULL);
+		page_caught[i] = 0;
+	}
+	page_file[0] = '\0';
+	page_dir[0] = '\0';
+	/* Blocked no longer, with the disposition it had: a default one ends us here. */
+	if (wait_signal != 0)
+		(void)raise(wait_signal);
+	wait_signal = 0;
+}
+
 /*
  * Starts $BROWSER (a shell command that may hold arguments; the URL is its
  * last one) or xdg-open when a display is present, and does not wait for it.
@@ -136,7 +247,7 @@ open_browser(const char *url)
 	pid_t pid;
 	int fd;
 
-	if (!nonempty(browser) && !have_display())
+	if (!browser_available())
 		return -1;
 	if ((pid = fork()) < 0) {
 		fprintf(stderr, PROG ": cannot start a browser: %s\n", strerror(errno));

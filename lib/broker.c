@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,23 +100,27 @@ dup_if_unset(char **dst, const char *src)
 }
 
 /*
- * What a refresh answer does not repeat is kept from the record it renews:
- * the identity and label always, the scope when absent, and the refresh token when
- * the server did not rotate it (RFC 6749 6: the old one then stays valid).
+ * What a renewal does not repeat is kept from the record it renews, for
+ * either grant: the identity and label always, the scope when absent, and,
+ * when t came from refreshing old's refresh token (refreshed), that refresh
+ * token if the server did not rotate it (RFC 6749 6: it then stays valid).
+ * A remembered rate limit ends with the renewal.
  */
 static int
-carry_over(const struct scauth_token *old, struct scauth_token *t)
+carry_over(const struct scauth_token *old, struct scauth_token *t, int refreshed)
 {
 	int r;
 
-	if ((r = dup_if_unset(&t->refresh, old->refresh)) != 0 ||
+	t->retry_at = 0;
+	if (old == NULL)
+		return 0;
+	if ((refreshed && (r = dup_if_unset(&t->refresh, old->refresh)) != 0) ||
 	    (r = dup_if_unset(&t->scope, old->scope)) != 0 ||
 	    (r = dup_if_unset(&t->urn, old->urn)) != 0 ||
 	    (r = dup_if_unset(&t->permalink, old->permalink)) != 0 ||
 	    (r = dup_if_unset(&t->username, old->username)) != 0 ||
 	    (r = dup_if_unset(&t->label, old->label)) != 0)
 		return r;
-	t->retry_at = 0;
 	return 0;
 }
 
@@ -147,7 +152,7 @@ renew_user(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token 
 	}
 	if (r != 0)
 		goto out;
-	if ((r = carry_over(old, t)) != 0 || (r = store_save(ctx, SCAUTH_GRANT_USER, t)) != 0)
+	if ((r = carry_over(old, t, 1)) != 0 || (r = store_save(ctx, SCAUTH_GRANT_USER, t)) != 0)
 		goto out;
 	*out = t;
 	t = NULL;       /* transferred */
@@ -192,7 +197,7 @@ renew_app(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token *
 {
 	struct scauth_token *t = NULL;
 	time_t until = 0;
-	int r;
+	int r, refreshed = 0;
 
 	*out = NULL;
 	if ((r = rate_limited(ctx, old)) != 0)
@@ -211,9 +216,8 @@ renew_app(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token *
 			    "exchange");
 		else if (r != 0)
 			goto out;
-		/* Not rotated (RFC 6749 6): the old refresh token stays valid. */
-		else if ((r = dup_if_unset(&t->refresh, old->refresh)) != 0)
-			goto out;
+		else
+			refreshed = 1;
 	}
 	if (t == NULL) {
 		ctx_trace(ctx, "client credentials (profile %s)", ctx->profile);
@@ -225,10 +229,8 @@ renew_app(scauth_ctx *ctx, const struct scauth_token *old, struct scauth_token *
 		if (r != 0)
 			goto out;
 	}
-	t->retry_at = 0;
-	if (old != NULL && (r = dup_if_unset(&t->scope, old->scope)) != 0)
-		goto out;
-	if ((r = store_save(ctx, SCAUTH_GRANT_APP, t)) != 0)
+	if ((r = carry_over(old, t, refreshed)) != 0 ||
+	    (r = store_save(ctx, SCAUTH_GRANT_APP, t)) != 0)
 		goto out;
 	*out = t;
 	t = NULL;       /* transferred */
@@ -237,12 +239,61 @@ out:
 	return r;
 }
 
+/*
+ * Takes the profile's lock, runs work(ctx, g, arg) and releases the lock.
+ * What the work wrote stays when it succeeded, or always with keep_always
+ * (a refused grant's erase, a remembered rate limit are meant to stay on
+ * error paths too).  The first error wins; *lock_failed (when not NULL) tells
+ * a failure to take the lock from one of the work's.
+ */
+static int
+locked(scauth_ctx *ctx, enum scauth_grant g, int keep_always,
+    int (*work)(scauth_ctx *, enum scauth_grant, void *), void *arg, int *lock_failed)
+{
+	struct store_lock lk = STORE_LOCK_INIT;
+	int r, ru;
+
+	if (lock_failed != NULL)
+		*lock_failed = 0;
+	if ((r = store_lock(ctx, &lk)) != 0) {
+		if (lock_failed != NULL)
+			*lock_failed = 1;
+		return r;
+	}
+	r = work(ctx, g, arg);
+	if ((ru = store_unlock(ctx, &lk, keep_always || r == 0)) != 0 && r == 0)
+		r = ru;
+	return r;
+}
+
+/*
+ * Under the lock: the slot read again, since another process may have
+ * renewed it while we waited; only a token that is still stale is renewed.
+ */
+static int
+reload_or_renew(scauth_ctx *ctx, enum scauth_grant g, void *arg)
+{
+	struct scauth_token **out = arg, *t = NULL;
+	int r;
+
+	r = store_load(ctx, g, &t);
+	if (r == 0 && scauth_token_fresh(ctx, t)) {
+		ctx_trace(ctx, "renewed by another process meanwhile (profile %s, %s)",
+		    ctx->profile, grant_name(g));
+		*out = t;
+		return 0;
+	}
+	if (r == 0 || r == SCAUTH_ELOGIN)
+		r = g == SCAUTH_GRANT_USER ? renew_user(ctx, t, out) : renew_app(ctx, t, out);
+	scauth_token_free(t);
+	return r;
+}
+
 int
 scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 {
-	struct scauth_token *t = NULL, *renewed = NULL;
-	struct store_lock lk = STORE_LOCK_INIT;
-	int r, ru;
+	struct scauth_token *t = NULL;
+	int r;
 
 	if (out != NULL)
 		*out = NULL;
@@ -253,47 +304,20 @@ scauth_token_get(scauth_ctx *ctx, enum scauth_grant g, scauth_token **out)
 	r = store_load(ctx, g, &t);
 	if (r == 0 && scauth_token_fresh(ctx, t)) {
 		ctx_trace(ctx, "cache hit (profile %s, %s)", ctx->profile, grant_name(g));
-		goto done;
+		*out = t;
+		return 0;
 	}
 	/* Nothing stored and nothing to renew with: no lock, no request. */
 	if (r != 0 && (r != SCAUTH_ELOGIN || g == SCAUTH_GRANT_USER))
 		goto out;
 	if (g == SCAUTH_GRANT_APP && (r = rate_limited(ctx, t)) != 0)
 		goto out;
-	scauth_token_free(t);
-	t = NULL;
-
-	if ((r = store_lock(ctx, &lk)) != 0)
-		goto out;
-	r = store_load(ctx, g, &t);
-	if (r == 0 && scauth_token_fresh(ctx, t)) {
-		ctx_trace(ctx, "renewed by another process meanwhile (profile %s, %s)",
-		    ctx->profile, grant_name(g));
-		goto done;
+	if ((r = locked(ctx, g, 1, reload_or_renew, out, NULL)) != 0) {
+		/* Renewed, but the lock's release failed: not handed out. */
+		scauth_token_free(*out);
+		*out = NULL;
 	}
-	if (r != 0 && r != SCAUTH_ELOGIN)
-		goto out;
-	if (g == SCAUTH_GRANT_USER)
-		r = renew_user(ctx, t, &renewed);
-	else
-		r = renew_app(ctx, t, &renewed);
-	if (r != 0)
-		goto out;
-	scauth_token_free(t);
-	t = renewed;
-done:
-	r = 0;
 out:
-	/*
-	 * Every write made under the lock is meant to stay, on error paths
-	 * too: a refused grant's erase, a remembered rate limit.
-	 */
-	if ((ru = store_unlock(ctx, &lk, 1)) != 0 && r == 0)
-		r = ru;
-	if (r == 0) {
-		*out = t;
-		t = NULL;       /* transferred */
-	}
 	scauth_token_free(t);
 	return r;
 }
@@ -331,48 +355,73 @@ holds(const struct scauth_token *t, const char *access)
 	return t->access != NULL && (access == NULL || ct_streq(t->access, access));
 }
 
-int
-scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access_token)
+/* Under the lock: drops the access token if the slot holds arg's (any when NULL). */
+static int
+drop_access(scauth_ctx *ctx, enum scauth_grant g, void *arg)
 {
+	const char *access = arg;
 	struct scauth_token *t = NULL;
-	struct store_lock lk = STORE_LOCK_INIT;
-	int dropped = 0, r, ru;
+	int r;
 
-	if ((r = check_ctx(ctx, g)) != 0)
-		return r;
-	/* A look without the lock first: a foreign token costs no lock and no write. */
-	if ((r = store_load(ctx, g, &t)) != 0 || !holds(t, access_token))
+	if ((r = store_load(ctx, g, &t)) != 0)
 		goto out;
-	scauth_token_free(t);
-	t = NULL;
-	if ((r = store_lock(ctx, &lk)) != 0) {
-		/*
-		 * The store cannot be reached (a fleet's database is down): this
-		 * machine at least stops handing out the token; the store learns
-		 * of it from the next caller that sees it refused.
-		 */
-		if ((scauth_err_kind(r) == SCAUTH_KIND_UNAVAILABLE ||
-		    scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY) && store_forget(ctx, g) == 1) {
-			ctx_trace(ctx, "invalidate: the store is out of reach; local copy dropped "
-			    "(profile %s, %s)", ctx->profile, grant_name(g));
-			r = 0;
-			dropped = 1;
-		}
+	if (!holds(t, access)) {
+		r = SCAUTH_ELOGIN;      /* another token than the stored one */
 		goto out;
 	}
-	if ((r = store_load(ctx, g, &t)) != 0 || !holds(t, access_token))
-		goto out;
 	/* The refresh token stays: the next get refreshes. */
 	sfree(t->access);
 	t->access = NULL;
 	if ((r = store_save(ctx, g, t)) != 0)
 		goto out;
-	dropped = 1;
 	ctx_trace(ctx, "access token invalidated (profile %s, %s)", ctx->profile, grant_name(g));
 out:
-	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
-		r = ru;
 	scauth_token_free(t);
+	return r;
+}
+
+static int
+out_of_reach(int r)
+{
+	return scauth_err_kind(r) == SCAUTH_KIND_UNAVAILABLE ||
+	    scauth_err_kind(r) == SCAUTH_KIND_TEMPORARY;
+}
+
+int
+scauth_token_invalidate(scauth_ctx *ctx, enum scauth_grant g, const char *access_token)
+{
+	struct scauth_token *t = NULL;
+	int dropped = 0, known, lock_failed, r;
+
+	if ((r = check_ctx(ctx, g)) != 0)
+		return r;
+	/*
+	 * A look without the lock first: a foreign token costs no lock and no
+	 * write.  A remote store's local copy may lack the store's current
+	 * token (a new machine, a cleaned state directory): the store decides.
+	 */
+	r = store_load(ctx, g, &t);
+	known = r == 0 && holds(t, access_token);
+	scauth_token_free(t);
+	if (r != 0 || (!known && !store_remote(ctx)))
+		goto out;
+	r = locked(ctx, g, 0, drop_access, (void *)(uintptr_t)access_token, &lock_failed);
+	dropped = r == 0;
+	/*
+	 * The store cannot be reached (a fleet's database is down): this machine
+	 * at least stops handing out the token; the store learns of it from the
+	 * next caller that sees it refused.  A token its copy does not hold
+	 * leaves the copy alone.
+	 */
+	if (lock_failed && out_of_reach(r) && !known)
+		r = 0;
+	else if (lock_failed && out_of_reach(r) && store_forget(ctx, g) == 1) {
+		ctx_trace(ctx, "invalidate: the store is out of reach; local copy dropped "
+		    "(profile %s, %s)", ctx->profile, grant_name(g));
+		r = 0;
+		dropped = 1;
+	}
+out:
 	/* Nothing stored, or another token than the stored one: nothing to drop. */
 	if (r == SCAUTH_ELOGIN || (r == 0 && !dropped)) {
 		ctx_trace(ctx, "invalidate: not the stored access token; ignored");
@@ -381,38 +430,48 @@ out:
 	return r;
 }
 
+static int
+save_work(scauth_ctx *ctx, enum scauth_grant g, void *arg)
+{
+	return store_save(ctx, g, arg);
+}
+
 int
 scauth_token_save(scauth_ctx *ctx, enum scauth_grant g, const scauth_token *t)
 {
-	struct store_lock lk = STORE_LOCK_INIT;
-	int r, ru;
+	int r;
 
 	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
 	if (t == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "no token to save");
-	if ((r = store_lock(ctx, &lk)) != 0)
-		return r;
-	r = store_save(ctx, g, t);
-	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
-		r = ru;
-	return r;
+	return locked(ctx, g, 0, save_work, (void *)(uintptr_t)t, NULL);
+}
+
+static int
+erase_work(scauth_ctx *ctx, enum scauth_grant g, void *arg)
+{
+	return store_erase(ctx, g);
 }
 
 int
 scauth_token_erase(scauth_ctx *ctx, enum scauth_grant g)
 {
-	struct store_lock lk = STORE_LOCK_INIT;
-	int r, ru;
+	int r;
 
 	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
-	if ((r = store_lock(ctx, &lk)) != 0)
+	return locked(ctx, g, 0, erase_work, NULL, NULL);
+}
+
+int
+scauth_token_storable(scauth_ctx *ctx, enum scauth_grant g)
+{
+	int r;
+
+	if ((r = check_ctx(ctx, g)) != 0)
 		return r;
-	r = store_erase(ctx, g);
-	if ((ru = store_unlock(ctx, &lk, r == 0)) != 0 && r == 0)
-		r = ru;
-	return r;
+	return store_ready(ctx, g);
 }
 
 int
@@ -432,6 +491,15 @@ scauth_logout(scauth_ctx *ctx)
 		rs = r;
 		if (scauth_token_peek(ctx, SCAUTH_GRANT_USER, &t) != 0)
 			t = NULL;
+	}
+	/*
+	 * A grant signed out at the server but left in a store that cannot
+	 * erase it now (a locked keyring) would be a dead login that reads as a
+	 * live one: nothing is sent until the store can.
+	 */
+	if (t != NULL && t->access != NULL && (r = store_ready(ctx, SCAUTH_GRANT_USER)) != 0) {
+		scauth_token_free(t);
+		return r;
 	}
 	/* ELOGIN: no grant, or it was refused and erased; nothing to sign out. */
 	if (t != NULL && t->access != NULL) {

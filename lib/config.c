@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +55,7 @@ static const struct {
 	[CFG_POSTGRES_TIMEOUT] = { "postgres_timeout", "SOUNDCLOUD_AUTH_POSTGRES_TIMEOUT", "10" },
 	[CFG_POSTGRES_LOCK_TIMEOUT] = { "postgres_lock_timeout",
 	    "SOUNDCLOUD_AUTH_POSTGRES_LOCK_TIMEOUT", NULL },
+	[CFG_RELAY_URL] = { "relay_url", "SOUNDCLOUD_AUTH_RELAY_URL", NULL },
 };
 
 int
@@ -65,25 +67,6 @@ cfg_key_index(const char *name)
 		if (strcmp(keys[i].name, name) == 0)
 			return i;
 	return -1;
-}
-
-int
-scauth_profile_valid(const char *name)
-{
-	return profile_valid(name);
-}
-
-int
-profile_valid(const char *name)
-{
-	size_t i, n;
-
-	if (name == NULL || (n = strlen(name)) == 0 || n > MAX_PROFILE_LEN || name[0] == '.')
-		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && strchr("._-", name[i]) == NULL)
-			return 0;
-	return 1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -383,16 +366,8 @@ xdg_path(const scauth_ctx *ctx, const char *var, const char *home, const char *f
 static int
 parse_long(scauth_ctx *ctx, enum cfg_key k, long lo, long hi, long *out)
 {
-	const char *v = ctx->cfg[k];
-	char *end;
-	long n;
-
-	errno = 0;
-	n = strtol(v, &end, 10);
-	if (errno != 0 || end == v || *end != '\0' || n < lo || n > hi)
-		return ctx_err(ctx, SCAUTH_ECONFIG, "%s: '%s' is not a number from %ld to %ld",
-		    keys[k].name, v, lo, hi);
-	*out = n;
+	if (number_parse(ctx->cfg[k], lo, hi, out) != 0)
+		return number_refused(ctx, keys[k].name, ctx->cfg[k], lo, hi);
 	return SCAUTH_OK;
 }
 
@@ -410,6 +385,30 @@ check_url(scauth_ctx *ctx, enum cfg_key k, int https_only)
 		    keys[k].name);
 	}
 	url_free(&u);
+	return SCAUTH_OK;
+}
+
+/*
+ * relay_url is where a phone sends the person's code: https, but for a
+ * relay on this machine (tests, demos).
+ */
+static int
+check_relay_url(scauth_ctx *ctx)
+{
+	struct url u;
+	int ok, r;
+
+	if ((r = check_url(ctx, CFG_RELAY_URL, 0)) != 0)
+		return r;
+	if (url_parse(ctx->cfg[CFG_RELAY_URL], &u) != 0)
+		return SCAUTH_ECONFIG;  /* check_url() said why */
+	ok = strcmp(u.scheme, "https") == 0 || strcmp(u.host, "127.0.0.1") == 0 ||
+	    strcasecmp(u.host, "localhost") == 0;
+	url_free(&u);
+	if (!ok)
+		return ctx_err(ctx, SCAUTH_ECONFIG, "relay_url: '%s' is not https; a phone sends "
+		    "the kiosk's code there, so it must be https (http only at 127.0.0.1 or "
+		    "localhost, for tests and demos)", ctx->cfg[CFG_RELAY_URL]);
 	return SCAUTH_OK;
 }
 
@@ -437,46 +436,28 @@ validate(scauth_ctx *ctx)
 	static const enum cfg_key https_keys[] = {
 		CFG_AUTHORIZE_URL, CFG_TOKEN_URL, CFG_SIGNOUT_URL, CFG_API_URL,
 	};
-	const char *store = ctx->cfg[CFG_STORE], *kr = ctx->cfg[CFG_KEYRING];
+	const char *store = ctx->cfg[CFG_STORE];
 	char names[200];
 	size_t i;
 	int r;
 
 	if ((r = parse_long(ctx, CFG_REFRESH_MARGIN, 0, 86400, &ctx->refresh_margin)) != 0 ||
-	    (r = parse_long(ctx, CFG_TIMEOUT, 1, 600, &ctx->timeout)) != 0 ||
-	    (r = parse_long(ctx, CFG_POSTGRES_CONNECT_TIMEOUT, 1, 600,
-	    &ctx->pg_connect_timeout)) != 0 ||
-	    (r = parse_long(ctx, CFG_POSTGRES_TIMEOUT, 1, 600, &ctx->pg_timeout)) != 0)
-		return r;
-	/* A refresher holds the row as long as the flock: its requests and a grace. */
-	ctx->pg_lock_timeout = 2 * ctx->timeout + 5;
-	if (ctx->cfg[CFG_POSTGRES_LOCK_TIMEOUT] != NULL &&
-	    (r = parse_long(ctx, CFG_POSTGRES_LOCK_TIMEOUT, 1, 3600, &ctx->pg_lock_timeout)) != 0)
+	    (r = parse_long(ctx, CFG_TIMEOUT, 1, 600, &ctx->timeout)) != 0)
 		return r;
 	for (i = 0; i < ARRAY_SIZE(https_keys); i++)
 		if ((r = check_url(ctx, https_keys[i], 1)) != 0)
 			return r;
 	if ((r = check_url(ctx, CFG_REDIRECT_URI, 0)) != 0)
 		return r;
+	if (ctx->cfg[CFG_RELAY_URL] != NULL && (r = check_relay_url(ctx)) != 0)
+		return r;
 	if ((ctx->store = store_backend_find(store)) == NULL) {
 		store_backend_names(names, sizeof(names));
 		return ctx_err(ctx, SCAUTH_ECONFIG, "store: '%s' is not %s", store, names);
 	}
-	/* Said now, not at the first refresh; libpq is not loaded for it. */
-	if (ctx->store == &store_postgres_backend) {
-		if (ctx->cfg[CFG_POSTGRES] == NULL || *ctx->cfg[CFG_POSTGRES] == '\0')
-			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs postgres (the "
-			    "fleet's database, a libpq connection string or URI)");
-		if (ctx->cfg[CFG_SEAL_KEY_FILE] == NULL || *ctx->cfg[CFG_SEAL_KEY_FILE] == '\0')
-			return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs seal_key_file "
-			    "(create one with 'git-credential-soundcloud fleet init --new-key')");
-	}
-	if (strcmp(kr, "user") == 0)
-		ctx->keyring_session = 0;
-	else if (strcmp(kr, "session") == 0)
-		ctx->keyring_session = 1;
-	else
-		return ctx_err(ctx, SCAUTH_ECONFIG, "keyring: '%s' is not 'user' or 'session'", kr);
+	/* What the backend needs is said now, not at the first refresh. */
+	if (ctx->store->configure != NULL && (r = ctx->store->configure(ctx)) != 0)
+		return r;
 	if (ctx->cfg[CFG_CLIENT_ID] != NULL) {
 		for (i = 0; ctx->cfg[CFG_CLIENT_ID][i] != '\0'; i++)
 			if (!isgraph((unsigned char)ctx->cfg[CFG_CLIENT_ID][i]))

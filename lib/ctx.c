@@ -86,6 +86,24 @@ unload(scauth_ctx *ctx)
 	ctx->secret = ctx->profile = ctx->state_dir = ctx->home = ctx->api_host = NULL;
 }
 
+/*
+ * The modules that read keys of their own check them when the context is
+ * loaded, whatever the store, so that a bad value is said at once and not
+ * at the first use; each reads them again when it needs them.
+ */
+static int
+configure_modules(scauth_ctx *ctx)
+{
+	static int (*const configure[])(scauth_ctx *ctx) = { pg_configure, keyring_configure };
+	size_t i;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(configure); i++)
+		if ((r = configure[i](ctx)) != 0)
+			return r;
+	return SCAUTH_OK;
+}
+
 int
 scauth_ctx_load(scauth_ctx *ctx)
 {
@@ -94,7 +112,7 @@ scauth_ctx_load(scauth_ctx *ctx)
 	if (ctx->loaded)
 		return ctx_err(ctx, SCAUTH_EINVAL, "context already loaded");
 	ctx_clear_err(ctx);
-	if ((r = config_load(ctx)) != 0) {
+	if ((r = config_load(ctx)) != 0 || (r = configure_modules(ctx)) != 0) {
 		/* Leave nothing half-resolved behind: a retry starts clean. */
 		unload(ctx);
 		return r;

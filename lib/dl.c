@@ -1,14 +1,15 @@
 /*
- * dl.c - libcurl, libcrypto and libpq, loaded when first needed (libsecret
- * too: secret_service.c).
+ * dl.c - libcurl, libcrypto, libpq, json-c and libkeyutils, loaded when first
+ * needed (libsecret too: secret_service.c).  A cached get maps none of them.
  *
  * A process that only hands out a cached token never maps them: linked in,
  * they cost a git credential helper several milliseconds and megabytes on
  * every start, and libpq is needed only with store = postgres: a machine
- * without it works as before with the other stores.  The handles live in
- * the context (no global state); the libraries are opened RTLD_NODELETE,
- * because unloading libcurl or OpenSSL from a process that may use them
- * again is not safe.
+ * without it works as before with the other stores.  Each is loaded and
+ * initialised once per process (its initialisation is process-wide anyway:
+ * curl_global_init, OpenSSL's configuration) and stays: they are opened
+ * RTLD_NODELETE, because unloading libcurl or OpenSSL from a process that
+ * may use them again is not safe.  A context keeps a pointer to the tables.
  *
  * Both read the environment with plain getenv(): libcurl's OpenSSL backend
  * opens SSLKEYLOGFILE for appending TLS secrets in curl_global_init(), and
@@ -20,11 +21,20 @@
  * dl_curl() returns.  What libcurl reads later, per request (proxies, CA
  * locations), http.c overrides with explicit options.  libpq reads its PG*
  * variables at each connection: pg.c connects inside the same shield.
+ *
+ * environ is one per process, so the swap is too: every swap and its
+ * restore happen under env_lock held for writing, and every load, so that
+ * two threads cannot interleave their swaps (the second would save the
+ * first's filtered copy as "the application's" and put it back last) and
+ * a load in one thread never reads another thread's filtered copy.  Work
+ * of a context without the flag that reads the environment (a libpq
+ * connection) holds it for reading: it never sees a copy being freed.
  */
 #include "internal.h"
 #include "dl.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +43,6 @@
 #define CURL_SYM(f, n) { n, offsetof(struct curl_fns, f) }
 static const struct dl_sym curl_syms[] = {
 	CURL_SYM(global_init, "curl_global_init"),
-	CURL_SYM(global_cleanup, "curl_global_cleanup"),
 	CURL_SYM(easy_init, "curl_easy_init"),
 	CURL_SYM(easy_reset, "curl_easy_reset"),
 	CURL_SYM(easy_setopt, "curl_easy_setopt"),
@@ -94,9 +103,53 @@ static const struct dl_sym pq_syms[] = {
 	PQ_SYM(host, "PQhost"),
 	PQ_SYM(port, "PQport"),
 	PQ_SYM(db, "PQdb"),
+	PQ_SYM(notifies, "PQnotifies"),
+};
+
+#define JSON_SYM(f) { "json_" #f, offsetof(struct json_fns, f) }
+static const struct dl_sym json_syms[] = {
+	JSON_SYM(object_array_get_idx),
+	JSON_SYM(object_array_length),
+	JSON_SYM(object_get_int64),
+	JSON_SYM(object_get_object),
+	JSON_SYM(object_get_string),
+	JSON_SYM(object_get_string_len),
+	JSON_SYM(object_get_type),
+	JSON_SYM(object_object_get_ex),
+	JSON_SYM(object_put),
+	JSON_SYM(tokener_error_desc),
+	JSON_SYM(tokener_free),
+	JSON_SYM(tokener_get_error),
+	JSON_SYM(tokener_new_ex),
+	JSON_SYM(tokener_parse_ex),
+	JSON_SYM(tokener_reset),
+	JSON_SYM(tokener_set_flags),
+};
+
+#define KEYUTILS_SYM(f, n) { n, offsetof(struct keyutils_fns, f) }
+static const struct dl_sym keyutils_syms[] = {
+	KEYUTILS_SYM(add_key, "add_key"),
+	KEYUTILS_SYM(describe_alloc, "keyctl_describe_alloc"),
+	KEYUTILS_SYM(invalidate, "keyctl_invalidate"),
+	KEYUTILS_SYM(read_alloc, "keyctl_read_alloc"),
+	KEYUTILS_SYM(search, "keyctl_search"),
+	KEYUTILS_SYM(setperm, "keyctl_setperm"),
+	KEYUTILS_SYM(unlink, "keyctl_unlink"),
+	KEYUTILS_SYM(update, "keyctl_update"),
 };
 
 extern char **environ;
+
+static pthread_rwlock_t env_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+/* The process's libraries, filled once under env_lock held for writing. */
+static struct curl_fns curl_tab;
+static struct crypto_fns crypto_tab;
+static struct pq_fns pq_tab;
+static struct json_fns json_tab;
+static struct keyutils_fns keyutils_tab;
+static void *handle[DL_NLIBS];
+static unsigned loads[DL_NLIBS];
 
 /*
  * 1 if the environment entry "NAME=value" is one that libcurl, libpq or a
@@ -124,20 +177,28 @@ network_var(const char *e)
 	return n >= 6 && strncasecmp(eq - 6, "_proxy", 6) == 0;
 }
 
-int
-dl_shield_on(scauth_ctx *ctx, struct env_shield *sh)
+/* The shield, under env_lock: for writing when it swaps or when exclusive. */
+static int
+shield_on(scauth_ctx *ctx, struct env_shield *sh, int exclusive)
 {
+	int swap = ctx != NULL && (ctx->flags & SCAUTH_CTX_NO_ENV) != 0;
 	size_t n = 0, i, k = 0;
+	int e;
 
 	sh->saved = NULL;
 	sh->filtered = NULL;
 	sh->home = NULL;
-	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) || environ == NULL)
+	sh->locked = 0;
+	e = swap || exclusive ? pthread_rwlock_wrlock(&env_lock) : pthread_rwlock_rdlock(&env_lock);
+	if (e != 0)
+		return ctx_err(ctx, SCAUTH_EINTERNAL, "the environment lock: %s", strerror(e));
+	sh->locked = 1;
+	if (!swap || environ == NULL)
 		return 0;
 	while (environ[n] != NULL)
 		n++;
 	if ((sh->filtered = calloc(n + 2, sizeof(*sh->filtered))) == NULL)
-		return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+		goto nomem;
 	for (i = 0; i < n; i++)
 		if (!network_var(environ[i]) && strncmp(environ[i], "HOME=", 5) != 0)
 			sh->filtered[k++] = environ[i];
@@ -145,34 +206,49 @@ dl_shield_on(scauth_ctx *ctx, struct env_shield *sh)
 	if (ctx->home != NULL) {
 		if (asprintf(&sh->home, "HOME=%s", ctx->home) < 0) {
 			sh->home = NULL;
-			free(sh->filtered);
-			sh->filtered = NULL;
-			return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+			goto nomem;
 		}
 		sh->filtered[k++] = sh->home;
 	}
 	sh->saved = environ;
 	environ = sh->filtered;
 	return 0;
+ nomem:
+	free(sh->filtered);
+	sh->filtered = NULL;
+	dl_shield_off(sh);
+	return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+}
+
+int
+dl_shield_on(scauth_ctx *ctx, struct env_shield *sh)
+{
+	return shield_on(ctx, sh, 0);
 }
 
 void
 dl_shield_off(struct env_shield *sh)
 {
-	if (sh->saved == NULL)
-		return;
-	/* Unless the loaded code replaced environ itself (setenv): then it is its own. */
-	if (environ == sh->filtered) {
+	if (sh->saved != NULL) {
+		/*
+		 * The application's own array, whatever happened meanwhile: a
+		 * setenv() by the loaded code made an array of its own from the
+		 * filtered copy, which must not become the application's.
+		 */
 		environ = sh->saved;
 		free(sh->filtered);
 		free(sh->home);
 	}
 	sh->saved = sh->filtered = NULL;
 	sh->home = NULL;
+	if (sh->locked)
+		pthread_rwlock_unlock(&env_lock);
+	sh->locked = 0;
 }
 
-int
-dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, size_t nsyms,
+/* Opens the first of names that loads and resolves syms into table; no lock. */
+static int
+load_syms(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, size_t nsyms,
     void **handlep, void *table)
 {
 	void *h = NULL, *f;
@@ -194,83 +270,156 @@ dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, si
 	return SCAUTH_OK;
 }
 
+/*
+ * For a library a backend keeps itself (libsecret): its constructors read
+ * the environment, the application's, so it loads under the lock held for
+ * reading (no swap), never while another thread has environ swapped.
+ */
+int
+dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, size_t nsyms,
+    void **handlep, void *table)
+{
+	struct env_shield sh = { NULL, NULL, NULL, 0 };
+	int r;
+
+	if ((r = pthread_rwlock_rdlock(&env_lock)) != 0)
+		return ctx_err(ctx, SCAUTH_EINTERNAL, "the environment lock: %s", strerror(r));
+	sh.locked = 1;
+	r = load_syms(ctx, names, syms, nsyms, handlep, table);
+	dl_shield_off(&sh);
+	return r;
+}
+
+static int
+init_curl(scauth_ctx *ctx, void *table)
+{
+	struct curl_fns *fns = table;
+	curl_version_info_data *vi = fns->version_info(CURLVERSION_NOW);
+
+	/* CURLOPT_PROTOCOLS_STR and a reliable CURLOPT_NOSIGNAL need 7.85. */
+	if (vi == NULL || vi->version_num < 0x075500 || !(vi->features & CURL_VERSION_SSL))
+		return ctx_err(ctx, SCAUTH_ENOLIB, "libcurl 7.85 or later with TLS is needed");
+	/* Once per process, never cleaned up: the library stays mapped. */
+	if (fns->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return ctx_err(ctx, SCAUTH_ENOLIB, "libcurl failed to initialise");
+	return 0;
+}
+
+static int
+init_crypto(scauth_ctx *ctx, void *table)
+{
+	struct crypto_fns *fns = table;
+
+	/*
+	 * OpenSSL reads its configuration (OPENSSL_CONF, and the providers it
+	 * names) once, at first use: make that now, while the caller's
+	 * variables are out of sight, not at the first digest after the
+	 * shield is gone.
+	 */
+	if (fns->init(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+		return ctx_err(ctx, SCAUTH_ENOLIB, "libcrypto failed to initialise");
+	return 0;
+}
+
+static const struct lib {
+	const char *const *names;
+	const struct dl_sym *syms;
+	size_t nsyms;
+	void *table;
+	size_t size;
+	int (*init)(scauth_ctx *ctx, void *table);
+} libs[DL_NLIBS] = {
+	[DL_CURL] = { (const char *const[]){ "libcurl.so.4", "libcurl.so", NULL },
+	    curl_syms, ARRAY_SIZE(curl_syms), &curl_tab, sizeof(curl_tab), init_curl },
+	[DL_CRYPTO] = { (const char *const[]){ "libcrypto.so.3", "libcrypto.so", NULL },
+	    crypto_syms, ARRAY_SIZE(crypto_syms), &crypto_tab, sizeof(crypto_tab), init_crypto },
+	[DL_PQ] = { (const char *const[]){ "libpq.so.5", "libpq.so", NULL },
+	    pq_syms, ARRAY_SIZE(pq_syms), &pq_tab, sizeof(pq_tab), NULL },
+	/* Debian 12 has json-c 5, Debian 13 json-c 5 too: one soname. */
+	[DL_JSON] = { (const char *const[]){ "libjson-c.so.5", "libjson-c.so", NULL },
+	    json_syms, ARRAY_SIZE(json_syms), &json_tab, sizeof(json_tab), NULL },
+	[DL_KEYUTILS] = { (const char *const[]){ "libkeyutils.so.1", "libkeyutils.so", NULL },
+	    keyutils_syms, ARRAY_SIZE(keyutils_syms), &keyutils_tab, sizeof(keyutils_tab),
+	    NULL },
+};
+
+/*
+ * Loads and initialises library which for the process, unless that is done:
+ * under env_lock held for writing, shielded under SCAUTH_CTX_NO_ENV.  A
+ * failure leaves it unloaded, so that a later call tries again (and says why
+ * in its own context).
+ */
+static int
+dl_once(scauth_ctx *ctx, enum dl_lib which)
+{
+	const struct lib *l = &libs[which];
+	struct env_shield sh;
+	void *h = NULL;
+	int r;
+
+	/*
+	 * Loaded already: no lock, which another thread may hold for as long
+	 * as a database connection takes to time out (pg_connect's shield).
+	 * The table was filled before the handle was published.
+	 */
+	if (__atomic_load_n(&handle[which], __ATOMIC_ACQUIRE) != NULL)
+		return 0;
+	if ((r = shield_on(ctx, &sh, 1)) != 0)
+		return r;
+	if (handle[which] == NULL) {
+		r = load_syms(ctx, l->names, l->syms, l->nsyms, &h, l->table);
+		if (r == 0 && l->init != NULL && (r = l->init(ctx, l->table)) != 0)
+			dlclose(h);
+		if (r == 0) {
+			__atomic_store_n(&handle[which], h, __ATOMIC_RELEASE);
+			loads[which]++;
+		} else {
+			memset(l->table, 0, l->size);
+		}
+	}
+	dl_shield_off(&sh);
+	return r;
+}
+
+unsigned
+dl_load_count(enum dl_lib which)
+{
+	struct env_shield sh = { NULL, NULL, NULL, 0 };
+	unsigned n;
+
+	if (pthread_rwlock_rdlock(&env_lock) != 0)
+		return 0;
+	sh.locked = 1;
+	n = loads[which];
+	dl_shield_off(&sh);
+	return n;
+}
+
 int
 dl_curl(scauth_ctx *ctx, const struct curl_fns **out)
 {
-	static const char *const names[] = { "libcurl.so.4", "libcurl.so", NULL };
-	struct env_shield sh = { NULL, NULL, NULL };
-	struct curl_fns *fns = NULL;
-	curl_version_info_data *vi;
 	int r;
 
 	*out = NULL;
-	if (ctx->curl != NULL) {
-		*out = ctx->curl;
-		return SCAUTH_OK;
+	if (ctx->curl == NULL) {
+		if ((r = dl_once(ctx, DL_CURL)) != 0)
+			return r;
+		ctx->curl = &curl_tab;
 	}
-	if ((fns = calloc(1, sizeof(*fns))) == NULL)
-		return SCAUTH_ENOMEM;
-	if ((r = dl_shield_on(ctx, &sh)) != 0)
-		goto out;
-	if ((r = dl_load(ctx, names, curl_syms, ARRAY_SIZE(curl_syms), &ctx->curl_handle,
-	    fns)) != 0)
-		goto out;
-	vi = fns->version_info(CURLVERSION_NOW);
-	/* CURLOPT_PROTOCOLS_STR and a reliable CURLOPT_NOSIGNAL need 7.85. */
-	if (vi == NULL || vi->version_num < 0x075500 || !(vi->features & CURL_VERSION_SSL)) {
-		r = ctx_err(ctx, SCAUTH_ENOLIB, "libcurl 7.85 or later with TLS is needed");
-		goto out;
-	}
-	/* Reference counted and thread-safe since 7.84; balanced in dl_release(). */
-	if (fns->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		r = ctx_err(ctx, SCAUTH_ENOLIB, "libcurl failed to initialise");
-		goto out;
-	}
-	ctx->curl = fns;
-	fns = NULL;     /* transferred */
 	*out = ctx->curl;
-	r = SCAUTH_OK;
- out:
-	dl_shield_off(&sh);
-	if (fns != NULL) {
-		if (ctx->curl_handle != NULL)
-			dlclose(ctx->curl_handle);
-		ctx->curl_handle = NULL;
-		free(fns);
-	}
-	return r;
+	return SCAUTH_OK;
 }
 
 int
 dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 {
-	static const char *const names[] = { "libcrypto.so.3", "libcrypto.so", NULL };
-	struct env_shield sh;
-	struct crypto_fns *fns;
 	int r;
 
 	*out = NULL;
 	if (ctx->crypto == NULL) {
-		if ((fns = calloc(1, sizeof(*fns))) == NULL)
-			return SCAUTH_ENOMEM;
-		if ((r = dl_shield_on(ctx, &sh)) == 0) {
-			r = dl_load(ctx, names, crypto_syms, ARRAY_SIZE(crypto_syms),
-			    &ctx->crypto_handle, fns);
-			/*
-			 * OpenSSL reads its configuration (OPENSSL_CONF, and the
-			 * providers it names) once, at first use: make that now,
-			 * while the caller's variables are out of sight, not at
-			 * the first digest after the shield is gone.
-			 */
-			if (r == 0 && fns->init(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
-				r = ctx_err(ctx, SCAUTH_ENOLIB, "libcrypto failed to initialise");
-			dl_shield_off(&sh);
-		}
-		if (r != 0) {
-			free(fns);
+		if ((r = dl_once(ctx, DL_CRYPTO)) != 0)
 			return r;
-		}
-		ctx->crypto = fns;
+		ctx->crypto = &crypto_tab;
 	}
 	*out = ctx->crypto;
 	return SCAUTH_OK;
@@ -279,57 +428,67 @@ dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out)
 int
 dl_pq(scauth_ctx *ctx, const struct pq_fns **out)
 {
-	static const char *const names[] = { "libpq.so.5", "libpq.so", NULL };
-	struct env_shield sh;
-	struct pq_fns *fns;
 	int r;
 
 	*out = NULL;
-	if (ctx->pq == NULL) {
-		if ((fns = calloc(1, sizeof(*fns))) == NULL)
-			return SCAUTH_ENOMEM;
-		if ((r = dl_shield_on(ctx, &sh)) == 0) {
-			r = dl_load(ctx, names, pq_syms, ARRAY_SIZE(pq_syms), &ctx->pq_handle, fns);
-			dl_shield_off(&sh);
-		}
-		if (r != 0) {
-			free(fns);
-			return r;
-		}
-		ctx->pq = fns;
-	}
-	*out = ctx->pq;
+	if ((r = dl_once(ctx, DL_PQ)) != 0)
+		return r;
+	*out = &pq_tab;
 	return SCAUTH_OK;
+}
+
+int
+dl_json(const struct json_fns **out)
+{
+	int r;
+
+	*out = NULL;
+	if ((r = dl_once(NULL, DL_JSON)) != 0)
+		return r;
+	*out = &json_tab;
+	return SCAUTH_OK;
+}
+
+int
+dl_keyutils(scauth_ctx *ctx, const struct keyutils_fns **out)
+{
+	int r;
+
+	*out = NULL;
+	if ((r = dl_once(ctx, DL_KEYUTILS)) != 0)
+		return r;
+	*out = &keyutils_tab;
+	return SCAUTH_OK;
+}
+
+void
+dl_on_release(scauth_ctx *ctx, void (*release)(scauth_ctx *ctx))
+{
+	size_t i;
+
+	/* DL_NRELEASE is more than the users there are (pg.c, secret_service.c). */
+	for (i = 0; i < DL_NRELEASE; i++) {
+		if (ctx->release[i] == release)
+			return;
+		if (ctx->release[i] == NULL) {
+			ctx->release[i] = release;
+			return;
+		}
+	}
 }
 
 void
 dl_release(scauth_ctx *ctx)
 {
-	/* The connection first: its library goes below. */
-	pg_release(ctx);
-	free(ctx->pq);
-	ctx->pq = NULL;
-	if (ctx->pq_handle != NULL) {
-		dlclose(ctx->pq_handle);
-		ctx->pq_handle = NULL;
-	}
-	if (ctx->curl != NULL) {
-		if (ctx->easy != NULL)
-			ctx->curl->easy_cleanup(ctx->easy);
-		ctx->easy = NULL;
-		ctx->curl->global_cleanup();
-		free(ctx->curl);
-		ctx->curl = NULL;
-	}
-	if (ctx->curl_handle != NULL) {
-		dlclose(ctx->curl_handle);
-		ctx->curl_handle = NULL;
-	}
-	ss_release(ctx);
-	free(ctx->crypto);
+	size_t i;
+
+	/* The users' connections first, while the libraries' tables are still set. */
+	for (i = 0; i < DL_NRELEASE && ctx->release[i] != NULL; i++)
+		ctx->release[i](ctx);
+	memset(ctx->release, 0, sizeof(ctx->release));
+	if (ctx->curl != NULL && ctx->easy != NULL)
+		ctx->curl->easy_cleanup(ctx->easy);
+	ctx->easy = NULL;
+	ctx->curl = NULL;
 	ctx->crypto = NULL;
-	if (ctx->crypto_handle != NULL) {
-		dlclose(ctx->crypto_handle);
-		ctx->crypto_handle = NULL;
-	}
 }

@@ -1,5 +1,6 @@
 /*
- * dl.h - the functions of libcurl, libcrypto and libpq that libscauth uses, as
+ * dl.h - the functions of libcurl, libcrypto, libpq, json-c and libkeyutils that
+ * libscauth uses, as
  * tables filled by dlopen()/dlsym() on first use (dl.c).  The prototypes come
  * from the libraries' own headers, so a mismatch is a compile error.
  */
@@ -10,10 +11,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <libpq-fe.h>
+#include <json.h>
+#include <keyutils.h>
 
 struct curl_fns {
 	__typeof__(curl_global_init) *global_init;
-	__typeof__(curl_global_cleanup) *global_cleanup;
 	__typeof__(curl_easy_init) *easy_init;
 	__typeof__(curl_easy_reset) *easy_reset;
 	__typeof__(curl_easy_setopt) *easy_setopt;
@@ -74,6 +76,46 @@ struct pq_fns {
 	__typeof__(PQhost) *host;
 	__typeof__(PQport) *port;
 	__typeof__(PQdb) *db;
+	__typeof__(PQnotifies) *notifies;
 };
+
+/* json-c, for the server's answers (json.c). */
+struct json_fns {
+	__typeof__(json_object_array_get_idx) *object_array_get_idx;
+	__typeof__(json_object_array_length) *object_array_length;
+	__typeof__(json_object_get_int64) *object_get_int64;
+	__typeof__(json_object_get_object) *object_get_object;
+	__typeof__(json_object_get_string) *object_get_string;
+	__typeof__(json_object_get_string_len) *object_get_string_len;
+	__typeof__(json_object_get_type) *object_get_type;
+	__typeof__(json_object_object_get_ex) *object_object_get_ex;
+	__typeof__(json_object_put) *object_put;
+	__typeof__(json_tokener_error_desc) *tokener_error_desc;
+	__typeof__(json_tokener_free) *tokener_free;
+	__typeof__(json_tokener_get_error) *tokener_get_error;
+	__typeof__(json_tokener_new_ex) *tokener_new_ex;
+	__typeof__(json_tokener_parse_ex) *tokener_parse_ex;
+	__typeof__(json_tokener_reset) *tokener_reset;
+	__typeof__(json_tokener_set_flags) *tokener_set_flags;
+};
+
+/* libkeyutils, for store = keyring (store_keyring.c). */
+struct keyutils_fns {
+	__typeof__(add_key) *add_key;
+	__typeof__(keyctl_describe_alloc) *describe_alloc;
+	__typeof__(keyctl_invalidate) *invalidate;
+	__typeof__(keyctl_read_alloc) *read_alloc;
+	__typeof__(keyctl_search) *search;
+	__typeof__(keyctl_setperm) *setperm;
+	__typeof__(keyctl_unlink) *unlink;
+	__typeof__(keyctl_update) *update;
+};
+
+/*
+ * The process's json-c, loaded on first use (no context: json.c's callers
+ * pass none; json-c reads no environment).  SCAUTH_ENOLIB when it cannot be.
+ */
+HIDDEN int dl_json(const struct json_fns **out);
+HIDDEN int dl_keyutils(scauth_ctx *ctx, const struct keyutils_fns **out);
 
 #endif /* SCAUTH_DL_H */

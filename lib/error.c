@@ -41,7 +41,7 @@ static const struct {
 	{ SCAUTH_EPROTO, SCAUTH_KIND_UNAVAILABLE, "malformed answer from the server" },
 	{ SCAUTH_ESTATE, SCAUTH_KIND_DENIED, "authorization callback does not match this login" },
 	{ SCAUTH_ENOLIB, SCAUTH_KIND_MISSING, "a required library is not installed" },
-	{ SCAUTH_EHTTP, SCAUTH_KIND_LOCAL, "the API answered with an error" },
+	{ SCAUTH_EHTTP, SCAUTH_KIND_LOCAL, "the token endpoint answered with an error status" },
 };
 
 const char *

@@ -5,10 +5,13 @@
  *   broker.c login_run.c     token lifecycle, the login driver (public API)
  *   login.c                  the login steps: begin, listen, wait, paste, finish
  *   oauth.c  listen.c        token endpoint grants, callback listener
+ *   pair.c                   the pairing with a phone through the relay (over pg.c)
+ *   login_page.c             the browser's page that forwards to the start address
  *   store.c                  records in slots, the backend registry, store_lock()
  *   store_file.c store_keyring.c store_postgres.c lock.c record.c seal.c pg.c
- *                            storage backends (one table of operations each),
- *                            the profile's flock, the record format
+ *   fleet.c                  storage backends (one table of operations each),
+ *                            the profile's flock, the record format, the
+ *                            fleet's id and each machine's memory of it
  *   http.c json.c config.c   one request, parsers, configuration
  *   dl.c encode.c url.c secret.c error.c pkce.c   foundations
  */
@@ -19,6 +22,7 @@
 #define SCAUTH_BUILDING
 #endif
 #include "scauth.h"
+#include "frontend.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -130,6 +134,7 @@ enum cfg_key {
 	CFG_POSTGRES_CONNECT_TIMEOUT,
 	CFG_POSTGRES_TIMEOUT,
 	CFG_POSTGRES_LOCK_TIMEOUT,
+	CFG_RELAY_URL,
 	CFG_NKEYS
 };
 
@@ -163,6 +168,10 @@ HIDDEN int profile_valid(const char *name);
 struct curl_fns;   /* defined in http.c's view of dl.h */
 struct crypto_fns;
 struct pq_fns;
+/*
+ * The library's table, loaded and initialised once per process (shielded
+ * under SCAUTH_CTX_NO_ENV), kept in the context.  SCAUTH_ENOLIB.
+ */
 HIDDEN int dl_curl(scauth_ctx *ctx, const struct curl_fns **out);
 HIDDEN int dl_crypto(scauth_ctx *ctx, const struct crypto_fns **out);
 /* A symbol to resolve into a table of function pointers, at offset. */
@@ -170,29 +179,58 @@ struct dl_sym {
 	const char *name;
 	size_t offset;
 };
-/* Opens the first of names that loads and resolves every symbol into table.  SCAUTH_ENOLIB. */
+/*
+ * Opens the first of names that loads and resolves every symbol into table,
+ * for a library a backend keeps itself (libsecret), under the lock for
+ * reading.  SCAUTH_ENOLIB.
+ */
 HIDDEN int dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms,
                    size_t nsyms, void **handlep, void *table);
 HIDDEN int dl_pq(scauth_ctx *ctx, const struct pq_fns **out);
 /*
  * With SCAUTH_CTX_NO_ENV, points environ at a copy without the variables that
  * libcurl, OpenSSL and libpq read (dl.c), with HOME set to the context's own,
- * until dl_shield_off(); the
- * application's array is not modified.  A no-op without the flag.
+ * until dl_shield_off(), which puts the application's array (not modified)
+ * back.  Holds a process-wide lock until dl_shield_off(): for writing with
+ * the flag, so that no two swaps interleave; for reading without it, so that
+ * what runs in between never sees another thread's copy.  Call nothing in
+ * between that shields or loads a library (dl_curl, dl_crypto, dl_pq).
  */
 struct env_shield {
 	char **saved;
 	char **filtered;
 	char *home;     /* "HOME=" the context's home, in filtered */
+	int locked;     /* the lock is held */
 };
 HIDDEN int dl_shield_on(scauth_ctx *ctx, struct env_shield *sh);
 HIDDEN void dl_shield_off(struct env_shield *sh);
+/*
+ * A user of a loaded library (pg.c's connection, secret_service.c's proxy)
+ * registers what releases what it keeps in the context; dl_release() calls
+ * each once, and knows nothing of them.  Registering one twice is one.
+ */
+#define DL_NRELEASE 4
+HIDDEN void dl_on_release(scauth_ctx *ctx, void (*release)(scauth_ctx *ctx));
+/* Drops the context's connections; the libraries stay loaded for the process. */
 HIDDEN void dl_release(scauth_ctx *ctx);
+/* How many times this process loaded each library: 1 once it did (for tests). */
+enum dl_lib { DL_CURL, DL_CRYPTO, DL_PQ, DL_JSON, DL_KEYUTILS, DL_NLIBS };
+HIDDEN unsigned dl_load_count(enum dl_lib which);
 
 /* ------------------------------------------------------------------------ */
 /* The context. */
 
 struct store_backend;
+
+/*
+ * The modules that keep a part of their own in a context (a struct private
+ * to their file), as a store backend keeps store_state.
+ */
+enum ctx_mod {
+	MOD_PG,         /* pg.c: the database connection and its limits */
+	MOD_SS,         /* secret_service.c: libsecret and its proxy */
+	MOD_N
+};
 
 struct scauth_ctx {
 	unsigned flags;
@@ -212,22 +250,15 @@ struct scauth_ctx {
 	const struct store_backend *store; /* store = NAME (store.c) */
 	void *store_state;                 /* the backend's own, freed by its release hook */
 	int store_locked;                  /* store_lock() is held (store.c) */
-	int keyring_session;               /* keyring = session */
 	scauth_trace_fn *trace;
 	void *trace_arg;
-	void *curl_handle;                 /* dl.c */
-	struct curl_fns *curl;
+	struct curl_fns *curl;             /* the process's (dl.c) */
 	void *easy;                        /* CURL *, kept for connection reuse */
-	void *crypto_handle;
 	struct crypto_fns *crypto;
-	struct ss_state *ss;               /* secret_service.c */
-	void *pq_handle;
-	struct pq_fns *pq;
-	void *pg;                          /* PGconn *, pg.c */
-	int pg_tx;                         /* a transaction was begun on it (pg.c) */
-	long pg_connect_timeout;           /* seconds */
-	long pg_timeout;                   /* seconds for one statement */
-	long pg_lock_timeout;              /* seconds to wait for a row lock */
+	/* Each module's own part, made on its first use and freed by its release hook. */
+	void *mod[MOD_N];
+	/* What the libraries' users hold in this context, released by dl_release (dl.c). */
+	void (*release[DL_NRELEASE])(scauth_ctx *ctx);
 	char err[ERRMSG_LEN];
 };
 
@@ -412,6 +443,10 @@ HIDDEN int record_parse(const char *data, size_t len, struct scauth_token **out)
 HIDDEN int record_parse_why(const char *data, size_t len, struct scauth_token **out,
                             char *why, size_t whylen);
 HIDDEN struct scauth_token *record_dup(const struct scauth_token *t);
+/* A local copy of a grant held elsewhere: no refresh token (marked held), no access token unless keep_access. */
+HIDDEN void record_reduce(struct scauth_token *t, int keep_access);
+/* A copy given back gets whole's refresh token again (ENOMEM); refresh_held is cleared. */
+HIDDEN int record_refill(struct scauth_token *t, const struct scauth_token *whole);
 
 /* ------------------------------------------------------------------------ */
 /* Storage: store.c (records in slots, the registry, the lock) over one
@@ -421,8 +456,26 @@ HIDDEN struct scauth_token *record_dup(const struct scauth_token *t);
 #define STORE_DESCRIBE_LEN 4200                     /* a path, or a backend's words */
 
 /*
- * A backend stores opaque bytes per slot name ("<profile>.user",
- * "<profile>.app").  load: 1 found (out filled), 0 absent, <0 error; save
+ * A slot: one grant of one profile, and its name ("<profile>.user",
+ * "<profile>.app"), made in one place (store.c) and passed to the backends
+ * as a value, so that none builds or parses a name.
+ */
+struct store_slot {
+	const char *profile;
+	enum scauth_grant grant;
+	const char *grant_name;         /* "user" or "app" */
+	char name[STORE_SLOT_LEN];
+};
+
+/* text.c: names sl, grant g of profile (a valid one: profile_valid). */
+HIDDEN void slot_make(struct store_slot *sl, const char *profile, enum scauth_grant g);
+/* text.c: v as a decimal number from lo to hi into *out; -1 when it is anything else. */
+HIDDEN int number_parse(const char *v, long lo, long hi, long *out);
+/* text.c: SCAUTH_ECONFIG, saying that setting name's value v is not such a number. */
+HIDDEN int number_refused(scauth_ctx *ctx, const char *name, const char *v, long lo, long hi);
+
+/*
+ * A backend stores opaque bytes per slot.  load: 1 found (out filled), 0 absent, <0 error; save
  * replaces the slot atomically; erase of an absent slot is 0.  All writes
  * happen under store_lock().  While the lock is held (ctx->store_locked),
  * load/save/erase must be the authoritative ones; outside it, load may
@@ -432,11 +485,24 @@ HIDDEN struct scauth_token *record_dup(const struct scauth_token *t);
 struct store_backend {
 	const char *name;          /* "store = NAME" */
 	int xdg_state;             /* the state directory follows XDG_STATE_HOME */
-	int (*load)(scauth_ctx *ctx, const char *slot, struct sbuf *out);
-	int (*save)(scauth_ctx *ctx, const char *slot, const char *data, size_t len);
-	int (*erase)(scauth_ctx *ctx, const char *slot);
+	int (*load)(scauth_ctx *ctx, const struct store_slot *slot, struct sbuf *out);
+	/*
+	 * Optional, for a load that may answer STORE_LOAD_LOCKED outside the
+	 * lock (no local copy yet: store.c calls it again under the lock):
+	 * reads the store itself, leaving the local copy alone, when the lock
+	 * cannot be taken.  Returns as load does.
+	 */
+	int (*read_through)(scauth_ctx *ctx, const struct store_slot *slot, struct sbuf *out);
+	int (*save)(scauth_ctx *ctx, const struct store_slot *slot, const char *data, size_t len);
+	int (*erase)(scauth_ctx *ctx, const struct store_slot *slot);
+	/*
+	 * Optional: checks the keys the backend needs when the context is
+	 * loaded (config.c), before any slot is touched; SCAUTH_ECONFIG names
+	 * the key.  Loads no library.
+	 */
+	int (*configure)(scauth_ctx *ctx);
 	/* Optional: reserve what save needs, so that it cannot fail for space. */
-	int (*prepare)(scauth_ctx *ctx, const char *slot);
+	int (*prepare)(scauth_ctx *ctx, const struct store_slot *slot);
 	/* Optional: called right after the flock is taken / before it is released. */
 	int (*lock)(scauth_ctx *ctx);
 	/* commit: keep what was written under the lock; 0: drop it if the backend can. */
@@ -445,7 +511,7 @@ struct store_backend {
 	 * Optional: where the tokens live, for status and messages; the slot's
 	 * place when slot is not NULL.  Never a secret or a password.
 	 */
-	void (*describe)(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
+	void (*describe)(const scauth_ctx *ctx, const struct store_slot *slot, char *buf, size_t len);
 	/* Optional: frees ctx->store_state (scauth_ctx_free). */
 	void (*release)(scauth_ctx *ctx);
 	/*
@@ -453,18 +519,39 @@ struct store_backend {
 	 * else: an erase (git's answer to a 401) while the store itself cannot
 	 * be reached must not leave the stale token to be handed out again.
 	 */
-	int (*forget)(scauth_ctx *ctx, const char *slot);
+	int (*forget)(scauth_ctx *ctx, const struct store_slot *slot);
 	/*
 	 * Optional: reads the slot from the store itself, without the lock and
 	 * leaving the local copy alone (status); as load otherwise.  Returns as
 	 * load does.
 	 */
-	int (*inspect)(scauth_ctx *ctx, const char *slot, struct sbuf *out);
+	int (*inspect)(scauth_ctx *ctx, const struct store_slot *slot, struct sbuf *out);
+	/*
+	 * Optional: 0 when a save or an erase of the slot could be done now,
+	 * without writing anything (a locked keyring cannot), so that a login
+	 * or a logout stops before the server issues or revokes a grant that
+	 * could then be neither kept nor removed.
+	 */
+	int (*ready)(scauth_ctx *ctx, const struct store_slot *slot);
+	/*
+	 * 1: load outside the lock serves this machine's copy of a store held
+	 * elsewhere (a fleet's database), which a new machine lacks and which
+	 * may lag behind: a token the copy does not hold may still be the
+	 * store's, so the broker asks the store itself before it ignores one.
+	 */
+	int remote;
 };
+/* load outside the lock: "call me again under the lock" (read_through above). */
+#define STORE_LOAD_LOCKED 2
 HIDDEN extern const struct store_backend store_file_backend;
 HIDDEN extern const struct store_backend store_keyring_backend;
 HIDDEN extern const struct store_backend store_secret_backend;
 HIDDEN extern const struct store_backend store_postgres_backend;
+/*
+ * store_keyring.c: checks keyring = user | session when the context is
+ * loaded, whatever the store, so that a typo is said at once.
+ */
+HIDDEN int keyring_configure(scauth_ctx *ctx);
 
 /* The backend called name, or NULL. */
 HIDDEN const struct store_backend *store_backend_find(const char *name);
@@ -478,10 +565,15 @@ HIDDEN int store_inspect(scauth_ctx *ctx, enum scauth_grant g, struct scauth_tok
 HIDDEN int store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t);
 HIDDEN int store_erase(scauth_ctx *ctx, enum scauth_grant g);
 HIDDEN int store_prepare(scauth_ctx *ctx, enum scauth_grant g);
+/* The backend's ready hook; 0 when it has none. */
+HIDDEN int store_ready(scauth_ctx *ctx, enum scauth_grant g);
 /* The backend's forget hook: 1 when the local copy was dropped, 0 when it keeps none, <0. */
 HIDDEN int store_forget(scauth_ctx *ctx, enum scauth_grant g);
+/* Whether the backend's unlocked load is a local copy of a remote store (remote above). */
+HIDDEN int store_remote(const scauth_ctx *ctx);
 /* Where the store (slot NULL) or one slot lives, for messages; never a secret. */
-HIDDEN void store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len);
+HIDDEN void store_describe(const scauth_ctx *ctx, const struct store_slot *slot, char *buf,
+                           size_t len);
 
 /*
  * The profile lock: the flock of lock.c, then the backend's lock hook;
@@ -535,6 +627,16 @@ HIDDEN int store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot
  * there is nothing to finish.
  */
 HIDDEN int store_file_recover(scauth_ctx *ctx, const char *dir, const char *slot);
+/*
+ * The pending journal of a remote store in dir: a record its store refused,
+ * with BASE, the version it replaces (-1: none).  read: 1 found (*base and
+ * out set), 0 none, <0; reads the formats of earlier releases too.
+ */
+HIDDEN int store_pending_write(scauth_ctx *ctx, const char *dir, const char *slot, long long base,
+                               const char *data, size_t len);
+HIDDEN int store_pending_read(scauth_ctx *ctx, const char *dir, const char *slot, long long *base,
+                              struct sbuf *out);
+HIDDEN int store_pending_erase(scauth_ctx *ctx, const char *dir, const char *slot);
 
 /* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock); use store_lock(). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);
@@ -546,19 +648,26 @@ HIDDEN void lock_release(int fd);
  * display to prompt on, a missing service and a call past ctx->timeout are
  * SCAUTH_ESTORE, with nothing changed.
  */
-/* 1 found (out filled), 0 absent, <0 error. */
+/*
+ * 1 found (out filled), 0 absent, <0 error.  A locked item that may be the
+ * grant is SCAUTH_ESTORE ("the keyring is locked"), never "absent".
+ */
 HIDDEN int ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *out);
 /*
- * 0 when an item can be written now: the service answers and the default
- * collection is there and unlocked (or unlocked at a prompt).  SCAUTH_ESTORE otherwise.
+ * 0 when the grant's item can be written now: the service answers, no
+ * locked item may hold the grant, and the item is there unlocked, or (for a
+ * new one) the default collection is there and unlocked (or unlocked at a
+ * prompt).  SCAUTH_ESTORE otherwise.
  */
-HIDDEN int ss_writable(scauth_ctx *ctx);
-/* Creates or replaces the item, in the default collection. */
+HIDDEN int ss_writable(scauth_ctx *ctx, const char *profile, const char *grant);
+/*
+ * Replaces the grant's item where it is, or creates it in the default
+ * collection; refused (SCAUTH_ESTORE) while a locked item may hold it.
+ */
 HIDDEN int ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *label,
                     const char *data, size_t len);
 /* Removes the items; 0 when there were none. */
 HIDDEN int ss_clear(scauth_ctx *ctx, const char *profile, const char *grant);
-HIDDEN void ss_release(scauth_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
 /* seal.c: records sealed for the shared store (AES-256-GCM, bound to their slot). */
@@ -566,7 +675,9 @@ HIDDEN void ss_release(scauth_ctx *ctx);
 #define SEAL_KEY_LEN    32
 #define SEAL_NONCE_LEN  12
 #define SEAL_TAG_LEN    16
-#define SEAL_VERSION    1
+#define SEAL_VERSION_1  1       /* bound to the slot alone: before fleet ids */
+#define SEAL_VERSION    2       /* bound to the fleet id, the row version and the slot */
+#define SEAL_FLEET_ID_LEN 16
 #define SEAL_OVERHEAD   (1 + SEAL_NONCE_LEN + SEAL_TAG_LEN)
 
 /*
@@ -578,24 +689,57 @@ HIDDEN int seal_key_load(scauth_ctx *ctx, const char *path, unsigned char key[SE
 /* Writes a new random key to path (O_EXCL, mode 0600); SCAUTH_ECONFIG if it exists. */
 HIDDEN int seal_key_create(scauth_ctx *ctx, const char *path);
 /*
- * Seals data for slot: version byte, random nonce, ciphertext, tag; the
- * version and the slot are authenticated, so that a record moved to another
- * slot does not open.  Appends to out (binary).  Loads libcrypto.
+ * What a sealed record is bound to (authenticated, not stored in it).  With
+ * fleet NULL: format 1, the slot alone (version unused).
  */
-HIDDEN int seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+struct seal_aad {
+	const char *slot;
+	const unsigned char *fleet;     /* SEAL_FLEET_ID_LEN bytes, or NULL */
+	long long version;              /* the row version the record is written at */
+};
+/*
+ * Seals data for what a names: format byte, random nonce, ciphertext, tag;
+ * a record moved to another slot, fleet or row version does not open.
+ * Appends to out (binary).  Loads libcrypto.
+ */
+HIDDEN int seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const struct seal_aad *a,
                 const void *data, size_t len, struct sbuf *out);
-/* Opens what seal() made for slot; SCAUTH_ECORRUPT when it was altered, moved or keyed otherwise. */
-HIDDEN int unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+/*
+ * Opens what seal() made for a; SCAUTH_ECORRUPT when it was altered, moved,
+ * keyed otherwise or is of the other format than a asks for.
+ */
+HIDDEN int unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const struct seal_aad *a,
                   const void *data, size_t len, struct sbuf *out);
+/* The format byte of a sealed record, -1 when it is empty. */
+HIDDEN int seal_format(const void *data, size_t len);
 
 /* ------------------------------------------------------------------------ */
 /* pg.c: the PostgreSQL connection and schema of the shared store. */
 
 #define PG_TABLE "scauth_slot"
+struct pg_conn;
 struct pg_result;
 
+/*
+ * The configuration's postgres_connect_timeout, postgres_timeout and
+ * postgres_lock_timeout, checked when the context is loaded (whatever the
+ * store: a kiosk pairs over pg.c with store = file); SCAUTH_ECONFIG names
+ * the key.  Loads no library and keeps nothing.
+ */
+HIDDEN int pg_configure(scauth_ctx *ctx);
+/* What a statement may wait for, each with its limit from the configuration. */
+enum pg_wait {
+	PG_WAIT_STATEMENT,      /* postgres_timeout: one statement */
+	PG_WAIT_LOCK,           /* postgres_lock_timeout: a row lock, held by another machine */
+};
+/* The limit in seconds. */
+HIDDEN long pg_seconds(const scauth_ctx *ctx, enum pg_wait w);
 /* Connects once per context (libpq loaded on first use). */
 HIDDEN int pg_connect(scauth_ctx *ctx);
+/* libpq's table, for the results of pg_exec(): NULL before the first connection. */
+HIDDEN const struct pq_fns *pg_fns(const scauth_ctx *ctx);
+/* The connection (a PGconn), NULL before the first and once dropped (pg_release). */
+HIDDEN struct pg_conn *pg_connection(const scauth_ctx *ctx);
 /* Closes the connection (a transaction still open is rolled back by the server). */
 HIDDEN void pg_release(scauth_ctx *ctx);
 /* Creates the schema when it is missing; safe on many machines at once. */
@@ -603,23 +747,70 @@ HIDDEN int pg_init_schema(scauth_ctx *ctx);
 /* "host H port P dbname D" of the configured server, for messages; never a password. */
 HIDDEN void pg_describe(scauth_ctx *ctx, char *buf, size_t len);
 /*
- * Runs one statement (binary results) and waits at most wait_sec plus a grace
- * for its answer.  0 with *out to PQclear(); else an error in the store's
- * terms: SCAUTH_ESTORE (server unreachable or gone: the connection is
- * dropped), SCAUTH_ECONFIG (no schema: run fleet init; no privilege),
- * SCAUTH_ELOCKED (lock_timeout).  what names the operation in messages.
+ * Runs one statement (binary results) and waits at most its limit (wait)
+ * plus a grace for its answer.  0 with *out to PQclear(); else an error in
+ * the store's terms: SCAUTH_ESTORE (server unreachable or gone: the
+ * connection is dropped), SCAUTH_ECONFIG (no schema: run fleet init; no
+ * privilege), SCAUTH_ELOCKED (lock_timeout).  what names the operation in
+ * messages.
  */
 HIDDEN int pg_exec(scauth_ctx *ctx, const char *what, const char *sql, int n,
-                   const char *const *vals, const int *lens, const int *bin, long wait_sec,
+                   const char *const *vals, const int *lens, const int *bin, enum pg_wait wait,
                    struct pg_result **out);
 /* pg_exec() of a statement whose result is not needed. */
-HIDDEN int pg_run(scauth_ctx *ctx, const char *what, const char *sql, long wait_sec);
-/* BEGIN, then statement and lock timeouts local to the transaction. */
-HIDDEN int pg_begin(scauth_ctx *ctx, const char *what, long lock_sec);
+HIDDEN int pg_run(scauth_ctx *ctx, const char *what, const char *sql, enum pg_wait wait);
+/*
+ * BEGIN, then statement and lock timeouts local to the transaction: a
+ * statement may wait postgres_lock_timeout for a row lock.
+ */
+HIDDEN int pg_begin(scauth_ctx *ctx, const char *what);
 /* Commits it; a failure leaves its outcome unknown when the connection was lost. */
 HIDDEN int pg_commit(scauth_ctx *ctx, const char *what);
 /* Rolls back an open transaction, or drops the connection if that fails. */
 HIDDEN void pg_abort(scauth_ctx *ctx);
+/* A bigint column of a binary result (8 bytes, network order). */
+HIDDEN long long pg_int8(const char *p);
+
+/* ------------------------------------------------------------------------ */
+/* fleet.c: the fleet's id and each machine's memory of the row versions it saw. */
+
+#define FLEET_ID_SLOT ".fleet"  /* the row holding the id: no profile starts with '.' */
+
+/* The fleet's id as read from the database. */
+struct fleet_view {
+	int loaded;             /* read (or set) */
+	int present;            /* the fleet has an id (fleet init since ids exist) */
+	unsigned char id[SEAL_FLEET_ID_LEN];
+};
+/* Reads the id row (one statement); SCAUTH_EUNSAFE when it is malformed. */
+HIDDEN int fleet_view_read(scauth_ctx *ctx, struct fleet_view *fv);
+/* The same from the id row's record as read by the caller (data NULL: no id). */
+HIDDEN int fleet_view_set(scauth_ctx *ctx, struct fleet_view *fv, const char *data, size_t len);
+/*
+ * Opens the sealed record of slot read at row version (data NULL: the row
+ * is empty) after checking it against this machine's memory; with remember,
+ * a higher version is remembered.  Reads the id first when fv is not loaded.
+ * Returns 1 opened (out filled), 0 empty, SCAUTH_ECORRUPT when it does not
+ * open, SCAUTH_EUNSAFE with the reason when it is refused: older than a
+ * version this machine has seen, of the old format in a fleet with an id, of
+ * another fleet, or the fleet lost its id.
+ */
+HIDDEN int fleet_open(scauth_ctx *ctx, struct fleet_view *fv, const unsigned char key[SEAL_KEY_LEN],
+                      const char *slot, long long version, const char *data, size_t len,
+                      int remember, struct sbuf *out);
+/* Seals data for slot at row version: format 2 when the fleet has an id, else format 1. */
+HIDDEN int fleet_seal(scauth_ctx *ctx, struct fleet_view *fv, const unsigned char key[SEAL_KEY_LEN],
+                      const char *slot, long long version, const char *data, size_t len,
+                      struct sbuf *out);
+/* Remembers that slot was seen (or written and committed) at version. */
+HIDDEN int fleet_remember(scauth_ctx *ctx, const struct fleet_view *fv, const char *slot,
+                          long long version);
+/*
+ * fleet init: gives a fleet without an id its id and reseals its records of
+ * the old format (one transaction, writers held off); then checks that key
+ * opens the fleet's records.  Idempotent.
+ */
+HIDDEN int fleet_init_id(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN]);
 
 /* ------------------------------------------------------------------------ */
 /* oauth.c: the token endpoint and friends. */
@@ -675,6 +866,14 @@ struct listen_login {
 	const char *cookie_name;   /* set on the start answer ... */
 	const char *cookie;        /* ... with this value (a secret of the login) */
 	int started;               /* the start address was opened */
+	int conn_ms;               /* how long one connection may take; 0: the default (5 s) */
+	struct listen_stats *stats; /* counted into when not NULL (tests) */
+};
+/* What the listener did, for tests that wait on its progress rather than on a clock. */
+struct listen_stats {
+	unsigned long accepted;    /* connections taken */
+	unsigned long evicted;     /* dropped, the idlest, to make room for a newcomer */
+	unsigned long expired;     /* closed at their deadline, silent or incomplete */
 };
 /*
  * Serves the listener until the callback with the state arrives on path (0,
@@ -686,8 +885,68 @@ struct listen_login {
  */
 HIDDEN int listener_wait(scauth_ctx *ctx, int fd, struct listen_login *ll, int timeout_sec,
                          struct callback *out);
+/* Appends s to b with & < > " ' escaped for HTML text and attribute values. */
+HIDDEN int html_escape(struct sbuf *b, const char *s);
+
+/* login_page.c: the page that forwards a browser to the start address. */
+#define LOGIN_PAGE_PATH 4096
+struct login_page {
+	char dir[LOGIN_PAGE_PATH];      /* the directory made for the page; "" when none */
+	char file[LOGIN_PAGE_PATH + 16]; /* the page in it; "" when none */
+	char url[LOGIN_PAGE_PATH + 32];  /* "file://" and file */
+};
+/*
+ * Writes a page that forwards to target (the start address) in a new
+ * directory of its own that only we may enter; pg receives its names and its
+ * file:// address.  Nothing is left behind on failure.
+ */
+HIDDEN int login_page_write(scauth_ctx *ctx, const char *target, struct login_page *pg);
+/* Removes the page and its directory, if any; async-signal-safe (unlink, rmdir). */
+HIDDEN void login_page_remove(struct login_page *pg);
 /* 1 if the request head carries the cookie name=value (compared in constant time). */
 HIDDEN int head_has_cookie(const char *head, size_t len, const char *name, const char *value);
+/* pair.c: the kiosk's pairing with a phone through the relay (mode=relay). */
+#define PAIR_CODE_LEN 8         /* as stored: upper case, no dash */
+/*
+ * The letters of a code, kiosk and relay alike.  RFC 8628 6.1: no vowels (no
+ * words), no 0/O, 1/I/L look-alikes but L; of 2/Z, 5/S, 8/B only the letter
+ * (the relay reads those digits as their letters): 25 letters, 25^8 codes.
+ */
+#define PAIR_CODE_ALPHABET "34679BCDFGHJKLMNPQRSTVWXZ"
+struct pairing {
+	char code[PAIR_CODE_LEN + 1];
+	char shown[PAIR_CODE_LEN + 2];  /* "XXXX-XXXX" */
+	char *address;          /* relay_url as shown: without "https://" */
+	char *link;             /* relay_url?code=XXXXXXXX, for a QR code */
+	int created;            /* our row is in the table */
+	void *listening;        /* the PGconn that LISTENs, NULL if none */
+	int (*stopped)(void *arg);      /* the front end's wish to stop the wait */
+	void *stopped_arg;
+};
+/*
+ * Creates our pairing (scauth_pairing_create: a fresh code until one is free),
+ * LISTENs and fills the texts.  SCAUTH_ECONFIG (relay_url or postgres unset),
+ * the store's errors (SCAUTH_ESTORE: the database is down); nothing is left
+ * behind on failure.
+ */
+HIDDEN int pairing_create(scauth_ctx *ctx, struct pairing *p, const char *state,
+                          const char *challenge);
+/*
+ * Waits up to timeout_sec for the relay's callback and takes it once: 0 and
+ * *code (sfree) for a code; the callback's error (SCAUTH_EDENIED for
+ * access_denied, with its description); SCAUTH_ELOGIN when the pairing
+ * expired; SCAUTH_ETIMEOUT when the time ran out (the pairing still waits).
+ */
+HIDDEN int pairing_wait(scauth_ctx *ctx, struct pairing *p, const char *state, int timeout_sec,
+                        char **code);
+/* Deletes our row if it is still there; keeps the context's last error. */
+HIDDEN void pairing_drop(scauth_ctx *ctx, struct pairing *p, const char *state);
+HIDDEN void pairing_free(struct pairing *p);
+
+/* login.c: the front end's stop hook for a wait on the phone (scauth_login_ui.stopped). */
+HIDDEN void login_pair_stopped(scauth_login *lg, int (*stopped)(void *), void *arg);
+/* login.c, for tests: the listener's conn_ms and stats for the next scauth_login_wait(). */
+HIDDEN void login_listen_tune(scauth_login *lg, int conn_ms, struct listen_stats *stats);
 /* login.c, for tests: the login's verifier and code (secrets; NULL when none). */
 HIDDEN const char *login_verifier(const scauth_login *lg);
 /* "http" or "https": whether a listener can serve the login's redirect_uri. */

@@ -10,16 +10,55 @@
  * copied into wiped memory, then the json-c objects are wiped before they are
  * freed, and the tokener's scratch buffer is overwritten through json-c's
  * public API.
+ *
+ * json-c is loaded on first use (dl.c), as libcurl is: a cached get parses
+ * no JSON and maps no json-c.  Its functions are called through the table,
+ * under their own names (the macros below).
  */
 #include "internal.h"
+#include "dl.h"
 
 #include <ctype.h>
-#include <json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+
+static const struct json_fns *jc;
+
+#define json_object_array_get_idx (jc->object_array_get_idx)
+#define json_object_array_length (jc->object_array_length)
+#define json_object_get_int64 (jc->object_get_int64)
+#define json_object_get_object (jc->object_get_object)
+#define json_object_get_string (jc->object_get_string)
+#define json_object_get_string_len (jc->object_get_string_len)
+#define json_object_get_type (jc->object_get_type)
+#define json_object_object_get_ex (jc->object_object_get_ex)
+#define json_object_put (jc->object_put)
+#define json_tokener_error_desc (jc->tokener_error_desc)
+#define json_tokener_free (jc->tokener_free)
+#define json_tokener_get_error (jc->tokener_get_error)
+#define json_tokener_new_ex (jc->tokener_new_ex)
+#define json_tokener_parse_ex (jc->tokener_parse_ex)
+#define json_tokener_reset (jc->tokener_reset)
+#define json_tokener_set_flags (jc->tokener_set_flags)
+
+/* Loads json-c once (the table stays for the process); 0 or SCAUTH_ENOLIB. */
+static int
+json_lib(char *why, size_t whylen)
+{
+	const struct json_fns *f;
+
+	if (__atomic_load_n(&jc, __ATOMIC_ACQUIRE) != NULL)
+		return 0;
+	if (dl_json(&f) != 0) {
+		snprintf(why, whylen, "cannot load libjson-c.so.5 (install libjson-c5)");
+		return SCAUTH_ENOLIB;
+	}
+	__atomic_store_n(&jc, f, __ATOMIC_RELEASE);
+	return 0;
+}
 
 /* Wipes every string in a json-c tree: they may be tokens. */
 static void
@@ -484,6 +523,9 @@ json_scratch_fill(struct json_tokener *tok, size_t n)
 	char chunk[256];
 	size_t k;
 
+	/* A tokener exists: json-c is there to load. */
+	if (json_lib(chunk, sizeof(chunk)) != 0)
+		return;
 	memset(chunk, 'x', sizeof(chunk));
 	json_tokener_reset(tok);
 	(void)json_tokener_parse_ex(tok, "\"", 1);
@@ -504,6 +546,8 @@ json_parse_wiped(struct json_tokener *tok, const char *body, size_t len, const c
 	size_t longest;
 	char reason[64];
 
+	if (json_lib(why, whylen) != 0)
+		return NULL;
 	if (len == 0) {
 		snprintf(why, whylen, "empty body");
 		return NULL;
@@ -554,6 +598,8 @@ parse(const char *body, size_t len, const char *what, char *why, size_t whylen)
 	struct json_tokener *tok;
 	struct json_object *o;
 
+	if (json_lib(why, whylen) != 0)
+		return NULL;
 	if ((tok = json_tokener_new_ex(MAX_JSON_DEPTH)) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return NULL;

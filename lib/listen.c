@@ -324,7 +324,7 @@ enum {
 	SERVE_DONE = 2,         /* answered or dropped; the wait goes on */
 };
 
-static int
+int
 html_escape(struct sbuf *b, const char *s)
 {
 	int r = 0;
@@ -712,115 +712,201 @@ listener_open(scauth_ctx *ctx, const struct url *u, int *fdp)
 	return r;
 }
 
+/* One wait for the browser's callback: the listening socket and its connections. */
+struct waiter {
+	scauth_ctx *ctx;
+	int lfd;
+	struct listen_login *ll;
+	int timeout_sec;
+	struct callback *out;
+	struct conn conns[CONN_MAX];
+	size_t nconn;
+	int paused;             /* out of descriptors: no accept until one closes */
+	size_t evicted;
+	int conn_ms;
+	struct listen_stats *st;
+};
+
+/* Closes connection i; the last one takes its place. */
+static void
+conn_drop(struct waiter *w, size_t i)
+{
+	conn_close(&w->conns[i]);
+	w->conns[i] = w->conns[--w->nconn];
+	w->paused = 0;
+}
+
+/* Closes the connections silent past their deadline; returns when to wake next. */
+static long long
+conns_expire(struct waiter *w, long long t, long long wake)
+{
+	size_t i;
+
+	for (i = w->nconn; i-- > 0;) {
+		if (w->conns[i].deadline <= t) {
+			ctx_trace(w->ctx, "callback: no request within %d ms -> closed",
+			    w->conn_ms);
+			w->st->expired++;
+			conn_drop(w, i);
+		} else if (w->conns[i].deadline < wake)
+			wake = w->conns[i].deadline;
+	}
+	return wake;
+}
+
+/* The poll set: every connection, then the listening socket unless paused. */
+static size_t
+poll_set(const struct waiter *w, struct pollfd *pfd)
+{
+	size_t n;
+
+	for (n = 0; n < w->nconn; n++) {
+		pfd[n].fd = w->conns[n].fd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+	}
+	if (!w->paused) {
+		pfd[n].fd = w->lfd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+		n++;
+	}
+	return n;
+}
+
+/* Serves connection i: 0 or an error ends the wait, SERVE_* goes on. */
+static int
+serve(struct waiter *w, size_t i)
+{
+	int r;
+
+	r = conn_serve(w->ctx, &w->conns[i], w->ll, w->timeout_sec, w->out);
+	if (r == SERVE_DONE)
+		conn_drop(w, i);
+	return r;
+}
+
+/* Serves the connections poll found ready. */
+static int
+serve_ready(struct waiter *w, const struct pollfd *pfd)
+{
+	size_t i;
+	int r;
+
+	/* Downwards, so that moving the last connection into a freed slot skips nothing. */
+	for (i = w->nconn; i-- > 0;)
+		if (pfd[i].revents != 0 && (r = serve(w, i)) <= 0)
+			return r;
+	return 1;
+}
+
+/* Full: the one silent the longest makes room. */
+static void
+make_room(struct waiter *w)
+{
+	size_t i, idlest;
+
+	for (i = 1, idlest = 0; i < w->nconn; i++)
+		if (w->conns[i].active < w->conns[idlest].active)
+			idlest = i;
+	conn_close(&w->conns[idlest]);
+	w->conns[idlest] = w->conns[--w->nconn];
+	w->st->evicted++;
+	if (!w->evicted++)
+		ctx_trace(w->ctx, "callback: all %d connections busy -> dropping the idlest",
+		    CONN_MAX);
+}
+
+/* accept4 failed: 1 to go on (retry later, or paused), or an error. */
+static int
+accept_failed(struct waiter *w)
+{
+	if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+		/* Out of descriptors: wait for ours to close, if any. */
+		if (w->nconn == 0)
+			return ctx_errno(w->ctx, SCAUTH_ESYSTEM, "callback: accept");
+		w->paused = 1;
+	} else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK)
+		return ctx_errno(w->ctx, SCAUTH_ESYSTEM, "callback: accept");
+	return 1;       /* EAGAIN, or an error that accept(2) says to retry */
+}
+
+/* Accepts up to ACCEPT_BATCH connections, each served at once. */
+static int
+accept_batch(struct waiter *w)
+{
+	struct conn *c;
+	size_t batch;
+	int fd, r;
+
+	for (batch = 0; batch < ACCEPT_BATCH; batch++) {
+		if ((fd = accept4(w->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) == -1)
+			return accept_failed(w);
+		if (w->nconn == CONN_MAX)
+			make_room(w);
+		c = &w->conns[w->nconn++];
+		c->fd = fd;
+		c->active = mono_ms();
+		c->deadline = c->active + w->conn_ms;
+		w->st->accepted++;
+		c->head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
+		/* A browser sends its request with the connection: answer it now. */
+		if ((r = serve(w, w->nconn - 1)) <= 0)
+			return r;
+	}
+	return 1;
+}
+
+/* One round: expire, poll, serve, accept.  1 goes on; 0 or an error ends the wait. */
+static int
+wait_round(struct waiter *w, long long deadline)
+{
+	struct pollfd pfd[CONN_MAX + 1];
+	long long t, wake;
+	size_t npfd;
+	int accepting, r;
+
+	t = mono_ms();
+	if (t >= deadline)
+		return ctx_err(w->ctx, SCAUTH_ETIMEOUT, "no answer from the browser within %d s",
+		    w->timeout_sec);
+	wake = conns_expire(w, t, deadline);
+	accepting = !w->paused;
+	npfd = poll_set(w, pfd);
+	if (wake - t > POLL_MAX_MS)
+		wake = t + POLL_MAX_MS;
+	if (poll(pfd, npfd, (int)(wake - t)) == -1)
+		return errno == EINTR ? 1 : ctx_errno(w->ctx, SCAUTH_ESYSTEM, "callback: poll");
+	if ((r = serve_ready(w, pfd)) <= 0)
+		return r;
+	if (!accepting || pfd[npfd - 1].revents == 0)
+		return 1;
+	return accept_batch(w);
+}
+
 int
 listener_wait(scauth_ctx *ctx, int lfd, struct listen_login *ll, int timeout_sec,
     struct callback *out)
 {
-	struct conn conns[CONN_MAX];
-	struct pollfd pfd[CONN_MAX + 1];
-	struct conn *c;
-	size_t nconn = 0, npfd, i, idlest, batch, evicted = 0;
-	long long deadline, t, wake;
-	int r, fd, paused = 0, accepting;
+	struct listen_stats unused = { 0 };
+	struct waiter w;
+	long long deadline;
+	size_t i;
+	int r;
 
 	memset(out, 0, sizeof(*out));
+	memset(&w, 0, sizeof(w));
+	w.ctx = ctx;
+	w.lfd = lfd;
+	w.ll = ll;
+	w.timeout_sec = timeout_sec;
+	w.out = out;
+	w.st = ll->stats != NULL ? ll->stats : &unused;
+	w.conn_ms = ll->conn_ms > 0 ? ll->conn_ms : CONN_MS;
 	deadline = mono_ms() + (long long)timeout_sec * 1000;
-	for (;;) {
-		t = mono_ms();
-		if (t >= deadline) {
-			r = ctx_err(ctx, SCAUTH_ETIMEOUT, "no answer from the browser within %d s",
-			    timeout_sec);
-			goto out;
-		}
-		wake = deadline;
-		for (i = nconn; i-- > 0;) {
-			if (conns[i].deadline <= t) {
-				ctx_trace(ctx, "callback: no request within %d ms -> closed", CONN_MS);
-				conn_close(&conns[i]);
-				conns[i] = conns[--nconn];
-				paused = 0;
-			} else if (conns[i].deadline < wake)
-				wake = conns[i].deadline;
-		}
-		for (npfd = 0; npfd < nconn; npfd++) {
-			pfd[npfd].fd = conns[npfd].fd;
-			pfd[npfd].events = POLLIN;
-			pfd[npfd].revents = 0;
-		}
-		if ((accepting = !paused)) {
-			pfd[npfd].fd = lfd;
-			pfd[npfd].events = POLLIN;
-			pfd[npfd].revents = 0;
-			npfd++;
-		}
-		if (wake - t > POLL_MAX_MS)
-			wake = t + POLL_MAX_MS;
-		if (poll(pfd, npfd, (int)(wake - t)) == -1) {
-			if (errno == EINTR)
-				continue;
-			r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: poll");
-			goto out;
-		}
-		/* Downwards, so that moving the last connection into a freed slot skips nothing. */
-		for (i = nconn; i-- > 0;) {
-			if (pfd[i].revents == 0)
-				continue;
-			r = conn_serve(ctx, &conns[i], ll, timeout_sec, out);
-			if (r <= 0)
-				goto out;
-			if (r == SERVE_DONE) {
-				conn_close(&conns[i]);
-				conns[i] = conns[--nconn];
-				paused = 0;
-			}
-		}
-		if (!accepting || pfd[npfd - 1].revents == 0)
-			continue;
-		for (batch = 0; batch < ACCEPT_BATCH; batch++) {
-			fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-			if (fd == -1) {
-				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-				    errno == ENOMEM) {
-					/* Out of descriptors: wait for ours to close, if any. */
-					if (nconn == 0) {
-						r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: accept");
-						goto out;
-					}
-					paused = 1;
-				} else if (errno == EBADF || errno == EINVAL || errno == ENOTSOCK) {
-					r = ctx_errno(ctx, SCAUTH_ESYSTEM, "callback: accept");
-					goto out;
-				}
-				break;  /* EAGAIN, or an error that accept(2) says to retry */
-			}
-			if (nconn == CONN_MAX) {
-				/* Full: the one silent the longest makes room. */
-				for (i = 1, idlest = 0; i < nconn; i++)
-					if (conns[i].active < conns[idlest].active)
-						idlest = i;
-				conn_close(&conns[idlest]);
-				conns[idlest] = conns[--nconn];
-				if (!evicted++)
-					ctx_trace(ctx, "callback: all %d connections busy -> "
-					    "dropping the idlest", CONN_MAX);
-			}
-			c = &conns[nconn++];
-			c->fd = fd;
-			c->active = mono_ms();
-			c->deadline = c->active + CONN_MS;
-			c->head = (struct sbuf)SBUF_INIT(MAX_CALLBACK_REQUEST);
-			/* A browser sends its request with the connection: answer it now. */
-			r = conn_serve(ctx, c, ll, timeout_sec, out);
-			if (r <= 0)
-				goto out;
-			if (r == SERVE_DONE) {
-				conn_close(c);
-				--nconn;
-			}
-		}
-	}
- out:
-	for (i = 0; i < nconn; i++)
-		conn_close(&conns[i]);
+	while ((r = wait_round(&w, deadline)) > 0)
+		;
+	for (i = 0; i < w.nconn; i++)
+		conn_close(&w.conns[i]);
 	return r;
 }

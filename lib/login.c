@@ -2,8 +2,9 @@
  * login.c - the Authorization Code login with PKCE (RFC 7636, RFC 8252).
  *
  * A login is one verifier and one state: begin makes them and the authorize
- * URL; the code comes back either to the listener on redirect_uri (listen.c)
- * or pasted by a person; finish trades it for tokens and asks /me who logged
+ * URL; the code comes back either to the listener on redirect_uri (listen.c),
+ * or pasted by a person, or through the relay and the fleet's database from a
+ * person's phone (pair.c); finish trades it for tokens and asks /me who logged
  * in.  redirect_uri is checked here once, so that listen and paste can trust
  * its parts.  Nothing here is stored: the caller decides with
  * scauth_token_save().
@@ -34,6 +35,11 @@ struct scauth_login {
 	char cookie_name[sizeof(COOKIE_PREFIX) + 6];
 	char cookie[STATE_LEN + 1];     /* proves the callback came from that browser */
 	int started;                    /* the start address was opened */
+	int conn_ms;                    /* tests: login_listen_tune() */
+	struct listen_stats *stats;
+	struct login_page page;         /* the browser's page; removed when the login ends */
+	int relay;                      /* paired with a phone: the code comes from the relay */
+	struct pairing pair;
 };
 
 /* "localhost" and the names under it (RFC 6761 6.3), in any case. */
@@ -59,22 +65,22 @@ redirect_check(scauth_ctx *ctx, const char *uri, struct url *u)
 {
 	memset(u, 0, sizeof(*u));
 	if (uri == NULL || *uri == '\0')
-		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri is not set");
+		return ctx_err(ctx, SCAUTH_ECONFIG, "redirect_uri is not set");
 	if (url_parse(uri, u) != 0)
 		return ctx_err(ctx, SCAUTH_ECONFIG,
-		    "login: redirect_uri %s is not an http(s)://host:port/path URL", uri);
+		    "redirect_uri %s is not an http(s)://host:port/path URL", uri);
 	/*
 	 * RFC 8252 8.3: a name may resolve to more than the address we listen on.
 	 * Browsers try ::1 first for localhost, and any local user may bind
 	 * [::1]:port and take the redirect with its code and state.
 	 */
 	if (strcmp(u->scheme, "http") == 0 && is_localhost(u->host))
-		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s names localhost, which "
+		return ctx_err(ctx, SCAUTH_ECONFIG, "redirect_uri %s names localhost, which "
 		    "may resolve to ::1 as well as 127.0.0.1; use http://127.0.0.1:%s%s (RFC 8252 "
 		    "8.3) and register that URI", uri, u->port != NULL ? u->port : "8765", u->path);
 	/* url_parse() took care that a port given is 1..65535. */
 	if (u->port == NULL && strcmp(u->scheme, "http") == 0)
-		return ctx_err(ctx, SCAUTH_ECONFIG, "login: redirect_uri %s needs an explicit "
+		return ctx_err(ctx, SCAUTH_ECONFIG, "redirect_uri %s needs an explicit "
 		    "port, such as http://127.0.0.1:8765/callback", uri);
 	return 0;
 }
@@ -101,10 +107,10 @@ scauth_login_begin(scauth_ctx *ctx, scauth_login **out)
 	int r;
 
 	if (out == NULL)
-		return ctx_err(ctx, SCAUTH_EINVAL, "login: no place for the result");
+		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the result");
 	*out = NULL;
 	if (!ctx->loaded) {
-		r = ctx_err(ctx, SCAUTH_EINVAL, "login: the context is not loaded");
+		r = ctx_err(ctx, SCAUTH_EINVAL, "the context is not loaded");
 		goto out;
 	}
 	client_id = ctx->cfg[CFG_CLIENT_ID];
@@ -112,16 +118,16 @@ scauth_login_begin(scauth_ctx *ctx, scauth_login **out)
 	authorize_url = ctx->cfg[CFG_AUTHORIZE_URL];
 	if (client_id == NULL || *client_id == '\0') {
 		r = ctx_err(ctx, SCAUTH_ECONFIG,
-		    "login: client_id is not set (config key client_id or SOUNDCLOUD_CLIENT_ID)");
+		    "client_id is not set (config key client_id or SOUNDCLOUD_CLIENT_ID)");
 		goto out;
 	}
 	if (authorize_url == NULL || url_parse(authorize_url, &authz) != 0 ||
 	    strcmp(authz.scheme, "https") != 0) {
-		r = ctx_err(ctx, SCAUTH_ECONFIG, "login: authorize_url is not an https URL");
+		r = ctx_err(ctx, SCAUTH_ECONFIG, "authorize_url is not an https URL");
 		goto out;
 	}
 	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
-		r = ctx_err(ctx, SCAUTH_ENOMEM, "login: out of memory");
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
 		goto out;
 	}
 	lg->fd = -1;
@@ -132,7 +138,7 @@ scauth_login_begin(scauth_ctx *ctx, scauth_login **out)
 	    (r = random_state(ctx, lg->state)) != 0)
 		goto out;
 	if ((lg->verifier = sstrdup(verifier)) == NULL) {
-		r = ctx_err(ctx, SCAUTH_ENOMEM, "login: out of memory");
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((r = sbuf_addstr(&url, authorize_url)) != 0 ||
@@ -144,12 +150,12 @@ scauth_login_begin(scauth_ctx *ctx, scauth_login **out)
 	    (r = add_param(&url, 0, "code_challenge_method", "S256")) != 0 ||
 	    (r = add_param(&url, 0, "state", lg->state)) != 0 ||
 	    (scope != NULL && *scope != '\0' && (r = add_param(&url, 0, "scope", scope)) != 0)) {
-		r = r == SCAUTH_ENOMEM ? ctx_err(ctx, r, "login: out of memory") :
-		    ctx_err(ctx, SCAUTH_ECONFIG, "login: the authorize URL would be too long");
+		r = r == SCAUTH_ENOMEM ? ctx_err(ctx, r, "out of memory") :
+		    ctx_err(ctx, SCAUTH_ECONFIG, "the authorize URL would be too long");
 		goto out;
 	}
 	if ((lg->url = sbuf_steal(&url)) == NULL) {
-		r = ctx_err(ctx, SCAUTH_ENOMEM, "login: out of memory");
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
 		goto out;
 	}
 	*out = lg;
@@ -191,11 +197,11 @@ make_start(scauth_ctx *ctx, scauth_login *lg)
 	if ((r = sbuf_addf(&b, "%s://%s%s%s:%s%s", u->scheme, u->ipv6 ? "[" : "", u->host,
 	    u->ipv6 ? "]" : "", u->port, lg->start_path)) != 0) {
 		r = ctx_err(ctx, r == SCAUTH_ENOMEM ? r : SCAUTH_ECONFIG,
-		    "login: the start address would be too long");
+		    "the start address would be too long");
 		goto out;
 	}
 	if ((lg->start_url = sbuf_steal(&b)) == NULL)
-		r = ctx_err(ctx, SCAUTH_ENOMEM, "login: out of memory");
+		r = ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
  out:
 	scauth_wipe(nonce, sizeof(nonce));
 	sbuf_free(&b);
@@ -208,7 +214,7 @@ scauth_login_listen(scauth_ctx *ctx, scauth_login *lg)
 	int r;
 
 	if (lg == NULL)
-		return ctx_err(ctx, SCAUTH_EINVAL, "login: no login");
+		return ctx_err(ctx, SCAUTH_EINVAL, "no login");
 	if (lg->fd != -1 || lg->code != NULL)
 		return 0;
 	/*
@@ -230,26 +236,96 @@ scauth_login_start_url(const scauth_login *lg)
 }
 
 int
+scauth_login_page(scauth_ctx *ctx, scauth_login *lg, const char **address)
+{
+	int r;
+
+	if (address == NULL)
+		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the result");
+	*address = NULL;
+	if (lg == NULL || lg->fd == -1 || lg->start_url == NULL)
+		return ctx_err(ctx, SCAUTH_EINVAL, "not listening (scauth_login_listen first)");
+	if (lg->page.url[0] == '\0' &&
+	    (r = login_page_write(ctx, lg->start_url, &lg->page)) != 0)
+		return r;
+	*address = lg->page.url;
+	return 0;
+}
+
+/*
+ * The relay's callback goes to redirect_uri (the relay's own, registered at
+ * SoundCloud), so the exchange at finish names it as it is: nothing else
+ * changes for a login that a phone completes.
+ */
+int
+scauth_login_pair(scauth_ctx *ctx, scauth_login *lg)
+{
+	char challenge[44] = "";
+	int r;
+
+	if (lg == NULL)
+		return ctx_err(ctx, SCAUTH_EINVAL, "login: no login");
+	if (lg->relay)
+		return 0;
+	if ((r = pkce_challenge(ctx, lg->verifier, challenge)) != 0)
+		return r;
+	if ((r = pairing_create(ctx, &lg->pair, lg->state, challenge)) != 0)
+		return r;
+	lg->relay = 1;
+	return 0;
+}
+
+const char *
+scauth_login_pair_code(const scauth_login *lg)
+{
+	return lg != NULL && lg->relay ? lg->pair.shown : NULL;
+}
+
+const char *
+scauth_login_pair_address(const scauth_login *lg)
+{
+	return lg != NULL && lg->relay ? lg->pair.address : NULL;
+}
+
+const char *
+scauth_login_pair_link(const scauth_login *lg)
+{
+	return lg != NULL && lg->relay ? lg->pair.link : NULL;
+}
+
+void
+scauth_login_unpair(scauth_ctx *ctx, scauth_login *lg)
+{
+	if (ctx != NULL && lg != NULL && lg->relay)
+		pairing_drop(ctx, &lg->pair, lg->state);
+}
+
+int
 scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec)
 {
-	struct listen_login ll;
+	struct listen_login ll = { 0 };
 	struct callback cb = { 0 };
 	int r;
 
 	if (lg == NULL) {
-		r = ctx_err(ctx, SCAUTH_EINVAL, "login: no login");
+		r = ctx_err(ctx, SCAUTH_EINVAL, "no login");
 		goto out;
 	}
 	if (lg->code != NULL) {
 		r = 0;
 		goto out;
 	}
+	if (lg->relay) {
+		r = timeout_sec > 0 ? pairing_wait(ctx, &lg->pair, lg->state, timeout_sec, &lg->code) :
+		    ctx_err(ctx, SCAUTH_EINVAL, "login: the timeout must be positive");
+		goto out;
+	}
 	if (lg->fd == -1) {
-		r = ctx_err(ctx, SCAUTH_EINVAL, "login: not listening (scauth_login_listen first)");
+		r = ctx_err(ctx, SCAUTH_EINVAL, "not listening (scauth_login_listen first)");
 		goto out;
 	}
 	if (timeout_sec <= 0) {
-		r = ctx_err(ctx, SCAUTH_EINVAL, "login: the timeout must be positive");
+		r = ctx_err(ctx, SCAUTH_EINVAL, "the timeout must be positive");
 		goto out;
 	}
 	ll.path = lg->redirect.path;
@@ -259,6 +335,8 @@ scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec)
 	ll.cookie_name = lg->cookie_name;
 	ll.cookie = lg->cookie;
 	ll.started = lg->started;
+	ll.conn_ms = lg->conn_ms;
+	ll.stats = lg->stats;
 	r = listener_wait(ctx, lg->fd, &ll, timeout_sec, &cb);
 	lg->started = ll.started;       /* a later wait must not hand it out again */
 	if (r != 0)
@@ -268,6 +346,7 @@ scauth_login_wait(scauth_ctx *ctx, scauth_login *lg, int timeout_sec)
 	/* Served its purpose: later requests (a favicon) are refused at once, not left hanging. */
 	close(lg->fd);
 	lg->fd = -1;
+	login_page_remove(&lg->page);
  out:
 	callback_free(&cb);
 	return r;
@@ -373,10 +452,10 @@ scauth_login_finish(scauth_ctx *ctx, scauth_login *lg, scauth_token **out)
 	int r;
 
 	if (out == NULL)
-		return ctx_err(ctx, SCAUTH_EINVAL, "login: no place for the result");
+		return ctx_err(ctx, SCAUTH_EINVAL, "no place for the result");
 	*out = NULL;
 	if (lg == NULL || lg->code == NULL) {
-		r = ctx_err(ctx, SCAUTH_EINVAL, "login: no authorization code yet");
+		r = ctx_err(ctx, SCAUTH_EINVAL, "no authorization code yet");
 		goto out;
 	}
 	r = oauth_code(ctx, lg->code, lg->verifier, &tok);
@@ -402,6 +481,8 @@ scauth_login_free(scauth_login *lg)
 		return;
 	if (lg->fd != -1)
 		close(lg->fd);
+	login_page_remove(&lg->page);
+	pairing_free(&lg->pair);
 	sfree(lg->verifier);
 	sfree(lg->code);
 	sfree(lg->url);
@@ -409,6 +490,20 @@ scauth_login_free(scauth_login *lg)
 	url_free(&lg->redirect);
 	scauth_wipe(lg, sizeof(*lg));
 	free(lg);
+}
+
+void
+login_pair_stopped(scauth_login *lg, int (*stopped)(void *), void *arg)
+{
+	lg->pair.stopped = stopped;
+	lg->pair.stopped_arg = arg;
+}
+
+void
+login_listen_tune(scauth_login *lg, int conn_ms, struct listen_stats *stats)
+{
+	lg->conn_ms = conn_ms;
+	lg->stats = stats;
 }
 
 const char *

@@ -187,6 +187,39 @@ scauth_token_renewable(const scauth_token *t)
 	return t != NULL && (t->refresh != NULL || t->refresh_held);
 }
 
+/*
+ * What a machine keeps of a grant held elsewhere (a local copy): the
+ * refresh token dropped, marked as held there so that the copy still reads
+ * as renewable; the access token dropped too unless keep_access.
+ */
+void
+record_reduce(struct scauth_token *t, int keep_access)
+{
+	if (t->refresh != NULL)
+		t->refresh_held = 1;
+	sfree(t->refresh);
+	t->refresh = NULL;
+	if (!keep_access) {
+		sfree(t->access);
+		t->access = NULL;
+	}
+}
+
+/*
+ * A copy given back to be stored (scauth_token_save of what
+ * scauth_token_peek read from the copy) gets the refresh token of whole, the
+ * record it replaces, again: no save through a copy can lose it.
+ */
+int
+record_refill(struct scauth_token *t, const struct scauth_token *whole)
+{
+	if (t->refresh_held && t->refresh == NULL && whole != NULL && whole->refresh != NULL &&
+	    (t->refresh = sstrdup(whole->refresh)) == NULL)
+		return SCAUTH_ENOMEM;
+	t->refresh_held = 0;
+	return 0;
+}
+
 struct scauth_token *
 record_dup(const struct scauth_token *t)
 {

@@ -4,7 +4,9 @@
  * libscauth hands out valid SoundCloud access tokens: it runs the OAuth 2.1
  * flows (Authorization Code with PKCE, Client Credentials), refreshes with
  * single-use rotating refresh tokens under a cross-process lock, caches and
- * stores tokens safely (files or the kernel keyring) and recovers from 401s.
+ * stores tokens safely (in a file, the kernel keyring, the desktop's Secret
+ * Service or a fleet's PostgreSQL database: the `store` key) and recovers
+ * from 401s.
  * Front ends (the git credential helper, the PAM module) are thin layers over
  * this header.
  *
@@ -19,10 +21,13 @@
  *    live as long as it does.  Accessors that return a secret say so: do not
  *    copy those strings without wiping the copy.
  *  - The library never prints, never exits, never reads the terminal and
- *    keeps no global state; one context must not be used by two threads at
- *    once, distinct contexts may.
- *  - libcurl and libcrypto are loaded on first use, so that work needing no
- *    network (a cached token, status) does not pay for loading them.
+ *    keeps no global state but the network libraries it loaded; one context
+ *    must not be used by two threads at once, distinct contexts may.
+ *  - libcurl, libcrypto and json-c (libpq for store = postgres, libkeyutils
+ *    for store = keyring) are loaded on first use, so that work needing no
+ *    network (a cached token, status) does not pay for loading them.  Each is loaded and initialised once per
+ *    process, by the first context that needs it, under a process-wide lock,
+ *    and stays loaded until the process ends.
  */
 #ifndef SCAUTH_H
 #define SCAUTH_H
@@ -68,7 +73,12 @@ enum scauth_err {
 	SCAUTH_EPROTO = -21,       /* malformed or oversized answer, unexpected redirect */
 	SCAUTH_ESTATE = -22,       /* authorization callback with a wrong state or issuer */
 	SCAUTH_ENOLIB = -23,       /* a library needed for this (libcurl, libcrypto, libqrencode) is missing */
-	SCAUTH_EHTTP = -24,        /* the API answered with an error status (see the response) */
+	/*
+	 * The token endpoint answered an error status with no OAuth error in it
+	 * (login, refresh, client credentials).  scauth_api_request() never
+	 * returns it: the API's statuses are in its response.
+	 */
+	SCAUTH_EHTTP = -24,
 };
 
 /* Returns a static, human-readable name for an error code; never NULL. */
@@ -114,11 +124,21 @@ typedef struct scauth_ctx scauth_ctx;
  * OPENSSL_*, SSL_CERT_*, every *_proxy, PG*, KRB5*, LDAP*) hidden and HOME
  * set to the context's home, and requests set no proxy and explicit CA
  * locations.  The application's environment is left as it was, but while a
- * library loads or libpq connects, environ points at the filtered copy: a
- * threaded application must not read or change its environment from another
- * thread meanwhile.  A process running with AT_SECURE (set-user-ID,
- * set-group-ID, file capabilities) always gets this flag, since its
- * environment is its caller's.
+ * library loads or libpq connects, environ points at the filtered copy.
+ * Those swaps happen under one process-wide lock, which every load and
+ * every libpq connection of the library takes, so that threads with
+ * contexts of their own (with the flag or without) never interleave them and
+ * environ is always the application's own array again when the call
+ * returns; a NO_ENV connection to the database holds the lock while it
+ * connects (at most its connect timeout).  The application's own threads do
+ * not take that lock: they must not read or change the environment while
+ * another thread loads a library or connects with this flag.  A library's
+ * one-time initialisation (libcurl's reading of SSLKEYLOGFILE, OpenSSL's
+ * configuration) is done by the first context that loads it: in a process
+ * that mixes contexts with and without the flag, make the first use one
+ * with the flag to keep the caller's variables from every context.  A
+ * process running with AT_SECURE (set-user-ID, set-group-ID, file
+ * capabilities) always gets this flag, since its environment is its caller's.
  */
 #define SCAUTH_CTX_NO_ENV      0x1u /* ignore the environment and the user's config (PAM) */
 #define SCAUTH_CTX_ROOT_CONFIG 0x2u /* config files must be root-owned, not group/other-writable */
@@ -288,10 +308,20 @@ SCAUTH_API int scauth_token_save(scauth_ctx *ctx, enum scauth_grant grant, const
 SCAUTH_API int scauth_token_erase(scauth_ctx *ctx, enum scauth_grant grant);
 
 /*
+ * SCAUTH_OK when the store could keep (or remove) the grant now, checked
+ * without writing and without a request to the server: for a login to call
+ * before it asks for a grant that a locked keyring could not keep (nor a
+ * second one be put beside the locked one).  SCAUTH_ESTORE ("the keyring is
+ * locked" ...) otherwise; stores that are always ready return SCAUTH_OK.
+ */
+SCAUTH_API int scauth_token_storable(scauth_ctx *ctx, enum scauth_grant grant);
+
+/*
  * Signs the user grant out at the server (POST signout_url with its access
  * token, refreshed first if needed), then erases it locally whatever the
- * server said.  Returns SCAUTH_OK, or the server-side error after the local
- * erase succeeded, or the local error.
+ * server said.  A store that could not erase it (a locked keyring) is found
+ * before the sign-out, which is then not sent.  Returns SCAUTH_OK, or the
+ * server-side error after the local erase succeeded, or the local error.
  */
 SCAUTH_API int scauth_logout(scauth_ctx *ctx);
 
@@ -351,15 +381,29 @@ SCAUTH_API int scauth_login_begin(scauth_ctx *ctx, scauth_login **out);
 SCAUTH_API const char *scauth_login_url(const scauth_login *lg);
 
 /*
- * The address to hand a browser that the front end starts itself, once
- * scauth_login_listen() succeeded (NULL before, and in paste mode): a
- * one-time start address on the listener that redirects to the authorize URL
- * and sets a cookie.  It carries no state, so a command line in /proc gives
- * other local users nothing to log in with.  A second visit to it, or (after
- * it was visited) a redirect without its cookie, ends scauth_login_wait()
- * with SCAUTH_ESTATE.  Owned by lg.
+ * The one-time start address on the listener, once scauth_login_listen()
+ * succeeded (NULL before, and in paste mode): it redirects to the authorize
+ * URL and sets a cookie.  A second visit to it, or (after it was visited) a
+ * redirect without its cookie, ends scauth_login_wait() with SCAUTH_ESTATE.
+ * Never put it on a command line, where any local user reads it in /proc
+ * and may run the whole flow with their own account before a slow browser
+ * gets there: hand a browser scauth_login_page() instead.  Owned by lg.
  */
 SCAUTH_API const char *scauth_login_start_url(const scauth_login *lg);
+
+/*
+ * The address to hand a browser that the front end starts itself, once
+ * scauth_login_listen() succeeded: "file://" followed by the path of a page
+ * that forwards to the start address (no script), readable by the caller
+ * alone.  The page is the only file in a directory made for it (0700) in
+ * $XDG_RUNTIME_DIR/soundcloud-auth when the runtime directory is the
+ * caller's and closed to others, else in $TMPDIR or /tmp; the path needs no
+ * escaping in the URL.  Written on the first call; the page and its
+ * directory are removed when scauth_login_wait() got the redirect and by
+ * scauth_login_free().  A front end ended by a signal may remove them itself
+ * (unlink() the path, rmdir() its directory).  *address is owned by lg.
+ */
+SCAUTH_API int scauth_login_page(scauth_ctx *ctx, scauth_login *lg, const char **address);
 
 /*
  * Binds the loopback (or LAN) listener on redirect_uri's host and port.
@@ -389,6 +433,35 @@ SCAUTH_API int scauth_login_paste(scauth_ctx *ctx, scauth_login *lg, const char 
  */
 SCAUTH_API int scauth_login_finish(scauth_ctx *ctx, scauth_login *lg, scauth_token **out);
 
+/*
+ * Phone login through the relay (relay_url): pairs the login with a phone
+ * through the fleet's database (postgres): a row with a short code, the
+ * login's state and PKCE challenge, living 10 minutes.  A person opens
+ * relay_url on a phone and types the code; the relay sends the phone to
+ * SoundCloud and stores the redirect's code, which only this login (its
+ * verifier, the client secret) can redeem.  scauth_login_wait() then waits
+ * on the database (LISTEN, and a re-check every few seconds) and takes the
+ * code once; redirect_uri must be the relay's callback.  Errors:
+ * SCAUTH_ECONFIG (relay_url or postgres unset), the database's
+ * (SCAUTH_ESTORE when it cannot be reached), SCAUTH_ENOLIB (no libpq).
+ * scauth_login_wait() on a paired login: SCAUTH_ELOGIN once the pairing
+ * expired, SCAUTH_EDENIED (or the mapped error) with the description for an
+ * error= redirect, SCAUTH_ETIMEOUT when the time ran out (it still waits).
+ */
+SCAUTH_API int scauth_login_pair(scauth_ctx *ctx, scauth_login *lg);
+/* The code to type, "XXXX-XXXX"; NULL before scauth_login_pair().  Owned by lg. */
+SCAUTH_API const char *scauth_login_pair_code(const scauth_login *lg);
+/* relay_url as a person reads it: without "https://".  Owned by lg. */
+SCAUTH_API const char *scauth_login_pair_address(const scauth_login *lg);
+/* relay_url with "code=XXXXXXXX" added, for a QR code.  Owned by lg. */
+SCAUTH_API const char *scauth_login_pair_link(const scauth_login *lg);
+/*
+ * Deletes the pairing if it was not taken (a login given up or abandoned),
+ * so that the code cannot be used any more; keeps scauth_errmsg().  Free the
+ * login with scauth_login_free() afterwards, before its context.
+ */
+SCAUTH_API void scauth_login_unpair(scauth_ctx *ctx, scauth_login *lg);
+
 /* Closes the listener, wipes and frees.  NULL is allowed. */
 SCAUTH_API void scauth_login_free(scauth_login *lg);
 
@@ -403,10 +476,18 @@ enum scauth_login_step {
 	SCAUTH_STEP_WAIT,          /* scauth_login_wait */
 	SCAUTH_STEP_PASTE,         /* the ask_paste callback, or scauth_login_paste */
 	SCAUTH_STEP_FINISH,        /* scauth_login_finish */
+	SCAUTH_STEP_BROWSER,       /* scauth_login_page: no browser is started, the login goes on */
+	SCAUTH_STEP_PAIR,          /* scauth_login_pair (ui->relay) */
 };
 
 /* How scauth_login_run() talks to the person; arg is passed to each callback. */
 struct scauth_login_ui {
+	/*
+	 * sizeof(struct scauth_login_ui) as the caller was compiled: the
+	 * library reads only the members it covers, so that members added at
+	 * the end in a later release leave older callers working.
+	 */
+	size_t size;
 	void *arg;
 	int paste;                 /* ask for a paste instead of listening */
 	int timeout_sec;           /* how long to wait for the redirect */
@@ -425,15 +506,50 @@ struct scauth_login_ui {
 	void (*step_failed)(void *arg, enum scauth_login_step step, int err);
 	/*
 	 * Optional: starts a browser on address, right after show_url: the
-	 * one-time start address when listening (scauth_login_start_url()),
-	 * the authorize URL for a paste.
+	 * file:// address of the page that forwards to the start address when
+	 * listening (scauth_login_page(), removed when scauth_login_run()
+	 * returns), the authorize URL for a paste.  Not called when the page
+	 * cannot be written (step_failed is told, with SCAUTH_STEP_BROWSER).
 	 */
 	void (*start_browser)(void *arg, const char *address);
+	/*
+	 * A phone login through the relay instead (scauth_login_pair()):
+	 * show_pairing and not show_url, no listener, no paste, no browser.
+	 */
+	int relay;
+	/*
+	 * Shows what the person does on the phone: open address (relay_url
+	 * without "https://") and type code ("XXXX-XXXX"); link is relay_url
+	 * with the code, for a QR code.  Returns 0, or a negative SCAUTH_E*
+	 * that ends the login.
+	 */
+	int (*show_pairing)(void *arg, const char *address, const char *code, const char *link);
+	/*
+	 * Optional, for a wait driven by prompts: asks the person to confirm
+	 * (Enter) that the phone is done, left seconds before the wait ends;
+	 * again is 0 the first time, 1 when the login had not come after the
+	 * last answer.  Returns 0 when answered, or a negative SCAUTH_E* that
+	 * ends the login.  Without it the wait is on the database alone.
+	 */
+	int (*confirm)(void *arg, int left, int again);
+	/*
+	 * Optional, for a wait on the database (relay): asked whenever a signal
+	 * interrupts the wait, and between its re-checks; nonzero ends the login
+	 * with SCAUTH_ELOGIN and deletes the pairing, so that a front end whose
+	 * signal handler only sets a flag (SIGTERM, SIGHUP, SIGINT) leaves no
+	 * live code behind.  Added last, so that every member before it keeps
+	 * its offset.
+	 */
+	int (*stopped)(void *arg);
 };
 
 /*
- * The whole login, written once over the calls above: begin; listen unless
- * ui->paste; show the URL (and start the browser on the start address);
+ * The whole login, written once over the calls above: begin; with
+ * ui->relay, pair, show the pairing, wait (asking ui->confirm between
+ * short waits when given), finish, and delete the pairing when the login
+ * fails.  Otherwise: listen unless
+ * ui->paste; show the URL (and start the browser on the page that forwards to
+ * the start address);
  * wait for the redirect, or ask for a paste; finish.  A listener that cannot
  * be opened ends the login with SCAUTH_EUNAVAIL at SCAUTH_STEP_LISTEN
  * (scauth_errmsg() names the address and port), since whoever holds the port
@@ -443,28 +559,6 @@ struct scauth_login_ui {
  */
 SCAUTH_API int scauth_login_run(scauth_ctx *ctx, const struct scauth_login_ui *ui,
                                 scauth_token **out);
-
-/* ------------------------------------------------------------------------ */
-/* Helpers for front ends. */
-
-/*
- * Renders text as a QR code for a terminal, two modules per character cell
- * with Unicode half blocks, with a quiet zone.  *out is a NUL-terminated
- * UTF-8 string of lines, free() it.  SCAUTH_ENOLIB without libqrencode.
- */
-SCAUTH_API int scauth_qr_render(const char *text, char **out);
-
-/* Wipes n bytes at p in a way the compiler cannot drop. */
-SCAUTH_API void scauth_wipe(void *p, size_t n);
-
-/*
- * 1 if the strings are equal, in time that depends only on their lengths
- * (for secrets and nonces).  NULLs compare unequal.
- */
-SCAUTH_API int scauth_ct_streq(const char *a, const char *b);
-
-/* Writes t as "YYYY-MM-DD HH:MM:SS UTC" (seconds since the epoch if it cannot). */
-SCAUTH_API void scauth_format_utc(time_t t, char *buf, size_t len);
 
 #ifdef __cplusplus
 }

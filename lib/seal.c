@@ -7,11 +7,21 @@
  * its dumps, its backups and its administrators never hold a usable token.
  * A sealed record is
  *
- *   version (1 byte) | nonce (12 random bytes) | ciphertext | tag (16 bytes)
+ *   format (1 byte) | nonce (12 random bytes) | ciphertext | tag (16 bytes)
  *
- * and the additional authenticated data is "scauth-seal", the version and
- * the slot name: a record copied into another slot (another profile's, the
- * app slot) or altered by one bit does not open.  A random 96-bit nonce per
+ * and the additional authenticated data (AAD) of format 2 is
+ *
+ *   "scauth-seal" NUL | format | fleet id (16 bytes) | row version (8, big-endian) | slot
+ *
+ * (the fixed-size fields first, so that no two bindings make the same
+ * bytes): a record copied into another slot (another profile's, the app
+ * slot), into another fleet's database, written back at another row version
+ * than the one it was sealed for, or altered by one bit does not open.  A
+ * record written back together with its old version does open: each machine
+ * remembers the highest version it has seen (fleet.c) to refuse that.
+ * Format 1, before fleet ids, bound the slot alone ("scauth-seal" NUL | 1 |
+ * slot); it is opened only where fleet.c allows it (a fleet that `fleet
+ * init` has not upgraded yet), and written only there.  A random 96-bit nonce per
  * write is safe for far more writes than a grant ever sees (NIST SP 800-38D
  * allows 2^32 under one key).  The key file is checked on its open
  * descriptor, like every file of the store: never through a link, owned by
@@ -20,6 +30,7 @@
 #include "internal.h"
 #include "dl.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -146,23 +157,38 @@ out:
 	return r;
 }
 
-/* "scauth-seal" NUL version slot: what a sealed record is bound to. */
+int
+seal_format(const void *data, size_t len)
+{
+	return len > 0 ? ((const unsigned char *)data)[0] : -1;
+}
+
+/* What a sealed record is bound to, in the bytes of its format (see above). */
 static int
-make_aad(scauth_ctx *ctx, const char *slot, unsigned char *aad, size_t cap, size_t *len)
+make_aad(scauth_ctx *ctx, const struct seal_aad *a, unsigned char *aad, size_t cap, size_t *len)
 {
 	size_t p = sizeof(SEAL_AAD_PREFIX), n;
+	uint64_t v;
 
-	if (slot == NULL || (n = strlen(slot)) == 0 || p + 1 + n > cap)
+	if (a == NULL || a->slot == NULL || (n = strlen(a->slot)) == 0 ||
+	    p + 1 + SEAL_FLEET_ID_LEN + sizeof(v) + n > cap)
 		return ctx_err(ctx, SCAUTH_EINVAL, "seal: no slot or a slot name too long");
 	memcpy(aad, SEAL_AAD_PREFIX, p);        /* with its NUL, as a separator */
-	aad[p] = SEAL_VERSION;
-	memcpy(aad + p + 1, slot, n);
-	*len = p + 1 + n;
+	aad[p++] = a->fleet != NULL ? SEAL_VERSION : SEAL_VERSION_1;
+	if (a->fleet != NULL) {
+		memcpy(aad + p, a->fleet, SEAL_FLEET_ID_LEN);
+		p += SEAL_FLEET_ID_LEN;
+		v = htobe64((uint64_t)a->version);
+		memcpy(aad + p, &v, sizeof(v));
+		p += sizeof(v);
+	}
+	memcpy(aad + p, a->slot, n);
+	*len = p + n;
 	return 0;
 }
 
 int
-seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const struct seal_aad *a,
     const void *data, size_t len, struct sbuf *out)
 {
 	const struct crypto_fns *c;
@@ -171,10 +197,11 @@ seal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
 	unsigned char *ct = NULL;
 	size_t aadlen;
 	int n, fin, r;
-	char v = SEAL_VERSION;
+	char v;
 
-	if ((r = make_aad(ctx, slot, aad, sizeof(aad), &aadlen)) != 0)
+	if ((r = make_aad(ctx, a, aad, sizeof(aad), &aadlen)) != 0)
 		return r;
+	v = (char)aad[sizeof(SEAL_AAD_PREFIX)];
 	if (len > MAX_RECORD)
 		return ctx_err(ctx, SCAUTH_EINVAL, "seal: record over %d bytes", MAX_RECORD);
 	if ((r = dl_crypto(ctx, &c)) != 0)
@@ -207,23 +234,28 @@ out:
 }
 
 int
-unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
+unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const struct seal_aad *a,
     const void *data, size_t len, struct sbuf *out)
 {
 	const unsigned char *p = data;
 	const struct crypto_fns *c;
 	EVP_CIPHER_CTX *cc = NULL;
 	unsigned char aad[MAX_PROFILE_LEN + 64], tag[SEAL_TAG_LEN], *pt = NULL;
+	const char *slot = a != NULL ? a->slot : NULL;
 	size_t aadlen, ctlen = 0;
 	int n, fin, r;
 
-	if ((r = make_aad(ctx, slot, aad, sizeof(aad), &aadlen)) != 0)
+	if ((r = make_aad(ctx, a, aad, sizeof(aad), &aadlen)) != 0)
 		return r;
 	if (len < SEAL_OVERHEAD || len > MAX_RECORD + SEAL_OVERHEAD)
 		return ctx_err(ctx, SCAUTH_ECORRUPT, "sealed record of slot %s: wrong size", slot);
-	if (p[0] != SEAL_VERSION)
+	if (p[0] != SEAL_VERSION && p[0] != SEAL_VERSION_1)
 		return ctx_err(ctx, SCAUTH_ECORRUPT, "sealed record of slot %s: unknown format "
 		    "version %u", slot, (unsigned)p[0]);
+	/* The caller chose the format it accepts; the other one is never tried. */
+	if (p[0] != aad[sizeof(SEAL_AAD_PREFIX)])
+		return ctx_err(ctx, SCAUTH_ECORRUPT, "sealed record of slot %s: format %u where "
+		    "format %u was expected", slot, (unsigned)p[0], (unsigned)aad[sizeof(SEAL_AAD_PREFIX)]);
 	if ((r = dl_crypto(ctx, &c)) != 0)
 		return r;
 	ctlen = len - SEAL_OVERHEAD;
@@ -242,8 +274,8 @@ unseal(scauth_ctx *ctx, const unsigned char key[SEAL_KEY_LEN], const char *slot,
 	    c->cipher_ctrl(cc, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN, tag) != 1 ||
 	    c->decrypt_final(cc, pt + n, &fin) != 1) {
 		r = ctx_err(ctx, SCAUTH_ECORRUPT, "sealed record of slot %s does not open: another "
-		    "seal_key_file than the one it was sealed with, or it was altered or copied "
-		    "from another slot", slot);
+		    "seal_key_file than the one it was sealed with, or it was altered, copied "
+		    "from another slot or fleet, or written back at another row version", slot);
 		goto out;
 	}
 	r = sbuf_add(out, pt, ctlen);

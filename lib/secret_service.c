@@ -9,6 +9,15 @@
  * own ("org.soundcloud-auth.Grant", attributes profile and grant), holds the
  * whole record; `secret-tool search profile NAME` finds it.
  *
+ * Items are searched for by profile and grant alone, and the schema's name
+ * is checked on the unlocked ones here: gnome-keyring started over its file
+ * without the password (an automatic desktop login) knows a locked item
+ * only by its hashed attributes, and a search that names the schema misses
+ * it, so that a locked grant would read as none.  A locked item with our
+ * attributes counts as ours until it is unlocked.  A grant is rewritten in
+ * place, in whichever keyring holds it; only a new one goes to the default
+ * keyring, and never while a locked one may hold it.
+ *
  * No call may hang: each runs asynchronously in a main context of ours and
  * is cancelled when ctx->timeout passes.  A locked item or collection is
  * never unlocked behind the caller's back when no one can answer a prompt
@@ -44,6 +53,7 @@ struct secret_fns {
 	__typeof__(g_object_ref) *object_ref;
 	__typeof__(g_object_unref) *object_unref;
 	__typeof__(g_error_free) *error_free;
+	__typeof__(g_free) *mem_free;
 	__typeof__(g_io_error_quark) *io_error_quark;
 	__typeof__(g_hash_table_new) *hash_table_new;
 	__typeof__(g_hash_table_insert) *hash_table_insert;
@@ -64,6 +74,8 @@ struct secret_fns {
 	__typeof__(secret_collection_for_alias_finish) *collection_for_alias_finish;
 	__typeof__(secret_collection_get_locked) *collection_get_locked;
 	__typeof__(secret_item_get_locked) *item_get_locked;
+	__typeof__(secret_item_get_schema_name) *item_get_schema_name;
+	__typeof__(g_dbus_proxy_get_object_path) *proxy_get_object_path;
 	__typeof__(secret_item_get_secret) *item_get_secret;
 	__typeof__(secret_item_delete) *item_delete;
 	__typeof__(secret_item_delete_finish) *item_delete_finish;
@@ -89,6 +101,7 @@ static const struct dl_sym secret_syms[] = {
 	SS_SYM(object_ref, "g_object_ref"),
 	SS_SYM(object_unref, "g_object_unref"),
 	SS_SYM(error_free, "g_error_free"),
+	SS_SYM(mem_free, "g_free"),
 	SS_SYM(io_error_quark, "g_io_error_quark"),
 	SS_SYM(hash_table_new, "g_hash_table_new"),
 	SS_SYM(hash_table_insert, "g_hash_table_insert"),
@@ -109,6 +122,8 @@ static const struct dl_sym secret_syms[] = {
 	SS_SYM(collection_for_alias_finish, "secret_collection_for_alias_finish"),
 	SS_SYM(collection_get_locked, "secret_collection_get_locked"),
 	SS_SYM(item_get_locked, "secret_item_get_locked"),
+	SS_SYM(item_get_schema_name, "secret_item_get_schema_name"),
+	SS_SYM(proxy_get_object_path, "g_dbus_proxy_get_object_path"),
 	SS_SYM(item_get_secret, "secret_item_get_secret"),
 	SS_SYM(item_delete, "secret_item_delete"),
 	SS_SYM(item_delete_finish, "secret_item_delete_finish"),
@@ -117,7 +132,7 @@ static const struct dl_sym secret_syms[] = {
 	SS_SYM(value_unref, "secret_value_unref"),
 };
 
-/* What a context keeps between calls: the library, our main context, the service proxy. */
+/* Our part of a context (ctx->mod[MOD_SS]): the library, our main context, the service proxy. */
 struct ss_state {
 	void *handle;
 	struct secret_fns fn;
@@ -127,6 +142,17 @@ struct ss_state {
 
 static const SecretSchema schema = {
 	SCHEMA_NAME, SECRET_SCHEMA_NONE,
+	{
+		{ "profile", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ "grant", SECRET_SCHEMA_ATTRIBUTE_STRING },
+		{ NULL, 0 },
+	},
+	0, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+};
+
+/* For searches: without "xdg:schema", which a keyring locked at boot cannot match. */
+static const SecretSchema search_schema = {
+	SCHEMA_NAME, SECRET_SCHEMA_DONT_MATCH_NAME,
 	{
 		{ "profile", SECRET_SCHEMA_ATTRIBUTE_STRING },
 		{ "grant", SECRET_SCHEMA_ATTRIBUTE_STRING },
@@ -264,6 +290,23 @@ have_session_bus(void)
 	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* Frees the context's part (dl_release()'s hook). */
+static void
+ss_release(scauth_ctx *ctx)
+{
+	struct ss_state *ss = ctx->mod[MOD_SS];
+
+	if (ss == NULL)
+		return;
+	if (ss->service != NULL)
+		ss->fn.object_unref(ss->service);
+	if (ss->mctx != NULL)
+		ss->fn.main_context_unref(ss->mctx);
+	dlclose(ss->handle);
+	free(ss);
+	ctx->mod[MOD_SS] = NULL;
+}
+
 static int
 ss_load(scauth_ctx *ctx, struct ss_state **out)
 {
@@ -272,7 +315,7 @@ ss_load(scauth_ctx *ctx, struct ss_state **out)
 	int r;
 
 	*out = NULL;
-	if ((ss = ctx->ss) == NULL) {
+	if ((ss = ctx->mod[MOD_SS]) == NULL) {
 		if ((ss = calloc(1, sizeof(*ss))) == NULL)
 			return SCAUTH_ENOMEM;
 		if ((r = dl_load(ctx, names, secret_syms, ARRAY_SIZE(secret_syms), &ss->handle,
@@ -285,7 +328,8 @@ ss_load(scauth_ctx *ctx, struct ss_state **out)
 			free(ss);
 			return SCAUTH_ENOMEM;
 		}
-		ctx->ss = ss;
+		ctx->mod[MOD_SS] = ss;
+		dl_on_release(ctx, ss_release);
 	}
 	*out = ss;
 	return 0;
@@ -405,7 +449,7 @@ free_items(struct ss_state *ss, GList *items)
 	ss->fn.list_free(items);
 }
 
-/* Finds our items (locked ones too), secrets loaded for the unlocked ones. */
+/* Finds the items with our attributes (locked ones too), secrets loaded for the unlocked ones. */
 static int
 search(scauth_ctx *ctx, struct ss_state *ss, const char *profile, const char *grant,
     GList **items)
@@ -420,8 +464,8 @@ search(scauth_ctx *ctx, struct ss_state *ss, const char *profile, const char *gr
 		return SCAUTH_ENOMEM;
 	if ((r = call_begin(ss, &c, ctx->timeout)) != 0)
 		goto out;
-	ss->fn.search(ss->service, &schema, attrs, SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS,
-	    c.cancel, call_done, &c);
+	ss->fn.search(ss->service, &search_schema, attrs,
+	    SECRET_SEARCH_ALL | SECRET_SEARCH_LOAD_SECRETS, c.cancel, call_done, &c);
 	call_wait(&c);
 	*items = ss->fn.search_finish(ss->service, c.res, &err);
 	r = err != NULL ? call_error(ctx, &c, err, "search") : 0;
@@ -431,12 +475,80 @@ out:
 	return r;
 }
 
+/* An unlocked item with our attributes is ours if it has our schema (another program's is not). */
+static int
+ours(struct ss_state *ss, SecretItem *item)
+{
+	gchar *name = ss->fn.item_get_schema_name(item);
+	int yes = name != NULL && strcmp(name, SCHEMA_NAME) == 0;
+
+	ss->fn.mem_free(name);
+	return yes;
+}
+
+/* What a search found for a slot. */
+struct found {
+	GList *items;           /* everything it gave, owned */
+	SecretItem *item;       /* the first unlocked item of ours: the grant */
+	SecretItem *locked;     /* the first locked one, which may be ours */
+};
+
+static void
+found_free(struct ss_state *ss, struct found *f)
+{
+	free_items(ss, f->items);
+	memset(f, 0, sizeof(*f));
+}
+
+static int
+find(scauth_ctx *ctx, struct ss_state *ss, const char *profile, const char *grant,
+    struct found *f)
+{
+	GList *l;
+	int r;
+
+	found_free(ss, f);
+	if ((r = search(ctx, ss, profile, grant, &f->items)) != 0)
+		return r;
+	for (l = f->items; l != NULL; l = l->next) {
+		if (ss->fn.item_get_locked(l->data)) {
+			if (f->locked == NULL)
+				f->locked = l->data;
+		} else if (f->item == NULL && ours(ss, l->data)) {
+			f->item = l->data;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Finds the grant's item.  When only a locked item may hold it, that is
+ * the keyring is locked (a prompt is offered when one can be shown), never
+ * "no grant": a login would then put a second grant beside it.  0 with
+ * f->item NULL when there is none.
+ */
+static int
+resolve(scauth_ctx *ctx, struct ss_state *ss, const char *profile, const char *grant,
+    struct found *f)
+{
+	int r;
+
+	if ((r = find(ctx, ss, profile, grant, f)) != 0 || f->item != NULL || f->locked == NULL)
+		return r;
+	if ((r = unlock_prompt(ctx, ss, f->locked)) != 0)
+		return r;
+	/* Unlocked now: search again to load its secret (or to see it is not ours). */
+	if ((r = find(ctx, ss, profile, grant, f)) != 0)
+		return r;
+	return f->item == NULL && f->locked != NULL ? locked_error(ctx, NULL) : 0;
+}
+
 int
 ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *out)
 {
 	struct ss_state *ss = NULL;
-	GList *items = NULL, *l;
-	SecretItem *item = NULL, *locked = NULL;
+	struct found f = { 0 };
+	SecretItem *item;
 	SecretValue *value = NULL;
 	const gchar *p;
 	gsize len = 0;
@@ -445,31 +557,9 @@ ss_lookup(scauth_ctx *ctx, const char *profile, const char *grant, struct sbuf *
 	if ((r = ss_connect(ctx, &ss)) != 0)
 		return r;
 	ss->fn.push_thread_default(ss->mctx);
-	if ((r = search(ctx, ss, profile, grant, &items)) != 0)
+	if ((r = resolve(ctx, ss, profile, grant, &f)) != 0)
 		goto out;
-	for (l = items; l != NULL && item == NULL; l = l->next) {
-		if (!ss->fn.item_get_locked(l->data))
-			item = l->data;
-		else if (locked == NULL)
-			locked = l->data;
-	}
-	if (item == NULL && locked != NULL) {
-		if ((r = unlock_prompt(ctx, ss, locked)) != 0)
-			goto out;
-		/* Unlocked now: search again to load its secret. */
-		free_items(ss, items);
-		locked = NULL;
-		if ((r = search(ctx, ss, profile, grant, &items)) != 0)
-			goto out;
-		for (l = items; l != NULL && item == NULL; l = l->next)
-			if (!ss->fn.item_get_locked(l->data))
-				item = l->data;
-		if (item == NULL) {
-			r = locked_error(ctx, NULL);
-			goto out;
-		}
-	}
-	if (item == NULL) {
+	if ((item = f.item) == NULL) {
 		r = 0;
 		goto out;
 	}
@@ -490,7 +580,7 @@ out:
 	/* libsecret keeps secrets in memory it wipes when freed. */
 	if (value != NULL)
 		ss->fn.value_unref(value);
-	free_items(ss, items);
+	found_free(ss, &f);
 	ss->fn.pop_thread_default(ss->mctx);
 	return r;
 }
@@ -534,17 +624,36 @@ out:
 }
 
 int
-ss_writable(scauth_ctx *ctx)
+ss_writable(scauth_ctx *ctx, const char *profile, const char *grant)
 {
 	struct ss_state *ss = NULL;
+	struct found f = { 0 };
 	int r;
 
 	if ((r = ss_connect(ctx, &ss)) != 0)
 		return r;
 	ss->fn.push_thread_default(ss->mctx);
-	r = check_default(ctx, ss);
+	/* The item is rewritten where it is; only a new one needs the default keyring. */
+	if ((r = resolve(ctx, ss, profile, grant, &f)) == 0 && f.item == NULL)
+		r = check_default(ctx, ss);
+	found_free(ss, &f);
 	ss->fn.pop_thread_default(ss->mctx);
 	return r;
+}
+
+/*
+ * The object path of the collection that holds item: the Secret Service
+ * names an item COLLECTION/ID.  NULL when it does not look like that.
+ */
+static char *
+collection_of(struct ss_state *ss, SecretItem *item)
+{
+	const char *path = ss->fn.proxy_get_object_path((GDBusProxy *)item);
+	const char *slash = path != NULL ? strrchr(path, '/') : NULL;
+
+	if (slash == NULL || slash == path || slash[1] == '\0')
+		return NULL;
+	return strndup(path, (size_t)(slash - path));
 }
 
 int
@@ -552,17 +661,19 @@ ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *la
     const char *data, size_t len)
 {
 	struct ss_state *ss = NULL;
+	struct found f = { 0 };
 	struct call c = { 0 };
 	GHashTable *attrs = NULL;
 	SecretValue *value = NULL;
 	GError *err = NULL;
-	char *copy = NULL;
+	char *copy = NULL, *coll = NULL;
 	int r;
 
 	if ((r = ss_connect(ctx, &ss)) != 0)
 		return r;
 	ss->fn.push_thread_default(ss->mctx);
-	if ((r = check_default(ctx, ss)) != 0)
+	if ((r = resolve(ctx, ss, profile, grant, &f)) != 0 ||
+	    (f.item == NULL && (r = check_default(ctx, ss)) != 0))
 		goto out;
 	if ((attrs = attributes(ss, profile, grant)) == NULL ||
 	    (copy = sstrndup(data, len)) == NULL) {
@@ -574,11 +685,17 @@ ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *la
 		r = SCAUTH_ENOMEM;
 		goto out;
 	}
+	/* In the keyring that holds the grant, which need not be the default one. */
+	if (f.item != NULL && (coll = collection_of(ss, f.item)) == NULL) {
+		r = ctx_err(ctx, SCAUTH_ESTORE, "the Secret Service gave the item of profile %s "
+		    "(%s) an unexpected path; the stored tokens were kept", profile, grant);
+		goto out;
+	}
 	if ((r = call_begin(ss, &c, ctx->timeout)) != 0)
 		goto out;
 	/* Replaces the item with the same attributes in the collection, in one call. */
-	ss->fn.store(ss->service, &schema, attrs, SECRET_COLLECTION_DEFAULT, label, value,
-	    c.cancel, call_done, &c);
+	ss->fn.store(ss->service, &schema, attrs, coll != NULL ? coll : SECRET_COLLECTION_DEFAULT,
+	    label, value, c.cancel, call_done, &c);
 	call_wait(&c);
 	if (!ss->fn.store_finish(ss->service, c.res, &err)) {
 		r = call_error(ctx, &c, err, "store");
@@ -587,6 +704,8 @@ ss_store(scauth_ctx *ctx, const char *profile, const char *grant, const char *la
 	r = 0;
 out:
 	call_end(&c);
+	free(coll);
+	found_free(ss, &f);
 	if (value != NULL)
 		ss->fn.value_unref(value);      /* frees copy */
 	if (attrs != NULL)
@@ -602,7 +721,7 @@ ss_clear(scauth_ctx *ctx, const char *profile, const char *grant)
 	struct call c = { 0 };
 	GList *items = NULL, *l;
 	GError *err = NULL;
-	int r;
+	int prompted = 0, r;
 
 	if ((r = ss_connect(ctx, &ss)) != 0)
 		return r;
@@ -610,11 +729,28 @@ ss_clear(scauth_ctx *ctx, const char *profile, const char *grant)
 	if ((r = search(ctx, ss, profile, grant, &items)) != 0)
 		goto out;
 	/* All or nothing: a locked one stops us before anything is removed. */
-	for (l = items; l != NULL; l = l->next)
-		if (ss->fn.item_get_locked(l->data) &&
-		    (r = unlock_prompt(ctx, ss, l->data)) != 0)
-			goto out;
 	for (l = items; l != NULL; l = l->next) {
+		if (!ss->fn.item_get_locked(l->data))
+			continue;
+		if ((r = unlock_prompt(ctx, ss, l->data)) != 0)
+			goto out;
+		prompted = 1;
+	}
+	if (prompted) {
+		/* Unlocked at the prompt: their schema can be told only now. */
+		free_items(ss, items);
+		items = NULL;
+		if ((r = search(ctx, ss, profile, grant, &items)) != 0)
+			goto out;
+	}
+	for (l = items; l != NULL; l = l->next) {
+		if (ss->fn.item_get_locked(l->data)) {
+			r = locked_error(ctx, NULL);
+			goto out;
+		}
+		/* Another program's item with the same attributes is not ours to remove. */
+		if (!ours(ss, l->data))
+			continue;
 		if ((r = call_begin(ss, &c, ctx->timeout)) != 0)
 			goto out;
 		ss->fn.item_delete(l->data, c.cancel, call_done, &c);
@@ -631,20 +767,4 @@ out:
 	free_items(ss, items);
 	ss->fn.pop_thread_default(ss->mctx);
 	return r;
-}
-
-void
-ss_release(scauth_ctx *ctx)
-{
-	struct ss_state *ss = ctx->ss;
-
-	if (ss == NULL)
-		return;
-	if (ss->service != NULL)
-		ss->fn.object_unref(ss->service);
-	if (ss->mctx != NULL)
-		ss->fn.main_context_unref(ss->mctx);
-	dlclose(ss->handle);
-	free(ss);
-	ctx->ss = NULL;
 }

@@ -54,8 +54,9 @@ backend(const scauth_ctx *ctx)
 	return ctx->store != NULL ? ctx->store : &store_file_backend;
 }
 
+/* The slot of grant g of the context's profile, checked. */
 static int
-slot_name(scauth_ctx *ctx, enum scauth_grant g, char *buf, size_t len)
+slot_of(scauth_ctx *ctx, enum scauth_grant g, struct store_slot *sl)
 {
 	if (ctx == NULL || ctx->profile == NULL || ctx->state_dir == NULL)
 		return ctx_err(ctx, SCAUTH_EINVAL, "the context is not loaded");
@@ -64,19 +65,19 @@ slot_name(scauth_ctx *ctx, enum scauth_grant g, char *buf, size_t len)
 	/* The profile becomes a file name: no '/' or ".." may get through. */
 	if (!profile_valid(ctx->profile))
 		return ctx_err(ctx, SCAUTH_EINVAL, "invalid profile name");
-	snprintf(buf, len, "%s.%s", ctx->profile, g == SCAUTH_GRANT_APP ? "app" : "user");
+	slot_make(sl, ctx->profile, g);
 	return 0;
 }
 
 void
-store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+store_describe(const scauth_ctx *ctx, const struct store_slot *slot, char *buf, size_t len)
 {
 	const struct store_backend *b = backend(ctx);
 
 	if (b->describe != NULL)
 		b->describe(ctx, slot, buf, len);
 	else if (slot != NULL)
-		snprintf(buf, len, "%s store, slot %s", b->name, slot);
+		snprintf(buf, len, "%s store, slot %s", b->name, slot->name);
 	else
 		snprintf(buf, len, "%s store", b->name);
 }
@@ -84,19 +85,47 @@ store_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
 /* ------------------------------------------------------------------------ */
 /* Records in slots, whatever the backend. */
 
+/*
+ * The backend's load.  One without a local copy yet asks (STORE_LOAD_LOCKED)
+ * to read its store under the lock, so that the copy it makes cannot
+ * overwrite a newer one that a refresh is writing; when the lock cannot be
+ * taken, the store is read without making a copy.
+ */
+static int
+backend_load(scauth_ctx *ctx, const struct store_backend *b, const struct store_slot *slot,
+    struct sbuf *out)
+{
+	struct store_lock lk = STORE_LOCK_INIT;
+	int r;
+
+	if ((r = b->load(ctx, slot, out)) != STORE_LOAD_LOCKED)
+		return r;
+	if (ctx->store_locked || b->read_through == NULL)
+		return ctx_err(ctx, SCAUTH_EINTERNAL, "%s store: a load to repeat under the lock",
+		    b->name);
+	if (store_lock(ctx, &lk) != 0)
+		return b->read_through(ctx, slot, out);
+	r = b->load(ctx, slot, out);
+	store_unlock(ctx, &lk, 1);
+	return r;
+}
+
 /* Loads the grant's record through the backend's load or inspect hook. */
 static int
 load_with(scauth_ctx *ctx, enum scauth_grant g, int inspect, struct scauth_token **out)
 {
 	const struct store_backend *b = backend(ctx);
 	struct sbuf data = SBUF_INIT(MAX_RECORD);
-	char slot[STORE_SLOT_LEN], where[STORE_DESCRIBE_LEN], why[200];
+	struct store_slot slot;
+	char where[STORE_DESCRIBE_LEN], why[200];
 	int r;
 
 	*out = NULL;
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+	if ((r = slot_of(ctx, g, &slot)) != 0)
 		goto out;
-	if ((r = (inspect && b->inspect != NULL ? b->inspect : b->load)(ctx, slot, &data)) < 0)
+	r = inspect && b->inspect != NULL ? b->inspect(ctx, &slot, &data) :
+	    backend_load(ctx, b, &slot, &data);
+	if (r < 0)
 		goto out;
 	if (r == 0) {
 		r = ctx_err(ctx, SCAUTH_ELOGIN, "no %s stored for profile %s%s",
@@ -105,7 +134,7 @@ load_with(scauth_ctx *ctx, enum scauth_grant g, int inspect, struct scauth_token
 		goto out;
 	}
 	if ((r = record_parse_why(data.p, data.len, out, why, sizeof(why))) != 0) {
-		store_describe(ctx, slot, where, sizeof(where));
+		store_describe(ctx, &slot, where, sizeof(where));
 		if (r == SCAUTH_ECORRUPT)
 			r = ctx_err(ctx, r, "%s: %s; remove it and log in again", where, why);
 	}
@@ -130,17 +159,17 @@ int
 store_save(scauth_ctx *ctx, enum scauth_grant g, const struct scauth_token *t)
 {
 	struct sbuf data = SBUF_INIT(MAX_RECORD);
-	char slot[STORE_SLOT_LEN];
+	struct store_slot slot;
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+	if ((r = slot_of(ctx, g, &slot)) != 0)
 		goto out;
 	if ((r = record_serialize(t, &data)) != 0) {
 		r = ctx_err(ctx, r, "cannot store the grant: a value is malformed (a line break, "
 		    "a control character) or the record is over %d bytes", MAX_RECORD);
 		goto out;
 	}
-	r = backend(ctx)->save(ctx, slot, sbuf_str(&data), data.len);
+	r = backend(ctx)->save(ctx, &slot, sbuf_str(&data), data.len);
 out:
 	sbuf_free(&data);
 	return r;
@@ -149,34 +178,51 @@ out:
 int
 store_erase(scauth_ctx *ctx, enum scauth_grant g)
 {
-	char slot[STORE_SLOT_LEN];
+	struct store_slot slot;
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0)
+	if ((r = slot_of(ctx, g, &slot)) != 0)
 		return r;
-	return backend(ctx)->erase(ctx, slot);
+	return backend(ctx)->erase(ctx, &slot);
 }
 
 int
 store_prepare(scauth_ctx *ctx, enum scauth_grant g)
 {
-	char slot[STORE_SLOT_LEN];
+	struct store_slot slot;
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0 || backend(ctx)->prepare == NULL)
+	if ((r = slot_of(ctx, g, &slot)) != 0 || backend(ctx)->prepare == NULL)
 		return r;
-	return backend(ctx)->prepare(ctx, slot);
+	return backend(ctx)->prepare(ctx, &slot);
+}
+
+int
+store_ready(scauth_ctx *ctx, enum scauth_grant g)
+{
+	struct store_slot slot;
+	int r;
+
+	if ((r = slot_of(ctx, g, &slot)) != 0 || backend(ctx)->ready == NULL)
+		return r;
+	return backend(ctx)->ready(ctx, &slot);
 }
 
 int
 store_forget(scauth_ctx *ctx, enum scauth_grant g)
 {
-	char slot[STORE_SLOT_LEN];
+	struct store_slot slot;
 	int r;
 
-	if ((r = slot_name(ctx, g, slot, sizeof(slot))) != 0 || backend(ctx)->forget == NULL)
+	if ((r = slot_of(ctx, g, &slot)) != 0 || backend(ctx)->forget == NULL)
 		return r;
-	return (r = backend(ctx)->forget(ctx, slot)) != 0 ? r : 1;
+	return (r = backend(ctx)->forget(ctx, &slot)) != 0 ? r : 1;
+}
+
+int
+store_remote(const scauth_ctx *ctx)
+{
+	return backend(ctx)->remote;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -555,49 +555,157 @@ out:
 static int
 file_lock(scauth_ctx *ctx)
 {
-	static const char *const kinds[] = { "user", "app" };
-	char slot[STORE_SLOT_LEN];
+	static const enum scauth_grant grants[] = { SCAUTH_GRANT_USER, SCAUTH_GRANT_APP };
+	struct store_slot sl;
 	size_t i;
 	int r = 0;
 
-	for (i = 0; i < ARRAY_SIZE(kinds) && r == 0; i++) {
-		snprintf(slot, sizeof(slot), "%s.%s", ctx->profile, kinds[i]);
-		r = store_file_recover(ctx, ctx->state_dir, slot);
+	for (i = 0; i < ARRAY_SIZE(grants) && r == 0; i++) {
+		slot_make(&sl, ctx->profile, grants[i]);
+		r = store_file_recover(ctx, ctx->state_dir, sl.name);
 	}
 	return r;
 }
 
 static int
-file_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+file_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
+	const char *slot = sl->name;
+
 	return store_file_load(ctx, ctx->state_dir, slot, out);
 }
 
 static int
-file_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+file_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
+	const char *slot = sl->name;
+
 	return store_file_save(ctx, ctx->state_dir, slot, data, len);
 }
 
 static int
-file_erase(scauth_ctx *ctx, const char *slot)
+file_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
+
 	return store_file_erase(ctx, ctx->state_dir, slot);
 }
 
 static int
-file_prepare(scauth_ctx *ctx, const char *slot)
+file_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
+
 	return store_file_prepare(ctx, ctx->state_dir, slot);
 }
 
 static void
-file_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+file_describe(const scauth_ctx *ctx, const struct store_slot *sl, char *buf, size_t len)
 {
+	const char *slot = sl != NULL ? sl->name : NULL;
+
 	if (slot != NULL)
 		file_path(ctx->state_dir, slot, buf, len);
 	else
 		snprintf(buf, len, "files in %s", ctx->state_dir);
+}
+
+/* ------------------------------------------------------------------------ */
+/*
+ * The pending journal of a remote store (store_secret.c, store_postgres.c):
+ * a rotated record its store refused, kept in "<slot>.pending" in dir under
+ * the file rules until the next lock pushes it.  One format,
+ *
+ *	scauth-pending 1 BASE
+ *	<the record>
+ *
+ * BASE being the version of the store's copy it replaces, -1 when the store
+ * keeps none.  What earlier releases wrote is read too, so that no pending
+ * token is lost on an upgrade: the fleet's "scauth-fleet-pending BASE" head,
+ * and the Secret Service's bare record (BASE -1).
+ */
+#define PENDING_HEAD      "scauth-pending 1 "
+#define PENDING_OLD_FLEET "scauth-fleet-pending "
+#define PENDING_OLD_BARE  "scauth-token "
+
+static void
+pending_file(const char *slot, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.pending", slot);
+}
+
+int
+store_pending_write(scauth_ctx *ctx, const char *dir, const char *slot, long long base,
+    const char *data, size_t len)
+{
+	struct sbuf p = SBUF_INIT(MAX_RECORD + 64);
+	char name[STORE_SLOT_LEN + 16];
+	int r;
+
+	pending_file(slot, name, sizeof(name));
+	if ((r = sbuf_addf(&p, PENDING_HEAD "%lld\n", base)) == 0 &&
+	    (r = sbuf_add(&p, data, len)) == 0)
+		r = store_file_save(ctx, dir, name, p.p, p.len);
+	sbuf_free(&p);
+	return r;
+}
+
+/* The BASE of a head that starts with prefix, up to nl; -2 when it is not one. */
+static long long
+pending_base(const char *p, const char *nl, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	long long base;
+	char *end;
+
+	if ((size_t)(nl - p) <= n || strncmp(p, prefix, n) != 0)
+		return -2;
+	errno = 0;
+	base = strtoll(p + n, &end, 10);
+	return errno == 0 && end == nl && base >= -1 ? base : -2;
+}
+
+int
+store_pending_read(scauth_ctx *ctx, const char *dir, const char *slot, long long *base,
+    struct sbuf *out)
+{
+	struct sbuf p = SBUF_INIT(MAX_RECORD + 64);
+	char name[STORE_SLOT_LEN + 16];
+	const char *nl, *rec;
+	int r;
+
+	pending_file(slot, name, sizeof(name));
+	if ((r = store_file_load(ctx, dir, name, &p)) <= 0)
+		goto out;
+	nl = memchr(p.p, '\n', p.len);
+	rec = nl != NULL ? nl + 1 : NULL;
+	if (nl != NULL && (*base = pending_base(p.p, nl, PENDING_HEAD)) == -2 &&
+	    (*base = pending_base(p.p, nl, PENDING_OLD_FLEET)) == -1)
+		*base = -2;     /* the fleet's head always named a version */
+	if (nl != NULL && *base == -2 && strncmp(p.p, PENDING_OLD_BARE,
+	    strlen(PENDING_OLD_BARE)) == 0) {
+		*base = -1;
+		rec = p.p;
+	}
+	if (nl == NULL || *base == -2) {
+		r = ctx_err(ctx, SCAUTH_ECORRUPT, "%s/%s: not a pending record; remove it", dir,
+		    name);
+		goto out;
+	}
+	if ((r = sbuf_add(out, rec, p.len - (size_t)(rec - p.p))) == 0)
+		r = 1;
+out:
+	sbuf_free(&p);
+	return r;
+}
+
+int
+store_pending_erase(scauth_ctx *ctx, const char *dir, const char *slot)
+{
+	char name[STORE_SLOT_LEN + 16];
+
+	pending_file(slot, name, sizeof(name));
+	return store_file_erase(ctx, dir, name);
 }
 
 const struct store_backend store_file_backend = {

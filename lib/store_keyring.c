@@ -13,9 +13,9 @@
  * separate key before a refresh spends the refresh token (see below).
  */
 #include "internal.h"
+#include "dl.h"
 
 #include <errno.h>
-#include <keyutils.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,16 +34,58 @@
 #define KEYRING_RESERVE 4096
 #define KEY_PERM        (KEY_POS_ALL | KEY_USR_ALL)
 
+/* libkeyutils, loaded by the first key_find() or key_put() (dl.c): its names, its table. */
+static const struct keyutils_fns *ku;
+#define add_key (ku->add_key)
+#define keyctl_describe_alloc (ku->describe_alloc)
+#define keyctl_invalidate (ku->invalidate)
+#define keyctl_read_alloc (ku->read_alloc)
+#define keyctl_search (ku->search)
+#define keyctl_setperm (ku->setperm)
+#define keyctl_unlink (ku->unlink)
+#define keyctl_update (ku->update)
+
+static int
+keyutils(scauth_ctx *ctx)
+{
+	const struct keyutils_fns *f;
+	int r;
+
+	if (__atomic_load_n(&ku, __ATOMIC_ACQUIRE) != NULL)
+		return 0;
+	if ((r = dl_keyutils(ctx, &f)) != 0)
+		return r;
+	__atomic_store_n(&ku, f, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int
+keyring_configure(scauth_ctx *ctx)
+{
+	const char *kr = ctx->cfg[CFG_KEYRING];
+
+	if (strcmp(kr, "user") != 0 && strcmp(kr, "session") != 0)
+		return ctx_err(ctx, SCAUTH_ECONFIG, "keyring: '%s' is not 'user' or 'session'", kr);
+	return 0;
+}
+
+/* keyring = session, read at each use from the checked setting: nothing to keep or free. */
+static int
+session(const scauth_ctx *ctx)
+{
+	return strcmp(ctx->cfg[CFG_KEYRING], "session") == 0;
+}
+
 static key_serial_t
 ring(const scauth_ctx *ctx)
 {
-	return ctx->keyring_session ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_KEYRING;
+	return session(ctx) ? KEY_SPEC_SESSION_KEYRING : KEY_SPEC_USER_KEYRING;
 }
 
 static const char *
 ring_name(const scauth_ctx *ctx)
 {
-	return ctx->keyring_session ? "session" : "user";
+	return session(ctx) ? "session" : "user";
 }
 
 static void
@@ -80,8 +122,11 @@ static int
 key_find(scauth_ctx *ctx, const char *desc, key_serial_t *idp)
 {
 	long id;
+	int r;
 
 	*idp = -1;
+	if ((r = keyutils(ctx)) != 0)
+		return r;
 	if ((id = keyctl_search(ring(ctx), "user", desc, 0)) == -1) {
 		/*
 		 * An erased (invalidated) key lingers until the kernel's
@@ -144,8 +189,9 @@ out:
 }
 
 static int
-keyring_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+keyring_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
+	const char *slot = sl->name;
 	char desc[DESC_LEN];
 	void *buf = NULL;
 	key_serial_t id;
@@ -181,7 +227,10 @@ static int
 key_put(scauth_ctx *ctx, const char *desc, const void *data, size_t len, const char *what)
 {
 	key_serial_t id;
+	int r;
 
+	if ((r = keyutils(ctx)) != 0)
+		return r;
 	if ((id = add_key("user", desc, data, len, ring(ctx))) == -1)
 		return key_error(ctx, SCAUTH_ESTORE, desc, what, errno);
 	/*
@@ -206,8 +255,9 @@ key_drop(key_serial_t id, key_serial_t keyring)
  * (synchronously, by shrinking the key) just before it writes the slot.
  */
 static int
-keyring_prepare(scauth_ctx *ctx, const char *slot)
+keyring_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
 	char desc[DESC_LEN];
 	char *zeros;
 	int r;
@@ -238,8 +288,9 @@ release_reserve(scauth_ctx *ctx, const char *slot)
 }
 
 static int
-keyring_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+keyring_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
+	const char *slot = sl->name;
 	char desc[DESC_LEN];
 
 	key_desc(slot, "", desc, sizeof(desc));
@@ -248,8 +299,9 @@ keyring_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 }
 
 static int
-keyring_erase(scauth_ctx *ctx, const char *slot)
+keyring_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
 	char desc[DESC_LEN];
 	key_serial_t id;
 	int r;
@@ -265,8 +317,10 @@ keyring_erase(scauth_ctx *ctx, const char *slot)
 }
 
 static void
-keyring_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+keyring_describe(const scauth_ctx *ctx, const struct store_slot *sl, char *buf, size_t len)
 {
+	const char *slot = sl != NULL ? sl->name : NULL;
+
 	if (slot != NULL)
 		snprintf(buf, len, "keyring key " DESC_PREFIX "%s", slot);
 	else

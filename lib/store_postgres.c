@@ -19,13 +19,17 @@
  * get in after all, or a later write superseded it).  It is written only
  * then, so that the window in which a killed refresher loses a rotated
  * token stays one round trip to the database long, without a local fsync.
+ *
+ * A refresh is an intent the fleet sees before the token request is sent
+ * (see "Intents" below): a lost COMMIT must not hand the spent refresh
+ * token to the next machine in line.
  */
 #include "internal.h"
 #include "dl.h"
 
 #include <ctype.h>
-#include <endian.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,18 +37,46 @@
 
 #define COPY_SUFFIX    ".fleet"
 #define PENDING_SUFFIX ".pending"
-#define PENDING_MAGIC  "scauth-fleet-pending"
+#define FILE_NAME_LEN  (STORE_SLOT_LEN + sizeof(PENDING_SUFFIX))  /* a slot's local files */
 #define NSLOTS 2        /* user, app */
+#define MACHINE_FILE   "fleet.machine"
+#define MACHINE_ID_LEN 32       /* hex of 16 random bytes */
+#define INTENT_GRACE_SEC 5      /* an intent's life beyond its holder's own timeouts */
+#define INTENT_POLL_MS 100      /* how often a waiter looks at a row under an intent */
+/*
+ * The longest life intent_take() gives: timeout + 2 x postgres_timeout +
+ * grace at config.c's upper bounds (600 s each).  An intent that ends later
+ * than that from now was not written by a holder (an operator's
+ * 'infinity', the server's clock set back): it counts as ended, or it would
+ * keep every other machine from renewing the grant for as long as it says.
+ */
+#define INTENT_OPEN_SQL "(refreshing_until > now() AND refreshing_until <= now() + " \
+	"make_interval(secs => 600 + 2 * 600 + 5))"
+
+/* What the commit does to the intent columns of a row. */
+enum intent_resolve { INTENT_KEEP, INTENT_CLEAR, INTENT_REFUSED };
+
+/* The refreshing_* columns of a row, and what this process does with them. */
+struct pg_intent {
+	int set;                /* refreshing_from is not NULL: a refresh of that version is under way */
+	int open;               /* refreshing_until is ahead, by the server's clock */
+	long long from;         /* the version whose refresh token it spends */
+	char by[256];           /* the holder's host name, for messages */
+	int mine;               /* taken by this machine (refreshing_id is ours) */
+	int taken;              /* taken by this process, whose transaction holds the row */
+	enum intent_resolve resolve;
+};
 
 struct pg_slot {
 	char name[STORE_SLOT_LEN];
-	int present;            /* the row holds a record */
+	int present;            /* the row holds a record; -1 it does not open, -2 refused */
 	long long version;
 	long long base;         /* the version before this transaction's first write */
 	struct sbuf record;     /* the row's record, unsealed */
 	int wrote;              /* saved or erased in this transaction */
 	int pushed;             /* a pending record went in with this transaction */
 	int settled;            /* a pending record is resolved once this commits */
+	char refused[ERRMSG_LEN]; /* why the row was refused (present -2): fleet.c */
 };
 
 struct pg_state {
@@ -53,6 +85,10 @@ struct pg_state {
 	int in_tx;
 	struct pg_slot slot[NSLOTS];
 	char host[256];
+	struct fleet_view fleet;        /* the fleet's id, read under the first lock */
+	struct pg_intent intent[NSLOTS];        /* of slot[i] */
+	char machine[MACHINE_ID_LEN + 1];       /* this machine's id ("" until read) */
+	int retrying;                           /* in pending_retry() */
 };
 
 /*
@@ -128,6 +164,17 @@ find_slot(struct pg_state *st, const char *name)
 	return NULL;
 }
 
+/* The slot of this transaction named by row i of res (its first column), or NULL. */
+static struct pg_slot *
+row_slot(scauth_ctx *ctx, struct pg_state *st, struct pg_result *res, int i)
+{
+	char name[STORE_SLOT_LEN];
+
+	snprintf(name, sizeof(name), "%.*s", pg_fns(ctx)->getlength(res, i, 0),
+	    pg_fns(ctx)->getvalue(res, i, 0));
+	return find_slot(st, name);
+}
+
 static void
 file_name(char *buf, size_t len, const char *slot, const char *suffix)
 {
@@ -150,14 +197,7 @@ reduce(const char *data, size_t len, int keep_access, struct sbuf *out)
 	if ((r = record_parse(data, len, &t)) != 0)
 		return r;
 	/* Renewable all the same: the database holds the refresh token. */
-	if (t->refresh != NULL)
-		t->refresh_held = 1;
-	sfree(t->refresh);
-	t->refresh = NULL;
-	if (!keep_access) {
-		sfree(t->access);
-		t->access = NULL;
-	}
+	record_reduce(t, keep_access);
 	r = record_serialize(t, out);
 	scauth_token_free(t);
 	return r;
@@ -167,7 +207,7 @@ static int
 copy_write(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 {
 	struct sbuf copy = SBUF_INIT(MAX_RECORD), old = SBUF_INIT(MAX_RECORD);
-	char name[STORE_SLOT_LEN];
+	char name[FILE_NAME_LEN];
 	int r;
 
 	file_name(name, sizeof(name), slot, COPY_SUFFIX);
@@ -188,50 +228,28 @@ out:
 static int
 local_erase(scauth_ctx *ctx, const char *slot, const char *suffix)
 {
-	char name[STORE_SLOT_LEN];
+	char name[FILE_NAME_LEN];
 
 	file_name(name, sizeof(name), slot, suffix);
 	return store_file_erase(ctx, ctx->state_dir, name);
 }
 
+/* The journal is store_file.c's, in the state directory. */
 static int
 pending_write(scauth_ctx *ctx, const char *slot, long long base, const char *data, size_t len)
 {
-	struct sbuf p = SBUF_INIT(MAX_RECORD + 64);
-	char name[STORE_SLOT_LEN];
-	int r;
-
-	file_name(name, sizeof(name), slot, PENDING_SUFFIX);
-	if ((r = sbuf_addf(&p, PENDING_MAGIC " %lld\n", base)) == 0 &&
-	    (r = sbuf_add(&p, data, len)) == 0)
-		r = store_file_save(ctx, ctx->state_dir, name, p.p, p.len);
-	sbuf_free(&p);
-	return r;
+	return store_pending_write(ctx, ctx->state_dir, slot, base, data, len);
 }
 
 /* 1 with *base and the record in out when a pending record is there, 0 when not. */
 static int
 pending_read(scauth_ctx *ctx, const char *slot, long long *base, struct sbuf *out)
 {
-	struct sbuf p = SBUF_INIT(MAX_RECORD + 64);
-	char name[STORE_SLOT_LEN], path[STORE_DESCRIBE_LEN], *nl, *end;
 	int r;
 
-	file_name(name, sizeof(name), slot, PENDING_SUFFIX);
-	if ((r = store_file_load(ctx, ctx->state_dir, name, &p)) <= 0)
-		goto out;
-	nl = memchr(p.p, '\n', p.len);
-	if (nl == NULL || strncmp(p.p, PENDING_MAGIC " ", sizeof(PENDING_MAGIC)) != 0 ||
-	    (*base = strtoll(p.p + sizeof(PENDING_MAGIC), &end, 10)) < 0 || end != nl) {
-		snprintf(path, sizeof(path), "%s/%s", ctx->state_dir, name);
-		r = ctx_err(ctx, SCAUTH_ECORRUPT, "%s: not a pending record; remove it", path);
-		goto out;
-	}
-	nl++;
-	if ((r = sbuf_add(out, nl, p.len - (size_t)(nl - p.p))) == 0)
-		r = 1;
-out:
-	sbuf_free(&p);
+	if ((r = store_pending_read(ctx, ctx->state_dir, slot, base, out)) == 1 && *base < 0)
+		r = ctx_err(ctx, SCAUTH_ECORRUPT, "%s/%s" PENDING_SUFFIX ": a pending record "
+		    "without the version it replaces; remove it", ctx->state_dir, slot);
 	return r;
 }
 
@@ -247,7 +265,9 @@ row_write(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *d
 	int lens[3], bin[3] = { 0, 1, 0 }, r;
 	struct pg_result *res = NULL;
 
-	if (data != NULL && (r = seal(ctx, st->key, s->name, data, len, &sealed)) != 0)
+	/* Bound to the version the UPDATE gives the row, which is held FOR UPDATE. */
+	if (data != NULL && (r = fleet_seal(ctx, &st->fleet, st->key, s->name, s->version + 1,
+	    data, len, &sealed)) != 0)
 		goto out;
 	vals[0] = s->name;
 	vals[1] = data != NULL ? sealed.p : NULL;
@@ -256,9 +276,9 @@ row_write(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *d
 	lens[1] = (int)sealed.len;
 	if ((r = pg_exec(ctx, "saving the grant", "UPDATE " PG_TABLE " SET record = $2, "
 	    "version = version + 1, updated_at = now(), updated_by = $3 WHERE slot = $1",
-	    3, vals, lens, bin, ctx->pg_timeout, &res)) != 0)
+	    3, vals, lens, bin, PG_WAIT_STATEMENT, &res)) != 0)
 		goto out;
-	ctx->pq->clear(res);
+	pg_fns(ctx)->clear(res);
 	sbuf_reset(&s->record);
 	if (data != NULL && (r = sbuf_add(&s->record, data, len)) != 0)
 		goto out;
@@ -271,13 +291,41 @@ out:
 	return r;
 }
 
-static long long
-be64(const char *p)
+/*
+ * Opens a row just read (data NULL: empty) against this machine's memory of
+ * the fleet (fleet.c).  A record that does not open (present -1) or that is
+ * refused as rolled back (-2) is reported by load, for its slot only, and
+ * nothing is written over a refused one.
+ */
+static int
+row_open(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *data, size_t len)
 {
-	uint64_t v;
+	int r;
 
-	memcpy(&v, p, sizeof(v));
-	return (long long)be64toh(v);
+	r = fleet_open(ctx, &st->fleet, st->key, s->name, s->version, data, len, 1, &s->record);
+	if (r == 0 || r == 1) {
+		s->present = r;
+		return 0;
+	}
+	sbuf_reset(&s->record);
+	if (r == SCAUTH_ECORRUPT) {
+		s->present = -1;
+		return 0;
+	}
+	if (r == SCAUTH_EUNSAFE) {
+		s->present = -2;
+		snprintf(s->refused, sizeof(s->refused), "%s", scauth_errmsg(ctx));
+		ctx_trace(ctx, "fleet: the row of %s is refused", s->name);
+		return 0;
+	}
+	return r;
+}
+
+/* The reason a refused row was refused, as an error. */
+static int
+refused(scauth_ctx *ctx, const struct pg_slot *s)
+{
+	return ctx_err(ctx, SCAUTH_EUNSAFE, "%s", s->refused);
 }
 
 /*
@@ -287,24 +335,22 @@ be64(const char *p)
 static int
 rows_lock(scauth_ctx *ctx, struct pg_state *st, int *found)
 {
-	const struct pq_fns *pq = ctx->pq;
+	const struct pq_fns *pq;
 	const char *vals[2] = { st->slot[0].name, st->slot[1].name };
 	struct pg_result *res = NULL;
 	struct pg_slot *s;
-	char name[STORE_SLOT_LEN];
-	int i, n, r, len;
+	int i, n, r;
 
 	*found = 0;
 	r = pg_exec(ctx, "locking the grant", "SELECT slot, record, version FROM " PG_TABLE
 	    " WHERE slot = $1 OR slot = $2 ORDER BY slot FOR UPDATE", 2, vals, NULL, NULL,
-	    ctx->pg_lock_timeout, &res);
+	    PG_WAIT_LOCK, &res);
 	if (r != 0)
 		return r;
+	pq = pg_fns(ctx);
 	n = pq->ntuples(res);
 	for (i = 0; i < n; i++) {
-		len = pq->getlength(res, i, 0);
-		snprintf(name, sizeof(name), "%.*s", len, pq->getvalue(res, i, 0));
-		if ((s = find_slot(st, name)) == NULL)
+		if ((s = row_slot(ctx, st, res, i)) == NULL)
 			continue;
 		sbuf_reset(&s->record);
 		s->present = 0;
@@ -312,21 +358,374 @@ rows_lock(scauth_ctx *ctx, struct pg_state *st, int *found)
 			r = ctx_err(ctx, SCAUTH_EPROTO, "the database answered a malformed row");
 			goto out;
 		}
-		s->version = be64(pq->getvalue(res, i, 2));
-		if (!pq->getisnull(res, i, 1)) {
-			/* A record that does not open is reported by load, for its slot only. */
-			if ((r = unseal(ctx, st->key, s->name, pq->getvalue(res, i, 1),
-			    (size_t)pq->getlength(res, i, 1), &s->record)) != 0 &&
-			    r != SCAUTH_ECORRUPT)
-				goto out;
-			s->present = r == 0 ? 1 : -1;
-		}
+		s->version = pg_int8(pq->getvalue(res, i, 2));
+		if ((r = row_open(ctx, st, s, pq->getisnull(res, i, 1) ? NULL :
+		    pq->getvalue(res, i, 1), (size_t)pq->getlength(res, i, 1))) != 0)
+			goto out;
 		(*found)++;
 	}
 	r = 0;
 out:
 	pq->clear(res);
 	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/*
+ * Intents.  Before a machine sends a refresh token it commits, on the row,
+ * who spends it (refreshing_by, refreshing_id: its host name and machine
+ * id), the token of which version (refreshing_from), and until when the
+ * others leave it alone (refreshing_until: the holder's own HTTP and
+ * database timeouts); then it takes the row again in a new transaction for
+ * the request and the write, so that the others wait on the row lock as
+ * before and one token request serves the fleet.  If that transaction ends
+ * without a word (a COMMIT lost to a network cut, a pooler or a failover
+ * restart, or the refresher's death), the next machine in line finds the
+ * intent still open: it does not spend a refresh token that may well be
+ * rotated already, but waits for the row to change (or the intent to end),
+ * at most postgres_lock_timeout, then exits 75.  The refresher keeps the
+ * new record as pending and tries once at once to store it on a new
+ * connection (pending_retry), else on its machine's next call; its own
+ * intent does not stop it.  An intent that outlives its holder's timeouts
+ * (a refresher that died) may be taken over by any machine, and by the
+ * holder's own machine at once, whose lock says the holder is gone.  A
+ * take-over keeps refreshing_from: the refresh token is still that one.
+ *
+ * The result of spending the refresh token of version F is stored while
+ * the row still descends from F: its version is F, or refreshing_from is
+ * still F (since then at most a mark of the access token, or an erase
+ * because F's refresh token was refused, went in).  So a refresher's
+ * pending record wins over an erase that its own parent token caused (a
+ * machine that took the intent over and got invalid_grant), and a login or
+ * a logout, which end the intent, win over it.
+ */
+
+/*
+ * This machine's id, random, in MACHINE_FILE of the state directory (file
+ * rules): machines of a fleet may share a host name.  With create 0 an
+ * absent id stays "" (then no intent is this machine's).
+ */
+static int
+machine_id(scauth_ctx *ctx, struct pg_state *st, int create)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sbuf id = SBUF_INIT(MAX_RECORD);
+	unsigned char raw[MACHINE_ID_LEN / 2];
+	size_t i;
+	int r;
+
+	if (st->machine[0] != '\0')
+		return 0;
+	if ((r = store_file_load(ctx, ctx->state_dir, MACHINE_FILE, &id)) < 0)
+		goto out;
+	if (r == 1 && id.len == MACHINE_ID_LEN) {
+		for (i = 0; i < MACHINE_ID_LEN && strchr(hex, id.p[i]) != NULL && id.p[i] != '\0'; i++)
+			continue;
+		if (i == MACHINE_ID_LEN) {
+			memcpy(st->machine, id.p, MACHINE_ID_LEN);
+			st->machine[MACHINE_ID_LEN] = '\0';
+			r = 0;
+			goto out;
+		}
+	}
+	r = 0;
+	if (!create)
+		goto out;
+	if ((r = random_bytes(ctx, raw, sizeof(raw))) != 0)
+		goto out;
+	for (i = 0; i < sizeof(raw); i++) {
+		st->machine[2 * i] = hex[raw[i] >> 4];
+		st->machine[2 * i + 1] = hex[raw[i] & 15];
+	}
+	st->machine[MACHINE_ID_LEN] = '\0';
+	if ((r = store_file_save(ctx, ctx->state_dir, MACHINE_FILE, st->machine,
+	    MACHINE_ID_LEN)) != 0)
+		st->machine[0] = '\0';
+out:
+	sbuf_free(&id);
+	return r;
+}
+
+static struct pg_intent *
+intent_of(struct pg_state *st, const struct pg_slot *s)
+{
+	return &st->intent[s - st->slot];
+}
+
+/* Reads the intents of the profile's rows (held, or about to be waited for). */
+static int
+intents_read(scauth_ctx *ctx, struct pg_state *st)
+{
+	const struct pq_fns *pq;
+	const char *vals[2] = { st->slot[0].name, st->slot[1].name };
+	struct pg_result *res = NULL;
+	struct pg_intent *in;
+	struct pg_slot *s;
+	int i, n, r;
+
+	r = pg_exec(ctx, "locking the grant", "SELECT slot, refreshing_by, refreshing_id, "
+	    "refreshing_from, " INTENT_OPEN_SQL " FROM " PG_TABLE " WHERE slot = $1 OR "
+	    "slot = $2", 2, vals, NULL, NULL, PG_WAIT_STATEMENT, &res);
+	if (r != 0)
+		return r;
+	pq = pg_fns(ctx);
+	n = pq->ntuples(res);
+	for (i = 0; i < n; i++) {
+		if ((s = row_slot(ctx, st, res, i)) == NULL)
+			continue;
+		in = intent_of(st, s);
+		in->set = !pq->getisnull(res, i, 3);
+		if (in->set && pq->getlength(res, i, 3) != 8) {
+			r = ctx_err(ctx, SCAUTH_EPROTO, "the database answered a malformed row");
+			goto out;
+		}
+		in->from = in->set ? pg_int8(pq->getvalue(res, i, 3)) : 0;
+		in->open = in->set && !pq->getisnull(res, i, 4) && pq->getlength(res, i, 4) == 1 &&
+		    pq->getvalue(res, i, 4)[0] == 1;
+		snprintf(in->by, sizeof(in->by), "%.*s", pq->getisnull(res, i, 1) ? 0 :
+		    pq->getlength(res, i, 1), pq->getvalue(res, i, 1));
+		in->mine = 0;
+		if (in->set && !pq->getisnull(res, i, 2) &&
+		    pq->getlength(res, i, 2) == MACHINE_ID_LEN) {
+			if ((r = machine_id(ctx, st, 0)) != 0)
+				goto out;
+			in->mine = st->machine[0] != '\0' &&
+			    memcmp(pq->getvalue(res, i, 2), st->machine, MACHINE_ID_LEN) == 0;
+		}
+	}
+	r = 0;
+out:
+	pq->clear(res);
+	return r;
+}
+
+/* Whether the row still descends from version base (see above). */
+static int
+intent_descends(struct pg_state *st, const struct pg_slot *s, long long base)
+{
+	const struct pg_intent *in = intent_of(st, s);
+
+	return in->set && in->from == base;
+}
+
+/* Takes the row of s alone FOR UPDATE and reads it again (after the intent's commit). */
+static int
+row_relock(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
+{
+	const struct pq_fns *pq;
+	const char *vals[1] = { s->name };
+	struct pg_result *res = NULL;
+	int r;
+
+	r = pg_exec(ctx, "locking the grant", "SELECT record, version FROM " PG_TABLE
+	    " WHERE slot = $1 FOR UPDATE", 1, vals, NULL, NULL, PG_WAIT_LOCK, &res);
+	if (r != 0)
+		return r;
+	pq = pg_fns(ctx);
+	if (pq->ntuples(res) != 1 || pq->getlength(res, 0, 1) != 8) {
+		r = ctx_err(ctx, SCAUTH_EPROTO, "the database answered a malformed row");
+		goto out;
+	}
+	sbuf_reset(&s->record);
+	s->present = 0;
+	s->version = pg_int8(pq->getvalue(res, 0, 1));
+	/* Opened as rows_lock() opens it: the fleet id, the version and this machine's memory. */
+	r = row_open(ctx, st, s, pq->getisnull(res, 0, 0) ? NULL : pq->getvalue(res, 0, 0),
+	    (size_t)pq->getlength(res, 0, 0));
+out:
+	pq->clear(res);
+	return r;
+}
+
+/*
+ * Before the token request of slot s (pgs_prepare, under the lock): commits
+ * the intent, then holds the row again for the request and the write.  The
+ * caller sends nothing unless this returns 0.
+ */
+static int
+intent_take(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
+{
+	struct pg_intent *in = intent_of(st, s);
+	struct pg_result *res = NULL;
+	const char *vals[4];
+	char life[24];
+	int r;
+
+	if ((r = machine_id(ctx, st, 1)) != 0)
+		return r;
+	/* As long as the holder may take to send, hear and store, by its own timeouts. */
+	snprintf(life, sizeof(life), "%ld", ctx->timeout +
+	    2 * pg_seconds(ctx, PG_WAIT_STATEMENT) + INTENT_GRACE_SEC);
+	vals[0] = s->name;
+	vals[1] = st->host;
+	vals[2] = st->machine;
+	vals[3] = life;
+	if ((r = pg_exec(ctx, "announcing the refresh", "UPDATE " PG_TABLE " SET "
+	    "refreshing_by = $2, refreshing_id = $3, refreshing_from = COALESCE(refreshing_from, "
+	    "version), refreshing_until = now() + make_interval(secs => $4::int4) WHERE slot = $1",
+	    4, vals, NULL, NULL, PG_WAIT_STATEMENT, &res)) != 0)
+		goto fail;
+	pg_fns(ctx)->clear(res);
+	if ((r = pg_commit(ctx, "announcing the refresh")) != 0)
+		goto fail;
+	st->in_tx = 0;
+	/* The fleet sees the intent: now the row again, for the request and the write. */
+	if ((r = pg_begin(ctx, "locking the grant")) != 0)
+		return r;
+	st->in_tx = 1;
+	if ((r = row_relock(ctx, st, s)) != 0 || (r = intents_read(ctx, st)) != 0)
+		goto fail;
+	if (!in->mine || !in->set) {
+		r = ctx_err(ctx, SCAUTH_ELOCKED, "the fleet's grant (%s) changed while this machine "
+		    "announced its refresh; try again", s->name);
+		goto fail;
+	}
+	in->taken = 1;
+	ctx_trace(ctx, "fleet: refresh of %s (from version %lld) announced for %s s", s->name,
+	    in->from, life);
+	return 0;
+fail:
+	pg_abort(ctx);
+	st->in_tx = 0;
+	return r;
+}
+
+/*
+ * Whether the record held for s needs renewing (no access token, or a stale
+ * one).  An empty row is due too: under another machine's open intent it is
+ * being filled (the app grant's first client-credentials request), and a
+ * machine that went ahead would overwrite that intent and ask again.
+ */
+static int
+row_due(scauth_ctx *ctx, const struct pg_slot *s)
+{
+	struct scauth_token *t = NULL;
+	int due;
+
+	if (s->present == 0)
+		return 1;
+	if (s->present != 1 || record_parse(s->record.p, s->record.len, &t) != 0)
+		return 0;
+	due = !scauth_token_fresh(ctx, t);
+	scauth_token_free(t);
+	return due;
+}
+
+static int pgs_lock(scauth_ctx *ctx);
+static int pgs_unlock(scauth_ctx *ctx, int commit);
+
+/*
+ * Under the lock, before the slot is handed to the broker: while another
+ * machine's intent on it is open and its token is due, the caller would
+ * spend a refresh token that may be rotated already.  It lets the rows go,
+ * waits for the row to change or the intent to end (at most
+ * postgres_lock_timeout: then 75), and takes the rows again.
+ */
+static int
+intent_wait(scauth_ctx *ctx, struct pg_state *st, const char *slot)
+{
+	long long deadline = mono_ms() + pg_seconds(ctx, PG_WAIT_LOCK) * 1000LL;
+	struct pg_result *res = NULL;
+	struct pg_intent *in;
+	struct pg_slot *s;
+	const char *vals[2];
+	char ver[24];
+	int r, n, waited = 0;
+
+	for (;;) {
+		if ((s = find_slot(st, slot)) == NULL)
+			return 0;
+		in = intent_of(st, s);
+		if (!in->open || in->mine || in->taken || !row_due(ctx, s))
+			return 0;
+		if (!waited++)
+			ctx_trace(ctx, "fleet: %s is being refreshed by %s; waiting for its result",
+			    slot, in->by);
+		pg_abort(ctx);
+		st->in_tx = 0;
+		snprintf(ver, sizeof(ver), "%lld", s->version);
+		vals[0] = slot;
+		vals[1] = ver;
+		do {
+			if (mono_ms() >= deadline)
+				return ctx_err(ctx, SCAUTH_ELOCKED, "another machine (%s) is renewing "
+				    "the grant and has not stored it within %ld s "
+				    "(postgres_lock_timeout); try again later", in->by,
+				    pg_seconds(ctx, PG_WAIT_LOCK));
+			usleep(INTENT_POLL_MS * 1000);
+			if ((r = pg_exec(ctx, "waiting for the refresh", "SELECT 1 FROM " PG_TABLE
+			    " WHERE slot = $1 AND version = $2::int8 AND " INTENT_OPEN_SQL,
+			    2, vals, NULL, NULL, PG_WAIT_STATEMENT, &res)) != 0)
+				return r;
+			n = pg_fns(ctx)->ntuples(res);
+			pg_fns(ctx)->clear(res);
+		} while (n > 0);
+		if ((r = pgs_lock(ctx)) != 0)
+			return r;
+	}
+}
+
+/*
+ * A write of slot s under the lock: the result of this process's refresh
+ * ends its intent (and a pending copy of it descends from the version it
+ * spent); a new grant from elsewhere (a login) ends any intent.
+ */
+static void
+intent_saving(struct pg_state *st, struct pg_slot *s, const char *data, size_t len)
+{
+	struct pg_intent *in = intent_of(st, s);
+	struct scauth_token *t = NULL, *o = NULL;
+
+	if (!in->set)
+		return;
+	if (in->taken) {
+		s->base = in->from;
+		in->resolve = INTENT_CLEAR;
+		return;
+	}
+	if (record_parse(data, len, &t) == 0 && t->refresh != NULL &&
+	    (s->present != 1 || record_parse(s->record.p, s->record.len, &o) != 0 ||
+	    o->refresh == NULL || !ct_streq(o->refresh, t->refresh)))
+		in->resolve = INTENT_CLEAR;
+	scauth_token_free(t);
+	scauth_token_free(o);
+}
+
+/*
+ * An erase of slot s under the lock: after this process's refresh was
+ * refused, the intent stays (ended) to say so, for the refresher whose
+ * pending record may still come; a logout ends it.
+ */
+static void
+intent_erasing(struct pg_state *st, struct pg_slot *s)
+{
+	struct pg_intent *in = intent_of(st, s);
+
+	if (in->set)
+		in->resolve = in->taken ? INTENT_REFUSED : INTENT_CLEAR;
+}
+
+/* Before the commit: writes what the transaction did to the intents. */
+static int
+intents_resolve(scauth_ctx *ctx, struct pg_state *st)
+{
+	struct pg_result *res;
+	const char *vals[1];
+	int i, r;
+
+	for (i = 0; i < NSLOTS; i++) {
+		if (st->intent[i].resolve == INTENT_KEEP)
+			continue;
+		vals[0] = st->slot[i].name;
+		if ((r = pg_exec(ctx, "committing the grant", st->intent[i].resolve == INTENT_CLEAR ?
+		    "UPDATE " PG_TABLE " SET refreshing_by = NULL, refreshing_id = NULL, "
+		    "refreshing_from = NULL, refreshing_until = NULL WHERE slot = $1" :
+		    "UPDATE " PG_TABLE " SET refreshing_until = now() WHERE slot = $1",
+		    1, vals, NULL, NULL, PG_WAIT_STATEMENT, &res)) != 0)
+			return r;
+		pg_fns(ctx)->clear(res);
+	}
+	return 0;
 }
 
 /* Pushes a record whose commit was not confirmed, if the row is still where it was. */
@@ -337,9 +736,12 @@ push_pending(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
 	long long base = 0;
 	int r;
 
+	/* A refused row is the operator's to restore: the record waits here until then. */
+	if (s->present == -2)
+		return 0;
 	if ((r = pending_read(ctx, s->name, &base, &rec)) <= 0)
 		goto out;
-	if (s->version == base) {
+	if (s->version == base || intent_descends(st, s, base)) {
 		ctx_trace(ctx, "fleet: pushing the unconfirmed record of %s", s->name);
 		s->base = base;
 		if ((r = row_write(ctx, st, s, rec.p, rec.len)) != 0)
@@ -365,6 +767,7 @@ static int
 pgs_lock(scauth_ctx *ctx)
 {
 	struct pg_state *st;
+	struct store_slot sl;
 	const char *vals[2];
 	struct pg_result *res;
 	int i, found, r;
@@ -378,12 +781,23 @@ pgs_lock(scauth_ctx *ctx)
 		memset(&st->slot[i], 0, sizeof(st->slot[i]));
 		st->slot[i].record.max = MAX_RECORD;
 	}
+	memset(st->intent, 0, sizeof(st->intent));
 	/* In slot order: "<profile>.app" sorts before "<profile>.user". */
-	snprintf(st->slot[0].name, sizeof(st->slot[0].name), "%s.app", ctx->profile);
-	snprintf(st->slot[1].name, sizeof(st->slot[1].name), "%s.user", ctx->profile);
-	if ((r = pg_begin(ctx, "locking the grant", ctx->pg_lock_timeout)) != 0)
+	slot_make(&sl, ctx->profile, SCAUTH_GRANT_APP);
+	memcpy(st->slot[0].name, sl.name, sizeof(sl.name));
+	slot_make(&sl, ctx->profile, SCAUTH_GRANT_USER);
+	memcpy(st->slot[1].name, sl.name, sizeof(sl.name));
+	if ((r = pg_begin(ctx, "locking the grant")) != 0)
 		return r;
 	st->in_tx = 1;
+	/*
+	 * The fleet's id before the rows, so as not to hold them for it.  An
+	 * id, once there, stays; one found missing is read again under the
+	 * rows' lock (fleet.c), since fleet init may be giving it meanwhile.
+	 */
+	if (!st->fleet.present && (r = fleet_view_read(ctx, &st->fleet)) != 0)
+		goto out;
+	st->fleet.loaded = st->fleet.present;
 	if ((r = rows_lock(ctx, st, &found)) != 0)
 		goto out;
 	if (found < NSLOTS) {
@@ -392,15 +806,23 @@ pgs_lock(scauth_ctx *ctx)
 		vals[1] = st->slot[1].name;
 		if ((r = pg_exec(ctx, "locking the grant", "INSERT INTO " PG_TABLE " (slot) "
 		    "VALUES ($1), ($2) ON CONFLICT (slot) DO NOTHING", 2, vals, NULL, NULL,
-		    ctx->pg_lock_timeout, &res)) != 0)
+		    PG_WAIT_LOCK, &res)) != 0)
 			goto out;
-		ctx->pq->clear(res);
+		pg_fns(ctx)->clear(res);
 		if ((r = rows_lock(ctx, st, &found)) != 0)
 			goto out;
 	}
-	for (i = 0; i < NSLOTS; i++)
+	if ((r = intents_read(ctx, st)) != 0)
+		goto out;
+	for (i = 0; i < NSLOTS; i++) {
 		if ((r = push_pending(ctx, st, &st->slot[i])) != 0)
 			goto out;
+		/* A pushed record is the outcome of the refresh that the intent announced. */
+		if (st->slot[i].pushed && st->intent[i].set) {
+			st->intent[i].resolve = INTENT_CLEAR;
+			st->intent[i].open = 0;
+		}
+	}
 	r = 0;
 out:
 	if (r != 0) {
@@ -408,6 +830,69 @@ out:
 		st->in_tx = 0;
 	}
 	return r;
+}
+
+/*
+ * After a confirmed commit: this machine remembers the versions it wrote, so
+ * that the rows as they were before its write are refused from now on.  A
+ * failure costs only that: the next lock reads the row and remembers it.
+ */
+static void
+remember_writes(scauth_ctx *ctx, struct pg_state *st)
+{
+	int i;
+
+	for (i = 0; i < NSLOTS; i++)
+		if (st->slot[i].wrote || st->slot[i].pushed)
+			(void)fleet_remember(ctx, &st->fleet, st->slot[i].name, st->slot[i].version);
+}
+
+/*
+ * After the commit of a refresh's result went unconfirmed: a connection cut
+ * by a pooler or failover restart often comes back at once, while the fleet
+ * waits on this machine's intent.  One new transaction stores the kept
+ * record now, as the next call would (push_pending: if the row still
+ * descends from it).  0 when every kept record went in.
+ */
+static int
+pending_retry(scauth_ctx *ctx, struct pg_state *st)
+{
+	struct sbuf kept[NSLOTS] = { SBUF_INIT(MAX_RECORD), SBUF_INIT(MAX_RECORD) };
+	struct pg_slot *s;
+	unsigned want = 0;
+	int i, r = -1, ru;
+
+	if (st->retrying)
+		goto out;
+	for (i = 0; i < NSLOTS; i++) {
+		s = &st->slot[i];
+		if (!s->wrote || s->present != 1 || !st->intent[i].taken)
+			continue;
+		if (sbuf_add(&kept[i], s->record.p, s->record.len) != 0)
+			goto out;
+		want |= 1u << i;
+	}
+	if (want == 0)
+		goto out;
+	ctx_trace(ctx, "fleet: the commit went unconfirmed; storing the kept record again");
+	st->retrying = 1;
+	if ((r = pgs_lock(ctx)) == 0) {
+		/* Pushed now, or in already: the lost answer was of a COMMIT that went through. */
+		for (i = 0; i < NSLOTS; i++) {
+			s = &st->slot[i];
+			if ((want & (1u << i)) && !s->pushed && !(s->present == 1 &&
+			    s->record.len == kept[i].len &&
+			    memcmp(s->record.p, kept[i].p, kept[i].len) == 0))
+				r = -1;
+		}
+		if ((ru = pgs_unlock(ctx, 1)) != 0)
+			r = ru;
+	}
+	st->retrying = 0;
+out:
+	for (i = 0; i < NSLOTS; i++)
+		sbuf_free(&kept[i]);
+	return r == 0 ? 0 : -1;
 }
 
 static int
@@ -427,7 +912,7 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 		pg_abort(ctx);
 		return 0;
 	}
-	if ((r = pg_commit(ctx, "committing the grant")) != 0) {
+	if ((r = intents_resolve(ctx, st)) != 0 || (r = pg_commit(ctx, "committing the grant")) != 0) {
 		pg_abort(ctx);
 		/* What was only read had been committed by others: it stands. */
 		if (!wrote)
@@ -438,6 +923,8 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 			if (s->wrote && s->present == 1)
 				(void)pending_write(ctx, s->name, s->base, s->record.p, s->record.len);
 		}
+		if (pending_retry(ctx, st) == 0)
+			return 0;
 		{
 			/* Copied: ctx_err() writes where scauth_errmsg() points. */
 			pg_describe(ctx, where, sizeof(where));
@@ -461,31 +948,38 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 		if (r != 0)
 			break;
 	}
+	remember_writes(ctx, st);
 	return r;
 }
 
-/* A row sealed with another key, or for another slot. */
+/* A row sealed with another key, or for another slot, fleet or row version. */
 static int
 unopened(scauth_ctx *ctx, const char *slot)
 {
 	return ctx_err(ctx, SCAUTH_ECORRUPT, "the fleet's record of %s does not open with "
-	    "seal_key_file %s: every machine needs the fleet's key", slot,
+	    "seal_key_file %s: every machine needs the fleet's key, and a record altered, "
+	    "moved or written back at another row version never opens", slot,
 	    ctx->cfg[CFG_SEAL_KEY_FILE]);
 }
 
 static int
-pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+pgs_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
+	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
 	struct sbuf rec = SBUF_INIT(MAX_RECORD);
 	struct pg_slot *s;
-	char name[STORE_SLOT_LEN];
+	char name[FILE_NAME_LEN];
 	long long base;
 	int r;
 
 	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, slot)) != NULL) {
+		if ((r = intent_wait(ctx, st, slot)) != 0)
+			return r;
 		if (s->present == -1)
 			return unopened(ctx, slot);
+		if (s->present == -2)
+			return refused(ctx, s);
 		/* The machine's copy follows the row, a signed-out grant included. */
 		if (s->present == 0) {
 			if ((r = local_erase(ctx, slot, COPY_SUFFIX)) != 0)
@@ -524,22 +1018,20 @@ pgs_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
  */
 static int
 whole_record(const struct pg_state *st, const struct pg_slot *s, const char *data, size_t len,
-    struct sbuf *out)
+    struct sbuf *out, int *renewable)
 {
 	struct scauth_token *t = NULL, *o = NULL;
 	const char *by;
 	int r;
 
+	*renewable = 0;
 	if ((r = record_parse(data, len, &t)) != 0)
 		goto out;
+	*renewable = t->refresh != NULL;
 	if (s->present == 1 && record_parse(s->record.p, s->record.len, &o) != 0)
 		o = NULL;
-	if (t->refresh_held && t->refresh == NULL && o != NULL && o->refresh != NULL &&
-	    (t->refresh = sstrdup(o->refresh)) == NULL) {
-		r = SCAUTH_ENOMEM;
+	if ((r = record_refill(t, o)) != 0)
 		goto out;
-	}
-	t->refresh_held = 0;
 	/*
 	 * Within one second a refresh keeps obtained_at: a new access token
 	 * tells.  A record without one (a 429's memory alone) obtained nothing.
@@ -563,24 +1055,30 @@ out:
 }
 
 static int
-pgs_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+pgs_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
+	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
 	struct pg_slot *s;
-	int r;
+	int renewable, r;
 
 	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
-	if ((r = whole_record(st, s, data, len, &whole)) != 0) {
+	if (s->present == -2) {
+		r = refused(ctx, s);
+		goto out;
+	}
+	if ((r = whole_record(st, s, data, len, &whole, &renewable)) != 0) {
 		/* Whatever went wrong, a rotated refresh token in data is kept. */
-		if (memmem(data, len, "\nrefresh_token ", 15) != NULL &&
+		if (renewable &&
 		    pending_write(ctx, slot, s->wrote ? s->base : s->version, data, len) == 0)
 			ctx_trace(ctx, "fleet: kept the record of %s until it can be stored", slot);
 		goto out;
 	}
 	if (!s->wrote)
 		s->base = s->version;
+	intent_saving(st, s, whole.p, whole.len);
 	if ((r = row_write(ctx, st, s, whole.p, whole.len)) != 0) {
 		/* The record may hold a rotated refresh token: this machine keeps it. */
 		if (pending_write(ctx, slot, s->base, whole.p, whole.len) == 0)
@@ -593,18 +1091,23 @@ out:
 }
 
 static int
-pgs_erase(scauth_ctx *ctx, const char *slot)
+pgs_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
 	struct pg_slot *s;
 	int r;
 
 	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
+	/* A rolled-back row is the operator's to restore: nothing is erased. */
+	if (s->present == -2)
+		return refused(ctx, s);
 	if ((r = local_erase(ctx, slot, PENDING_SUFFIX)) != 0)
 		return r;
 	if (!s->wrote)
 		s->base = s->version;
+	intent_erasing(st, s);
 	if (s->present == 0 && !s->wrote)
 		return local_erase(ctx, slot, COPY_SUFFIX);
 	return row_write(ctx, st, s, NULL, 0);
@@ -612,10 +1115,13 @@ pgs_erase(scauth_ctx *ctx, const char *slot)
 
 /* status: the row as it is committed now, read without its lock. */
 static int
-pgs_inspect(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+pgs_inspect(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
+	const char *slot = sl->name;
+	const struct pq_fns *pq;
 	struct pg_state *st;
 	struct pg_result *res = NULL;
+	struct fleet_view fv;
 	const char *vals[1] = { slot };
 	int r;
 
@@ -623,24 +1129,33 @@ pgs_inspect(scauth_ctx *ctx, const char *slot, struct sbuf *out)
 		return SCAUTH_ENOMEM;
 	if ((r = need_key(ctx, st)) != 0)
 		return r;
-	if ((r = pg_exec(ctx, "reading the grant", "SELECT record FROM " PG_TABLE
-	    " WHERE slot = $1", 1, vals, NULL, NULL, ctx->pg_timeout, &res)) != 0)
+	/* The fleet's id in the same statement: one snapshot, whatever fleet init does. */
+	if ((r = pg_exec(ctx, "reading the grant", "SELECT record, version, (SELECT record FROM "
+	    PG_TABLE " WHERE slot = '" FLEET_ID_SLOT "') FROM " PG_TABLE " WHERE slot = $1", 1,
+	    vals, NULL, NULL, PG_WAIT_STATEMENT, &res)) != 0)
 		return r;
-	if (ctx->pq->ntuples(res) == 0 || ctx->pq->getisnull(res, 0, 0))
+	pq = pg_fns(ctx);
+	if (pq->ntuples(res) == 0)
 		r = 0;
-	else if ((r = unseal(ctx, st->key, slot, ctx->pq->getvalue(res, 0, 0),
-	    (size_t)ctx->pq->getlength(res, 0, 0), out)) == 0)
-		r = 1;
-	else if (r == SCAUTH_ECORRUPT)
+	else if (pq->getlength(res, 0, 1) != 8)
+		r = ctx_err(ctx, SCAUTH_EPROTO, "the database answered a malformed row");
+	else if ((r = fleet_view_set(ctx, &fv, pq->getisnull(res, 0, 2) ? NULL :
+	    pq->getvalue(res, 0, 2), (size_t)pq->getlength(res, 0, 2))) == 0 &&
+	    (r = fleet_open(ctx, &fv, st->key, slot, pg_int8(pq->getvalue(res, 0, 1)),
+	    pq->getisnull(res, 0, 0) ? NULL : pq->getvalue(res, 0, 0),
+	    (size_t)pq->getlength(res, 0, 0), 0, out)) == SCAUTH_ECORRUPT)
 		r = unopened(ctx, slot);
-	ctx->pq->clear(res);
+	pq->clear(res);
 	return r;
 }
 
 static int
-pgs_prepare(scauth_ctx *ctx, const char *slot)
+pgs_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	char name[STORE_SLOT_LEN];
+	const char *slot = sl->name;
+	struct pg_state *st = ctx->store_state;
+	struct pg_slot *s;
+	char name[FILE_NAME_LEN];
 	int r;
 
 	/* The pending record must be writable before a refresh token is spent. */
@@ -648,73 +1163,57 @@ pgs_prepare(scauth_ctx *ctx, const char *slot)
 	if ((r = store_file_prepare(ctx, ctx->state_dir, name)) != 0)
 		return r;
 	file_name(name, sizeof(name), slot, COPY_SUFFIX);
-	return store_file_prepare(ctx, ctx->state_dir, name);
+	if ((r = store_file_prepare(ctx, ctx->state_dir, name)) != 0)
+		return r;
+	/* Prepared under the lock before every token request: the fleet hears of it first. */
+	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, slot)) != NULL)
+		return intent_take(ctx, st, s);
+	return 0;
 }
 
-/* host, port and dbname from a "key=value ..." string or a postgresql:// URI; no libpq. */
-static void
-conninfo_part(const char *ci, const char *key, char *buf, size_t len)
-{
-	const char *p = ci, *v;
-	size_t n = strlen(key), m;
-
-	buf[0] = '\0';
-	if (strncmp(ci, "postgres://", 11) == 0 || strncmp(ci, "postgresql://", 13) == 0) {
-		p = strstr(ci, "://") + 3;
-		if ((v = strpbrk(p, "@/?")) != NULL && *v == '@')
-			p = v + 1;
-		if (strcmp(key, "dbname") == 0) {
-			if ((v = strchr(p, '/')) != NULL)
-				snprintf(buf, len, "%.*s", (int)strcspn(v + 1, "?"), v + 1);
-		} else {
-			m = strcspn(p, "/?");
-			v = memchr(p, ':', m);
-			if (strcmp(key, "host") == 0)
-				snprintf(buf, len, "%.*s", (int)(v != NULL ? (size_t)(v - p) : m), p);
-			else if (v != NULL)
-				snprintf(buf, len, "%.*s", (int)(m - (size_t)(v + 1 - p)), v + 1);
-		}
-		return;
-	}
-	while (*p != '\0') {
-		while (isspace((unsigned char)*p))
-			p++;
-		if (strncmp(p, key, n) == 0 && (p[n] == '=' || isspace((unsigned char)p[n]))) {
-			v = p + n;
-			while (isspace((unsigned char)*v) || *v == '=')
-				v++;
-			snprintf(buf, len, "%.*s", (int)strcspn(v, " \t"), v);
-			return;
-		}
-		p += strcspn(p, " \t");
-	}
-}
 
 /* An erase while the database is down: this machine stops handing out its copy. */
 static int
-pgs_forget(scauth_ctx *ctx, const char *slot)
+pgs_forget(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
+
 	return local_erase(ctx, slot, COPY_SUFFIX);
 }
 
 static void
-pgs_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+pgs_describe(const scauth_ctx *ctx, const struct store_slot *sl, char *buf, size_t len)
 {
-	char host[256], port[16], db[128];
-	const char *ci = ctx->cfg[CFG_POSTGRES] != NULL ? ctx->cfg[CFG_POSTGRES] : "";
+	const char *slot = sl != NULL ? sl->name : NULL;
+	char where[STORE_DESCRIBE_LEN];
 
-	conninfo_part(ci, "host", host, sizeof(host));
-	conninfo_part(ci, "port", port, sizeof(port));
-	conninfo_part(ci, "dbname", db, sizeof(db));
-	snprintf(buf, len, "postgres store (host %s port %s dbname %s)%s%s",
-	    host[0] != '\0' ? host : "(local socket)", port[0] != '\0' ? port : "5432",
-	    db[0] != '\0' ? db : "(user name)", slot != NULL ? ", slot " : "",
+	/*
+	 * libpq's own parser, as every message about the database says it
+	 * (pg_describe); it may load libpq and keep its table in the context,
+	 * a cache of the context's and no state a caller sees.
+	 */
+	pg_describe((scauth_ctx *)(uintptr_t)ctx, where, sizeof(where));
+	snprintf(buf, len, "postgres store (%s)%s%s", where, slot != NULL ? ", slot " : "",
 	    slot != NULL ? slot : "");
+}
+
+/* Said when the context is loaded, not at the first refresh; libpq is not loaded for it. */
+static int
+pgs_configure(scauth_ctx *ctx)
+{
+	if (ctx->cfg[CFG_POSTGRES] == NULL || *ctx->cfg[CFG_POSTGRES] == '\0')
+		return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs postgres (the fleet's "
+		    "database, a libpq connection string or URI)");
+	if (ctx->cfg[CFG_SEAL_KEY_FILE] == NULL || *ctx->cfg[CFG_SEAL_KEY_FILE] == '\0')
+		return ctx_err(ctx, SCAUTH_ECONFIG, "store = postgres needs seal_key_file (create "
+		    "one with 'git-credential-soundcloud fleet init --new-key')");
+	return 0;
 }
 
 const struct store_backend store_postgres_backend = {
 	.name = "postgres",
 	.xdg_state = 1,
+	.configure = pgs_configure,
 	.load = pgs_load,
 	.save = pgs_save,
 	.erase = pgs_erase,
@@ -725,4 +1224,5 @@ const struct store_backend store_postgres_backend = {
 	.release = pgs_release,
 	.forget = pgs_forget,
 	.inspect = pgs_inspect,
+	.remote = 1,
 };

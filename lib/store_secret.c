@@ -31,21 +31,6 @@
 #define COPY_SUBDIR  "soundcloud-auth"
 #define PATH_LEN     4096
 
-/* Splits "<profile>.user" into its profile and its grant ("user" or "app"). */
-static int
-split_slot(scauth_ctx *ctx, const char *slot, char *profile, size_t len, const char **grant)
-{
-	const char *dot = strrchr(slot, '.');
-
-	if (dot == NULL || (size_t)(dot - slot) >= len ||
-	    (strcmp(dot + 1, "user") != 0 && strcmp(dot + 1, "app") != 0))
-		return ctx_err(ctx, SCAUTH_EINTERNAL, "unexpected slot name");
-	memcpy(profile, slot, (size_t)(dot - slot));
-	profile[dot - slot] = '\0';
-	*grant = dot + 1;
-	return 0;
-}
-
 /*
  * Where the copy may live: "$XDG_RUNTIME_DIR/soundcloud-auth" when the
  * runtime directory is ours, closed to group and other, and in memory.
@@ -92,11 +77,7 @@ copy_of(const char *data, size_t len, struct sbuf *out)
 
 	if ((r = record_parse(data, len, &t)) != 0)
 		return r;
-	if (t->refresh != NULL) {
-		sfree(t->refresh);
-		t->refresh = NULL;
-		t->refresh_held = 1;
-	}
+	record_reduce(t, 1);
 	r = record_serialize(t, out);
 	scauth_token_free(t);
 	return r;
@@ -128,30 +109,24 @@ copy_put(scauth_ctx *ctx, const char *dir, const char *slot, const char *data, s
  * before anything else reads it: the refresh token it holds is the only
  * valid one.
  */
-static void
-pending_name(const char *slot, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s.pending", slot);
-}
-
 /* Under the lock: 0 when no record is pending or it is now in the item. */
 static int
 pending_push(scauth_ctx *ctx, const char *dir, const char *profile, const char *grant,
     const char *slot)
 {
 	struct sbuf rec = SBUF_INIT(MAX_RECORD);
-	char pend[MAX_PROFILE_LEN + 32], label[MAX_PROFILE_LEN + 32];
+	char label[MAX_PROFILE_LEN + 32];
+	long long base;
 	int r;
 
-	pending_name(slot, pend, sizeof(pend));
-	if ((r = store_file_load(ctx, dir, pend, &rec)) <= 0)
+	if ((r = store_pending_read(ctx, dir, slot, &base, &rec)) <= 0)
 		goto out;
 	snprintf(label, sizeof(label), "SoundCloud %s: %s",
 	    strcmp(grant, "app") == 0 ? "app token" : "login", profile);
 	ctx_trace(ctx, "secret-service: storing a pending record (profile %s, %s)", profile, grant);
 	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&rec), rec.len)) != 0)
 		goto out;
-	r = store_file_erase(ctx, dir, pend);
+	r = store_pending_erase(ctx, dir, slot);
 out:
 	sbuf_free(&rec);
 	return r;
@@ -159,14 +134,12 @@ out:
 
 /* The item, authoritatively; the copy (when kept) is brought in line with it. */
 static int
-load_item(scauth_ctx *ctx, const char *slot, int keep_copy, const char *dir, struct sbuf *out)
+load_item(scauth_ctx *ctx, const struct store_slot *sl, int keep_copy, const char *dir,
+    struct sbuf *out)
 {
-	char profile[MAX_PROFILE_LEN + 1];
-	const char *grant;
+	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
 	int r;
 
-	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
-		return r;
 	if (keep_copy && ctx->store_locked &&
 	    (r = pending_push(ctx, dir, profile, grant, slot)) != 0)
 		return r;
@@ -183,28 +156,33 @@ load_item(scauth_ctx *ctx, const char *slot, int keep_copy, const char *dir, str
 }
 
 static int
-secret_load(scauth_ctx *ctx, const char *slot, struct sbuf *out)
+secret_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
-	struct store_lock lk = STORE_LOCK_INIT;
+	const char *slot = sl->name;
 	char dir[PATH_LEN];
 	int keep_copy, r;
 
 	keep_copy = copy_dir(ctx, dir, sizeof(dir));
 	if (ctx->store_locked || !keep_copy)
-		return load_item(ctx, slot, keep_copy, dir, out);
+		return load_item(ctx, sl, keep_copy, dir, out);
 	/* The fast path: no D-Bus, no GLib. */
 	if ((r = store_file_load(ctx, dir, slot, out)) != 0)
 		return r;
 	/*
-	 * No copy yet (a new login session, say): read the item under the
-	 * lock, so that the copy made from it cannot overwrite a newer one
-	 * that a refresh is writing.
+	 * No copy yet (a new login session, say): the item is read under the
+	 * lock (store.c), so that the copy made from it cannot overwrite a
+	 * newer one that a refresh is writing.
 	 */
-	if (store_lock(ctx, &lk) != 0)
-		return load_item(ctx, slot, 0, dir, out);
-	r = load_item(ctx, slot, 1, dir, out);
-	store_unlock(ctx, &lk, 1);
-	return r;
+	return STORE_LOAD_LOCKED;
+}
+
+/* The lock could not be taken for a load without a copy: the item, the copy left alone. */
+static int
+secret_read_through(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
+{
+	char dir[PATH_LEN] = "";
+
+	return load_item(ctx, sl, 0, dir, out);
 }
 
 static void
@@ -215,14 +193,13 @@ item_label(const char *profile, const char *grant, char *buf, size_t len)
 }
 
 /*
- * A record read from the copy and saved back (scauth_token_save of what
- * scauth_token_peek gave) lacks the refresh token: it is taken from the
- * item, so that no save through a copy can lose it.  *whole gets the
- * record to store.
+ * The record to store: a copy given back gets the item's refresh token
+ * again (record_refill).  *whole gets the record, *renewable whether it
+ * holds a refresh token.
  */
 static int
 with_refresh(scauth_ctx *ctx, const char *profile, const char *grant, const char *data,
-    size_t len, struct sbuf *whole)
+    size_t len, struct sbuf *whole, int *renewable)
 {
 	struct sbuf old = SBUF_INIT(MAX_RECORD);
 	struct scauth_token *t = NULL, *o = NULL;
@@ -233,13 +210,12 @@ with_refresh(scauth_ctx *ctx, const char *profile, const char *grant, const char
 	if (t->refresh_held && t->refresh == NULL) {
 		if ((r = ss_lookup(ctx, profile, grant, &old)) < 0)
 			goto out;
-		if (r == 1 && record_parse(old.p, old.len, &o) == 0 && o->refresh != NULL &&
-		    (t->refresh = sstrdup(o->refresh)) == NULL) {
-			r = SCAUTH_ENOMEM;
-			goto out;
-		}
+		if (r == 1 && record_parse(old.p, old.len, &o) != 0)
+			o = NULL;
 	}
-	t->refresh_held = 0;
+	if ((r = record_refill(t, o)) != 0)
+		goto out;
+	*renewable = t->refresh != NULL;
 	r = record_serialize(t, whole);
 out:
 	scauth_token_free(t);
@@ -249,16 +225,14 @@ out:
 }
 
 static int
-secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
+secret_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
-	char profile[MAX_PROFILE_LEN + 1], label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
-	char pend[MAX_PROFILE_LEN + 32];
+	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
+	char label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
-	const char *grant;
-	int keep_copy, r;
+	int keep_copy, renewable = 0, r;
 
-	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0 ||
-	    (r = with_refresh(ctx, profile, grant, data, len, &whole)) != 0)
+	if ((r = with_refresh(ctx, profile, grant, data, len, &whole, &renewable)) != 0)
 		goto out;
 	item_label(profile, grant, label, sizeof(label));
 	/*
@@ -269,16 +243,15 @@ secret_save(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
 	if (keep_copy)
 		store_file_erase(ctx, dir, slot);
 	ctx_trace(ctx, "secret-service: store (profile %s, %s)", profile, grant);
-	pending_name(slot, pend, sizeof(pend));
 	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0) {
 		/* Perhaps the only valid refresh token: kept (in memory) for the next call. */
-		if (keep_copy && strstr(sbuf_str(&whole), "\nrefresh_token ") != NULL &&
-		    store_file_save(ctx, dir, pend, sbuf_str(&whole), whole.len) == 0)
+		if (keep_copy && renewable &&
+		    store_pending_write(ctx, dir, slot, -1, whole.p, whole.len) == 0)
 			ctx_trace(ctx, "secret-service: kept the record to store it next time");
 		goto out;
 	}
 	if (keep_copy) {
-		store_file_erase(ctx, dir, pend);
+		store_pending_erase(ctx, dir, slot);
 		copy_put(ctx, dir, slot, whole.p, whole.len);
 	}
 	r = 0;
@@ -287,14 +260,22 @@ out:
 	return r;
 }
 
+/* A login's new grant, or a logout's erase, needs the item's keyring open. */
+static int
+secret_ready(scauth_ctx *ctx, const struct store_slot *sl)
+{
+	return ss_writable(ctx, sl->profile, sl->grant_name);
+}
+
 /*
  * Before a refresh spends the refresh token: the copy must be removable, or
  * the access token it holds would outlive the refresh.  Failing here keeps
  * everything as it was.
  */
 static int
-secret_prepare(scauth_ctx *ctx, const char *slot)
+secret_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
+	const char *slot = sl->name;
 	char dir[PATH_LEN];
 	int r;
 
@@ -302,26 +283,23 @@ secret_prepare(scauth_ctx *ctx, const char *slot)
 	 * Before the refresh token is spent: a keyring that is locked (or gone)
 	 * now would refuse the rotated one, and the grant would be lost.
 	 */
-	if ((r = ss_writable(ctx)) != 0)
+	if ((r = secret_ready(ctx, sl)) != 0)
 		return r;
 	return copy_dir(ctx, dir, sizeof(dir)) ? store_file_erase(ctx, dir, slot) : 0;
 }
 
 static int
-secret_erase(scauth_ctx *ctx, const char *slot)
+secret_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN], pend[MAX_PROFILE_LEN + 32];
-	const char *grant;
+	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
+	char dir[PATH_LEN];
 	int r;
 
-	if ((r = split_slot(ctx, slot, profile, sizeof(profile), &grant)) != 0)
-		return r;
 	/* The copy (and a pending record) first: neither may outlive the item. */
 	if (copy_dir(ctx, dir, sizeof(dir))) {
 		if ((r = store_file_erase(ctx, dir, slot)) != 0)
 			return r;
-		pending_name(slot, pend, sizeof(pend));
-		if ((r = store_file_erase(ctx, dir, pend)) != 0)
+		if ((r = store_pending_erase(ctx, dir, slot)) != 0)
 			return r;
 	}
 	ctx_trace(ctx, "secret-service: clear (profile %s, %s)", profile, grant);
@@ -329,12 +307,11 @@ secret_erase(scauth_ctx *ctx, const char *slot)
 }
 
 static void
-secret_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
+secret_describe(const scauth_ctx *ctx, const struct store_slot *sl, char *buf, size_t len)
 {
-	char profile[MAX_PROFILE_LEN + 1], dir[PATH_LEN];
-	const char *dot;
+	char dir[PATH_LEN];
 
-	if (slot == NULL) {
+	if (sl == NULL) {
 		if (private_runtime_dir(dir, sizeof(dir)))
 			snprintf(buf, len, "the Secret Service (secret-tool search profile %s); "
 			    "access token copies in %s", ctx->profile != NULL ? ctx->profile :
@@ -344,22 +321,17 @@ secret_describe(const scauth_ctx *ctx, const char *slot, char *buf, size_t len)
 			    ctx->profile != NULL ? ctx->profile : "NAME");
 		return;
 	}
-	dot = strrchr(slot, '.');
-	if (dot == NULL || (size_t)(dot - slot) >= sizeof(profile)) {
-		snprintf(buf, len, "Secret Service item %s", slot);
-		return;
-	}
-	memcpy(profile, slot, (size_t)(dot - slot));
-	profile[dot - slot] = '\0';
-	snprintf(buf, len, "Secret Service item profile=%s grant=%s", profile, dot + 1);
+	snprintf(buf, len, "Secret Service item profile=%s grant=%s", sl->profile, sl->grant_name);
 }
 
 const struct store_backend store_secret_backend = {
 	.name = "secret-service",
 	.xdg_state = 1,         /* the lock file stays in the state directory */
 	.load = secret_load,
+	.read_through = secret_read_through,
 	.save = secret_save,
 	.erase = secret_erase,
 	.prepare = secret_prepare,
+	.ready = secret_ready,
 	.describe = secret_describe,
 };

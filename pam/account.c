@@ -1,6 +1,8 @@
 /*
  * account.c - pam_sm_acct_mgmt: the identity of this transaction's login is
- * still allowed by the map.
+ * still allowed by the map.  It checks without consuming: the login stays
+ * (in memory and in the stage, with its nonce in the PAM environment) for
+ * the session, which sshd opens in another process than auth and account.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -29,12 +31,12 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	struct call c;
 	struct map *map = NULL;
 	const scauth_token *tok;
-	char err[MAP_ERRLEN] = "";
+	char err[MAP_ERRLEN] = "", shown_urn[SHOWN_MAX];
 	int r, e;
 
 	if ((r = call_init(&c, pamh, "account", GROUP_ACCOUNT, argc, argv)) != PAM_SUCCESS)
 		goto out;
-	if ((tok = this_login(&c)) == NULL) {
+	if ((tok = this_login(&c, 0)) == NULL) {
 		if (c.o.debug)
 			pam_syslog(pamh, LOG_DEBUG, "account: no SoundCloud login for %s", c.user);
 		r = PAM_IGNORE;
@@ -46,11 +48,12 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		goto out;
 	}
 	if (!map_allows(map, scauth_token_urn(tok), scauth_token_permalink(tok), c.user)) {
-		pam_syslog(pamh, LOG_NOTICE, "account: SoundCloud account %.64s may no longer "
-		    "log in as %s", scauth_token_urn(tok) ? scauth_token_urn(tok) : "?", c.user);
+		pam_syslog(pamh, LOG_NOTICE, "account: SoundCloud account %s may no longer "
+		    "log in as %s", scauth_text_display(scauth_token_urn(tok) ?
+		    scauth_token_urn(tok) : "?", 0, shown_urn, sizeof(shown_urn)), c.user);
 		tell(&c, flags, "This SoundCloud account may not log in as %s", c.user);
-		/* No session may get it now: its tokens go (this_login() emptied the stage). */
-		forget_login(&c);
+		/* No session may get it now: signed out, and gone from the stage. */
+		drop_login(&c, "refused by the account check");
 		r = PAM_PERM_DENIED;
 		goto out;
 	}

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 struct rule {
 	char *identity;         /* "*", a urn or a permalink */
 	char *user;
+	int line;               /* where it was read, for messages */
 };
 
 struct map {
@@ -105,7 +107,7 @@ user_valid(const char *s)
 }
 
 static int
-add_rule(struct map *m, const char *identity, const char *user)
+add_rule(struct map *m, const char *identity, const char *user, int line)
 {
 	struct rule *grown;
 	size_t cap;
@@ -119,6 +121,7 @@ add_rule(struct map *m, const char *identity, const char *user)
 	}
 	m->rule[m->n].identity = strdup(identity);
 	m->rule[m->n].user = strdup(user);
+	m->rule[m->n].line = line;
 	if (m->rule[m->n].identity == NULL || m->rule[m->n].user == NULL) {
 		free(m->rule[m->n].identity);
 		free(m->rule[m->n].user);
@@ -179,7 +182,7 @@ parse_line(struct map *m, const char *text, size_t len, const char *name, int li
 	if (!user_valid(field[1]))
 		return seterr(err, errlen, SCAUTH_ECONFIG,
 		    "%s:%d: '%.64s' is not a valid user name", name, lineno, field[1]);
-	return add_rule(m, field[0], field[1]);
+	return add_rule(m, field[0], field[1], lineno);
 }
 
 int
@@ -248,6 +251,36 @@ check_parents(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * No rule may map to uid 0 (root by any name): a SoundCloud account is no
+ * way to become root, and a map that says otherwise is refused as a whole,
+ * naming the line, as a malformed one is.  A user that does not exist (yet)
+ * is fine.
+ */
+static int
+check_root(const struct map *m, const char *name, char *err, size_t errlen)
+{
+	struct passwd pw, *found;
+	char buf[4096];
+	size_t i;
+	int e;
+
+	for (i = 0; i < m->n; i++) {
+		found = NULL;
+		if (strcmp(m->rule[i].user, "root") == 0 ||
+		    ((e = getpwnam_r(m->rule[i].user, &pw, buf, sizeof(buf), &found)) == 0 &&
+		    found != NULL && found->pw_uid == 0))
+			return seterr(err, errlen, SCAUTH_ECONFIG,
+			    "%s:%d: '%.64s' has uid 0: no SoundCloud account may log in as root",
+			    name, m->rule[i].line, m->rule[i].user);
+		if (found == NULL && e != 0 && e != ENOENT && e != ESRCH && e != EBADF &&
+		    e != EPERM)
+			return seterr(err, errlen, SCAUTH_ECONFIG, "%s:%d: looking up '%.64s': %s",
+			    name, m->rule[i].line, m->rule[i].user, strerror(e));
+	}
+	return 0;
+}
+
 int
 map_load(const char *path, struct map **out, char *err, size_t errlen)
 {
@@ -308,7 +341,11 @@ map_load(const char *path, struct map **out, char *err, size_t errlen)
 			break;
 		len += (size_t)n;
 	}
-	r = map_parse(text, len, path, out, err, errlen);
+	if ((r = map_parse(text, len, path, out, err, errlen)) == 0 &&
+	    (r = check_root(*out, path, err, errlen)) != 0) {
+		map_free(*out);
+		*out = NULL;
+	}
  out:
 	free(text);
 	if (fd >= 0)

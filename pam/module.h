@@ -29,12 +29,14 @@
 #include <security/pam_modules.h>
 
 #include "scauth.h"
+#include "frontend.h"
 
 /* -fvisibility=hidden hides everything else; the version script agrees. */
 #define PAM_SM_API __attribute__((visibility("default")))
 
 #define DEFAULT_MAP       "/etc/soundcloud-auth.map"
 #define DEFAULT_STAGEDIR  "/run/soundcloud-auth"
+#define DEFAULT_LOGIN_DEFS "/etc/login.defs"
 #define DEFAULT_TIMEOUT   120
 #define MAX_TIMEOUT       3600
 #define MAX_OPTION_LEN    PATH_MAX   /* one module argument */
@@ -47,6 +49,8 @@
 #define ENV_STAGE         "SOUNDCLOUD_AUTH_STAGE"    /* the nonce of the staged login */
 #define NONCE_BYTES       16                         /* 128 bits */
 #define NONCE_LEN         (2 * NONCE_BYTES)          /* in hex */
+#define ERRLOG_MAX        2048  /* a library detail in a log line, escaped */
+#define SHOWN_MAX         68  /* a name from the network in a message, escaped ("..." past it) */
 #define CHILD_SLACK       10  /* seconds for the runas child beyond its HTTP requests */
 
 enum stack {
@@ -56,13 +60,14 @@ enum stack {
 };
 #define GROUP_ALL (GROUP_AUTH | GROUP_ACCOUNT | GROUP_SESSION)
 
-enum mode { MODE_LISTEN, MODE_PASTE };
+enum mode { MODE_LISTEN, MODE_PASTE, MODE_RELAY };
 
 struct opts {
 	const char *config;     /* NULL: the library's system chain */
 	const char *profile;    /* NULL: the library's default */
 	const char *map;
 	const char *stagedir;
+	const char *login_defs; /* login(1)'s LOGIN_TIMEOUT, for service "login" */
 	enum mode mode;
 	int timeout;
 	int qr;
@@ -78,6 +83,29 @@ struct call {
 	const char *user;       /* pw->pw_name once known */
 	const struct passwd *pw; /* owned by pamh (pam_modutil_getpwnam) */
 };
+
+/*
+ * screen.c: what the person at the screen reads.  Every conversation message
+ * is at most MSG_MAX bytes (LightDM passes 1024); the text a person must read
+ * before acting fits SCREEN_COLS x SCREEN_ROWS.
+ */
+#define MSG_MAX      1000
+#define SCREEN_COLS  80
+#define SCREEN_ROWS  24
+#define URL_COLS     64         /* a URL is shown in lines of this many characters */
+#define LOGIN_SLACK  10         /* seconds left to login(1) beyond our wait */
+#define GENERIC_REFUSAL "No SoundCloud login is possible for this user name."
+
+struct screen {
+	int tty;                /* PAM_TTY is a text terminal: a QR code may be shown */
+	int cols, rows;         /* its size, SCREEN_COLS x SCREEN_ROWS when unknown */
+};
+
+void screen_get(const struct call *c, struct screen *s);
+int wait_limit(const struct call *c, int timeout);
+int url_block(const char *url, char *buf, size_t size);
+int show_qr(const struct call *c, const struct screen *s, const char *url, int lines,
+            int *shown);
 
 /* options.c: the module arguments of one stack, strictly (an unknown one fails). */
 int parse_opts(pam_handle_t *pamh, unsigned group, int argc, const char **argv, struct opts *o);
@@ -96,11 +124,14 @@ int user_ctx(const struct call *c, scauth_ctx **out);
 
 /* stage.c: the login of a transaction, and its parked copy for another process. */
 int nonce_new(char nonce[NONCE_LEN + 1]);
-int stage_nonce(const struct call *c, char nonce[NONCE_LEN + 1]);
+int stage_nonce(const struct call *c, char nonce[NONCE_LEN + 1], int spend);
 int stage_save(const struct call *c, const scauth_token *tok);
-int stage_take(const struct call *c, const char *nonce, scauth_token **out);
+int stage_take(const struct call *c, const char *nonce, scauth_token **out, int keep);
+void stage_supersede(const struct call *c, const char *why);
+void signout_login(const struct call *c, const scauth_token *tok, const char *why);
 void token_cleanup(pam_handle_t *pamh, void *data, int error_status);
 void forget_login(const struct call *c);
-const scauth_token *this_login(const struct call *c);
+void drop_login(const struct call *c, const char *why);
+const scauth_token *this_login(const struct call *c, int take);
 
 #endif /* SCAUTH_PAM_MODULE_H */

@@ -21,7 +21,7 @@
 enum kind {
 	KIND_PATH,      /* an absolute path */
 	KIND_PROFILE,   /* a profile name */
-	KIND_MODE,      /* listen or paste */
+	KIND_MODE,      /* listen, paste or relay */
 	KIND_SECONDS,   /* 1 to MAX_TIMEOUT */
 	KIND_FLAG,      /* no value */
 };
@@ -42,6 +42,7 @@ static const struct option {
 	{ "qr", GROUP_AUTH, KIND_FLAG, offsetof(struct opts, qr) },
 	{ "wipe", GROUP_SESSION, KIND_FLAG, offsetof(struct opts, wipe) },
 	{ "debug", GROUP_ALL, KIND_FLAG, offsetof(struct opts, debug) },
+	{ "login_defs", GROUP_AUTH, KIND_PATH, offsetof(struct opts, login_defs) },
 };
 
 #define NEEDS_VALUE (-1)        /* set_value(): say that a value is missing */
@@ -89,8 +90,10 @@ set_value(pam_handle_t *pamh, const struct option *op, const char *arg, const ch
 			*(enum mode *)(void *)field = MODE_LISTEN;
 		else if (v != NULL && strcmp(v, "paste") == 0)
 			*(enum mode *)(void *)field = MODE_PASTE;
+		else if (v != NULL && strcmp(v, "relay") == 0)
+			*(enum mode *)(void *)field = MODE_RELAY;
 		else {
-			pam_syslog(pamh, LOG_ERR, "%.64s: mode is listen or paste", arg);
+			pam_syslog(pamh, LOG_ERR, "%.64s: mode is listen, paste or relay", arg);
 			return PAM_SERVICE_ERR;
 		}
 		return PAM_SUCCESS;
@@ -124,6 +127,7 @@ parse_opts(pam_handle_t *pamh, unsigned group, int argc, const char **argv, stru
 	memset(o, 0, sizeof(*o));
 	o->map = DEFAULT_MAP;
 	o->stagedir = DEFAULT_STAGEDIR;
+	o->login_defs = DEFAULT_LOGIN_DEFS;
 	o->mode = MODE_LISTEN;
 	o->timeout = DEFAULT_TIMEOUT;
 	for (i = 0; i < argc; i++) {

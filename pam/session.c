@@ -123,12 +123,12 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct call c;
 	struct handoff h = { NULL, NULL };
-	char msg[RUNAS_MSGLEN], env[sizeof(ENV_PROFILE) + MAX_PROFILE + 2];
+	char msg[RUNAS_MSGLEN], env[sizeof(ENV_PROFILE) + MAX_PROFILE + 2], shown_urn[SHOWN_MAX];
 	int r, e;
 
 	if ((r = call_init(&c, pamh, "session", GROUP_SESSION, argc, argv)) != PAM_SUCCESS)
 		goto out;
-	if ((h.tok = this_login(&c)) == NULL) {
+	if ((h.tok = this_login(&c, 1)) == NULL) {
 		pam_syslog(pamh, c.o.debug ? LOG_DEBUG : LOG_INFO,
 		    "session: no SoundCloud login of %s to hand over", c.user);
 		r = PAM_IGNORE;
@@ -146,8 +146,9 @@ pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		r = PAM_SESSION_ERR;
 		goto out;
 	}
-	pam_syslog(pamh, LOG_INFO, "session: SoundCloud login of %.64s stored for %s in %s",
-	    scauth_token_urn(h.tok) ? scauth_token_urn(h.tok) : "?", c.user,
+	pam_syslog(pamh, LOG_INFO, "session: SoundCloud login of %s stored for %s in %s",
+	    scauth_text_display(scauth_token_urn(h.tok) ? scauth_token_urn(h.tok) : "?", 0,
+	    shown_urn, sizeof(shown_urn)), c.user,
 	    scauth_ctx_get(h.ctx, "store") ? scauth_ctx_get(h.ctx, "store") : "the store");
 	if ((r = session_mark(&c, scauth_token_label(h.tok))) != PAM_SUCCESS)
 		goto out;

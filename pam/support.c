@@ -22,15 +22,21 @@
 static void
 trace_line(void *arg, const char *line)
 {
-	pam_syslog((pam_handle_t *)arg, LOG_DEBUG, "%s", line);
+	/* A line may quote a database (a refresher's host name): never a raw log line. */
+	char safe[4 * 512 + 4];
+
+	pam_syslog((pam_handle_t *)arg, LOG_DEBUG, "%s",
+	    scauth_text_display(line, 0, safe, sizeof(safe)));
 }
 
 /* Logs a library failure with its detail (which never holds a secret). */
 void
 log_lib(const struct call *c, int prio, const char *what, const scauth_ctx *ctx, int err)
 {
-	const char *detail = scauth_errmsg(ctx);
+	char detail[ERRLOG_MAX];
 
+	/* A detail may quote a server (a database's error message): never a raw line. */
+	scauth_text_display(scauth_errmsg(ctx), 0, detail, sizeof(detail));
 	pam_syslog(c->pamh, prio, "%s: %s%s%s", what, scauth_strerror(err),
 	    *detail != '\0' ? ": " : "", detail);
 }
@@ -38,7 +44,10 @@ log_lib(const struct call *c, int prio, const char *what, const scauth_ctx *ctx,
 /*
  * One message through the application's conversation function.  With answer,
  * the reply is handed over (the caller wipes and frees it with answer_free);
- * every other reply is wiped and freed here, errors included.
+ * every other reply is wiped and freed here, errors included.  No message
+ * is ever longer than MSG_MAX bytes: LightDM passes them through a 1024-byte
+ * buffer and its greeter hangs on a longer one.  The texts are written to
+ * stay well under it; a longer one is a bug, logged, and cut at a character.
  */
 int
 converse(pam_handle_t *pamh, int style, const char *text, char **answer)
@@ -48,10 +57,21 @@ converse(pam_handle_t *pamh, int style, const char *text, char **answer)
 	struct pam_message msg;
 	const struct pam_message *msgp = &msg;
 	struct pam_response *resp = NULL;
+	char cut[MSG_MAX + 1];
+	size_t n;
 	int r;
 
 	if (answer != NULL)
 		*answer = NULL;
+	if ((n = strlen(text)) > MSG_MAX) {
+		pam_syslog(pamh, LOG_ERR, "a message of %zu bytes cut to %d", n, MSG_MAX);
+		n = MSG_MAX;
+		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
+			n--;
+		memcpy(cut, text, n);
+		cut[n] = '\0';
+		text = cut;
+	}
 	if ((r = pam_get_item(pamh, PAM_CONV, &item)) != PAM_SUCCESS)
 		goto out;
 	conv = item;

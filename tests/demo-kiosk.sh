@@ -23,8 +23,26 @@ k=$work/kiosk
 mkdir -p "$k/services"
 mkdir -m 700 "$k/home"
 (umask 077; cp "$XDG_CONFIG_HOME/soundcloud-auth/config" "$k/soundcloud-auth.conf")
-printf 'kiosk:x:%s:%s:Kiosk:%s:/bin/sh\n' "$(id -u)" "$(id -g)" "$k/home" >"$k/passwd"
-printf 'kiosk:x:%s:\n' "$(id -g)" >"$k/group"
+# As root the made-up kiosk user gets a uid of its own (no map may let anyone in as uid 0),
+# which the module really switches to: it must reach its home and the CA for the sign-out.
+kuid=$(id -u) kgid=$(id -g)
+as_kiosk() { "$@"; }
+helper=$build/git-credential-soundcloud
+if [ "$kuid" = 0 ]; then
+	# The checkout may be where the user cannot reach (/root is 0700): the user runs a copy.
+	helper=$k/git-credential-soundcloud
+	install -m 755 "$build/git-credential-soundcloud" "$helper"
+	kuid=4242 kgid=4242
+	chown "$kuid:$kgid" "$k/home"
+	chmod 755 "$work" "$k"
+	chmod a+rX "$(dirname "$SANDBOX_CA")"
+	chmod a+r "$SANDBOX_CA"
+	as_kiosk() { setpriv --reuid="$kuid" --regid="$kgid" --clear-groups "$@"; }
+fi
+printf 'kiosk:x:%s:%s:Kiosk:%s:/bin/sh\n' "$kuid" "$kgid" "$k/home" >"$k/passwd"
+printf 'kiosk:x:%s:\n' "$kgid" >"$k/group"
+# The module's own process (root) needs an entry too, nss_wrapper being all there is.
+[ "$(id -u)" != 0 ] || printf 'root:x:0:0:root:%s:/bin/sh\n' "$work/home" >>"$k/passwd"
 printf '# who may log in as whom\n* kiosk\n' >"$k/soundcloud-auth.map"
 args="config=$k/soundcloud-auth.conf stagedir=$k/stage"
 # The session stays open until the demo writes to the FIFO (or a minute has passed).
@@ -52,7 +70,9 @@ pam() {
 }
 
 say "\$ pamtester -v soundcloud-kiosk kiosk authenticate acct_mgmt open_session close_session"
-pam authenticate acct_mgmt open_session close_session </dev/null >"$k/out" 2>&1 &
+# Enter at the module's prompt once the browser is done (the file "entered").
+{ while [ ! -e "$k/entered" ]; do sleep 0.05; done; echo; } |
+	pam authenticate acct_mgmt open_session close_session >"$k/out" 2>&1 &
 pid=$!
 # Whatever happens, the held session ends with the script.  (Opened read-write, a FIFO never
 # blocks the writer, even when the holder is gone.)
@@ -60,14 +80,20 @@ logout() { printf 'go\n' 1<>"$k/logout"; }
 trap 'logout 2>/dev/null || true' EXIT
 url=
 for _ in $(seq 300); do
-	url=$(grep -o "Log in to SoundCloud: https://[^ ]*" "$k/out" | head -n1 || true)
+	# The URL in the module's message, in short lines (pam_soundcloud(8)): joined up to the line
+	# that says to press Enter.
+	grep -q 'Press Enter here' "$k/out" && url=$(awk '!on && /^https:\/\// { on = 1 }
+		on && (/ / || $0 == "") { exit } on { printf "%s", $0 }' "$k/out")
 	[ -z "$url" ] || break
 	sleep 0.05
 done
 [ -n "$url" ] || { echo "demo: no URL from the module" >&2; cat "$k/out" >&2; exit 1; }
 say "The kiosk's screen shows the URL (with qr also a QR code for a phone); a scripted"
 say "browser opens it and the sandbox's approval redirects back to the module's listener."
-"$top/tests/lib/browser" "${url#Log in to SoundCloud: }"
+"$top/tests/lib/browser" "$url" &
+browser=$!
+: >"$k/entered"
+wait "$browser" || { echo "demo: the browser failed" >&2; exit 1; }
 for _ in $(seq 600); do
 	[ ! -e "$k/in-session" ] && kill -0 "$pid" 2>/dev/null || break
 	sleep 0.05
@@ -81,7 +107,10 @@ store=$k/home/.local/state/soundcloud-auth/default.user
 say "The session's store, written as the user: ~kiosk/${store#"$k/home/"}," \
 	"owner uid $(stat -c '%u, mode %a' "$store")"
 say "\$ git-credential-soundcloud status   (as kiosk, inside the session)"
-HOME=$k/home XDG_STATE_HOME=$k/home/.local/state "$build/git-credential-soundcloud" status |
+grep -v '^client_secret' "$k/soundcloud-auth.conf" >"$k/status.conf"   # status needs no secret
+chmod 644 "$k/status.conf"
+as_kiosk env -u XDG_CONFIG_HOME HOME="$k/home" XDG_STATE_HOME="$k/home/.local/state" \
+	SOUNDCLOUD_AUTH_CONFIG="$k/status.conf" "$helper" status |
 	sed 's/^/     /'
 
 before=$(signouts)

@@ -113,4 +113,8 @@ if [ -x "$top/tests/demo-fleet.sh" ]; then
 	"$top/tests/demo-fleet.sh" "$build" "$work" "$api" "$XDG_CONFIG_HOME/soundcloud-auth/config"
 fi
 
+if [ -x "$top/tests/demo-relay.sh" ]; then
+	"$top/tests/demo-relay.sh" "$build" "$work" "$api" "$XDG_CONFIG_HOME/soundcloud-auth/config"
+fi
+
 step "Done. Every request above went to 127.0.0.1 only."

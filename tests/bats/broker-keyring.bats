@@ -27,6 +27,9 @@ load '../lib/broker'
 @test "keyring: the app token is renewed with its refresh token" {
 	t_cc_renewed_with_refresh_token
 }
+@test "keyring: the app grant's label survives its refreshes" {
+	t_cc_label_survives_refresh
+}
 @test "keyring: a 429 with reset_time: no request until then" {
 	t_cc_rate_limited_reset_time
 }

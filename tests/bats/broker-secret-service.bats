@@ -25,6 +25,9 @@ load '../lib/broker'
 @test "secret-service: the app token is renewed with its refresh token" {
 	t_cc_renewed_with_refresh_token
 }
+@test "secret-service: the app grant's label survives its refreshes" {
+	t_cc_label_survives_refresh
+}
 @test "secret-service: a server-side 401 is healed by exactly one refresh" {
 	t_401_healed_by_one_refresh
 }

@@ -29,6 +29,10 @@ setup() {
 	machine 0
 }
 
+teardown() {
+	pg_relay_stop
+}
+
 # machine N [extra config lines]: makes machine N the current one (a home, state and config of
 # its own, one database and key for all).
 machine() {
@@ -137,6 +141,225 @@ columns() {
 	machine 0 "postgres = $(pg_conninfo "$rw" "$DB")"
 	helper fleet init
 	expect_status 0
+}
+
+@test "fleet init adds the intent columns to a table of an older version; its rows keep working" {
+	fleet_ready "refresh_margin = 7200"
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	# The table as an older version made it, with the grant in it.
+	PG_SQL_DB=$DB pg_sql -c "ALTER TABLE scauth_slot DROP COLUMN refreshing_by,
+		DROP COLUMN refreshing_id, DROP COLUMN refreshing_from, DROP COLUMN refreshing_until"
+	fleet 2 "refresh_margin = 7200"
+	helper token
+	expect_status 78
+	expect_stderr "older version" "fleet init"
+	helper fleet init
+	expect_status 0
+	[[ $(columns) == *"refreshing_by text"*"refreshing_id text"*"refreshing_from bigint"*"refreshing_until timestamp with time zone"* ]] ||
+		fail "no intent columns: $(columns)"
+	helper token
+	expect_status 0
+	expect_stat token.refresh_token 1
+	# Idempotent, and nothing more to do for a role that may only read and write rows.
+	helper fleet init
+	expect_status 0
+	pg_role "fleetrw$BATS_TEST_NUMBER"
+	PG_SQL_DB=$DB pg_sql -c "GRANT SELECT, INSERT, UPDATE, DELETE ON scauth_slot TO fleetrw$BATS_TEST_NUMBER"
+	fleet 3 "postgres = $(pg_conninfo "fleetrw$BATS_TEST_NUMBER" "$DB")"
+	helper fleet init
+	expect_status 0
+	helper token
+	expect_status 0
+}
+
+# as_role ROLE SQL: runs SQL in the test's database as ROLE (a pg_role), output in $output.
+as_role() {
+	run "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At -c "$2" "$(pg_conninfo "$1" "$DB")"
+}
+
+# A pairing as a kiosk writes it: code, state; the challenge and expiry are made up.
+pairing_row() {
+	PG_SQL_DB=$DB pg_sql -c "INSERT INTO scauth_pairing (code, state, challenge, scope, expires_at)
+		VALUES ('$1', '$2', repeat('c', 43), 'non-expiring',
+		now() + interval '${3:-10 minutes}')"
+}
+
+@test "fleet init: the pairing tables and functions; a role with EXECUTE only calls them, reads nothing" {
+	helper fleet init --new-key
+	expect_status 0
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM pg_proc WHERE prosecdef AND
+		proname IN ('scauth_pairing_open', 'scauth_pairing_callback', 'scauth_pairing_create',
+			'scauth_pairing_take', 'scauth_pairing_drop') AND
+		array_to_string(proconfig, ' ') LIKE 'search_path=pg_catalog, public, pg_temp'") == 5 ]] ||
+		fail "not five SECURITY DEFINER functions with a pinned search_path"
+	local relay="relay$BATS_TEST_NUMBER" none="none$BATS_TEST_NUMBER"
+	pg_role "$relay"
+	pg_role "$none"
+	PG_SQL_DB=$DB pg_sql -c "GRANT EXECUTE ON FUNCTION scauth_pairing_open(text, text),
+		scauth_pairing_callback(text, text, text, text) TO $relay"
+	pairing_row BCDF2345 "state-of-the-first-pairing"
+	# PUBLIC may not call them: a role without the grant is refused.
+	as_role "$none" "SELECT status FROM scauth_pairing_open('BCDF2345', '10.0.0.1')"
+	[[ $status -ne 0 && $output == *"permission denied"* ]] || fail "PUBLIC may call it: $output"
+	as_role "$relay" "SELECT * FROM scauth_pairing_open('BCDF2345', '10.0.0.1')"
+	[[ $status -eq 0 && $output == "ok|state-of-the-first-pairing|$(printf 'c%.0s' {1..43})|non-expiring" ]] ||
+		fail "open: $output"
+	local t
+	for t in scauth_pairing scauth_pairing_miss; do
+		as_role "$relay" "SELECT * FROM $t"
+		[[ $status -ne 0 && $output == *"permission denied"* ]] || fail "the relay reads $t: $output"
+	done
+	as_role "$relay" "UPDATE scauth_pairing SET callback_code = 'x'"
+	[[ $status -ne 0 && $output == *"permission denied"* ]] || fail "the relay writes rows: $output"
+	as_role "$relay" "SELECT scauth_pairing_callback('state-of-the-first-pairing', NULL, NULL, NULL)"
+	[[ $output == invalid ]] || fail "neither code nor error: $output"
+	as_role "$relay" "SELECT scauth_pairing_callback('state-of-the-first-pairing', 'the-code', NULL, NULL)"
+	[[ $output == ok ]] || fail "callback: $output"
+	as_role "$relay" "SELECT scauth_pairing_callback('state-of-the-first-pairing', 'other', NULL, NULL)"
+	[[ $output == used ]] || fail "a replayed callback: $output"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2345', '10.0.0.1')"
+	[[ $output == used ]] || fail "a used code: $output"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT callback_code FROM scauth_pairing") == the-code ]] ||
+		fail "the first callback was not kept"
+	pairing_row BCDF2346 "state-of-an-old-pairing" "-1 second"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2346', '10.0.0.1')"
+	[[ $output == expired ]] || fail "an expired code: $output"
+	# Five wrong codes from one address: throttled, even for a good code; others go on.
+	for t in 1 2 3 4 5; do
+		as_role "$relay" "SELECT status FROM scauth_pairing_open('ZZZZZZZ$t', '10.0.0.9')"
+		[[ $output == unknown ]] || fail "wrong code $t: $output"
+	done
+	pairing_row BCDF2347 "state-of-a-third-pairing"
+	as_role "$relay" "SELECT status, state FROM scauth_pairing_open('BCDF2347', '10.0.0.9')"
+	[[ $output == "throttled|" ]] || fail "after 5 wrong codes: $output"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2347', '10.0.0.8')"
+	[[ $output == ok ]] || fail "another address: $output"
+	# Opened once: a second phone is not sent on with the same state.
+	as_role "$relay" "SELECT status, state FROM scauth_pairing_open('BCDF2347', '10.0.0.7')"
+	[[ $output == "used|" ]] || fail "a code opened twice: $output"
+	# What is longer than a pairing holds is refused, not stored.
+	pairing_row BCDF2348 "state-of-a-fourth-pairing"
+	as_role "$relay" "SELECT scauth_pairing_callback('state-of-a-fourth-pairing', NULL,
+		'access_denied', repeat('x', 100000))"
+	[[ $output == invalid ]] || fail "a description of 100,000 characters: $output"
+	as_role "$relay" "SELECT scauth_pairing_callback('state-of-a-fourth-pairing', NULL,
+		'access_denied', repeat('x', 1000))"
+	[[ $output == ok ]] || fail "a description of 1000 characters: $output"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2347', repeat('1', 65))"
+	[[ $status -ne 0 && $output == *"an address of 1 to 64 characters"* ]] ||
+		fail "an address of 65 characters: $output"
+	# 100 wrong codes from everyone in a minute: an address that guessed too is held back at
+	# its first miss, one that did not is not (guessers elsewhere lock out nobody).
+	PG_SQL_DB=$DB pg_sql -c "DELETE FROM scauth_pairing_miss;
+		INSERT INTO scauth_pairing_miss (addr) SELECT '10.2.0.' || g FROM generate_series(1, 99) g;
+		INSERT INTO scauth_pairing_miss (addr) VALUES ('10.3.0.1')"
+	pairing_row BCDF2349 "state-of-a-fifth-pairing"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2349', '10.3.0.1')"
+	[[ $output == throttled ]] || fail "a guessing address under the global cap: $output"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2349', '10.3.0.2')"
+	[[ $output == ok ]] || fail "an address without a miss under the global cap: $output"
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_pairing_miss SET at = now() - interval '2 minutes'"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('ZZZZZZZZ', '10.3.0.1')"
+	[[ $output == unknown ]] || fail "after the minute, one miss of its own: $output"
+}
+
+@test "fleet init: the kiosks' functions; a kiosk creates, takes and drops its own pairing by its state alone" {
+	helper fleet init --new-key
+	expect_status 0
+	local kiosk="kiosk$BATS_TEST_NUMBER" relay="relay$BATS_TEST_NUMBER" none="none$BATS_TEST_NUMBER"
+	local c43 st=state-of-the-kiosks-pairing
+	c43=$(printf 'c%.0s' {1..43})
+	pg_role "$kiosk"
+	pg_role "$relay"
+	pg_role "$none"
+	PG_SQL_DB=$DB pg_sql -c "GRANT EXECUTE ON FUNCTION scauth_pairing_create(text, text, text, text, text),
+		scauth_pairing_take(text), scauth_pairing_drop(text) TO $kiosk;
+		GRANT EXECUTE ON FUNCTION scauth_pairing_open(text, text),
+		scauth_pairing_callback(text, text, text, text) TO $relay"
+	as_role "$none" "SELECT scauth_pairing_create('BCDF2345', '$st', '$c43', '', 'k1')"
+	[[ $status -ne 0 && $output == *"permission denied"* ]] || fail "PUBLIC may create: $output"
+	pairing_row BCDF2346 "state-of-an-old-pairing" "-1 second"
+	as_role "$kiosk" "SELECT scauth_pairing_create('BCDF2345', '$st', '$c43', 'non-expiring', 'k1')"
+	[[ $output == ok ]] || fail "create: $output"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT code, expires_at BETWEEN now() + interval '9 minutes'
+		AND now() + interval '10 minutes' FROM scauth_pairing") == "BCDF2345|t" ]] ||
+		fail "not one pairing of 10 minutes (the expired one deleted): $(PG_SQL_DB=$DB pg_sql -c "SELECT code FROM scauth_pairing")"
+	as_role "$kiosk" "SELECT scauth_pairing_create('BCDF2345', 'state-of-another-kiosk', '$c43', '', 'k2')"
+	[[ $output == taken ]] || fail "a code collision: $output"
+	as_role "$kiosk" "SELECT scauth_pairing_create('BCDF2347', 'state-of-another-kiosk', '$c43', '', repeat('k', 256))"
+	[[ $status -ne 0 && $output == *"a host name of at most 255"* ]] || fail "a long host name: $output"
+	as_role "$kiosk" "SELECT scauth_pairing_create('bcdf2347', 'state-of-another-kiosk', '$c43', '', 'k2')"
+	[[ $status -ne 0 && $output == *"a code of 8 letters"* ]] || fail "a code in lower case: $output"
+	local t
+	for t in "SELECT * FROM scauth_pairing" "DELETE FROM scauth_pairing" \
+		"INSERT INTO scauth_pairing (code, state, challenge, expires_at) VALUES
+			('BCDF2349', 'state-of-a-kiosks-own-row', '$c43', now() + interval '1 year')"; do
+		as_role "$kiosk" "$t"
+		[[ $status -ne 0 && $output == *"permission denied"* ]] || fail "the kiosk's role may: $t: $output"
+	done
+	as_role "$kiosk" "SELECT status FROM scauth_pairing_take('$st')"
+	[[ $output == waiting ]] || fail "take before the callback: $output"
+	as_role "$kiosk" "SELECT status FROM scauth_pairing_take('state-nobody-has-got')"
+	[[ $output == unknown ]] || fail "take of an unknown state: $output"
+	as_role "$relay" "SELECT status FROM scauth_pairing_open('BCDF2345', '10.0.0.1')"
+	as_role "$relay" "SELECT scauth_pairing_callback('$st', 'the-code', NULL, NULL)"
+	[[ $output == ok ]] || fail "callback: $output"
+	as_role "$kiosk" "SELECT * FROM scauth_pairing_take('$st')"
+	[[ $output == "ok|the-code||" ]] || fail "take: $output"
+	as_role "$kiosk" "SELECT status FROM scauth_pairing_take('$st')"
+	[[ $output == unknown ]] || fail "taken twice: $output"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM scauth_pairing") == 0 ]] || fail "the row outlived its taking"
+	# An expired pairing says so; drop deletes it, and only by its state.
+	as_role "$kiosk" "SELECT scauth_pairing_create('BCDF2348', '$st', '$c43', '', 'k1')"
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_pairing SET expires_at = now() - interval '1 second'"
+	as_role "$kiosk" "SELECT status FROM scauth_pairing_take('$st')"
+	[[ $output == expired ]] || fail "take of an expired pairing: $output"
+	as_role "$kiosk" "SELECT scauth_pairing_drop('state-nobody-has-got')"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM scauth_pairing") == 1 ]] || fail "drop of another state deleted a row"
+	as_role "$kiosk" "SELECT scauth_pairing_drop('$st')"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM scauth_pairing") == 0 ]] || fail "drop left the row"
+}
+
+@test "fleet init adds the pairing schema to a database of an older version; a row-only role still inits" {
+	helper fleet init --new-key
+	expect_status 0
+	PG_SQL_DB=$DB pg_sql -c "DROP FUNCTION scauth_pairing_open(text, text);
+		DROP FUNCTION scauth_pairing_callback(text, text, text, text);
+		DROP FUNCTION scauth_pairing_create(text, text, text, text, text);
+		DROP FUNCTION scauth_pairing_take(text); DROP FUNCTION scauth_pairing_drop(text);
+		DROP TABLE scauth_pairing, scauth_pairing_miss"
+	local rw="fleetrw$BATS_TEST_NUMBER"
+	pg_role "$rw"
+	PG_SQL_DB=$DB pg_sql -c "GRANT SELECT, INSERT, UPDATE, DELETE ON scauth_slot TO $rw"
+	machine 1 "postgres = $(pg_conninfo "$rw" "$DB")"
+	helper fleet init
+	expect_status 78
+	expect_stderr "permission denied"
+	machine 0
+	helper fleet init
+	expect_status 0
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM pg_proc WHERE proname LIKE 'scauth_pairing_%'") == 5 ]] ||
+		fail "the functions were not made again"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT to_regclass('scauth_pairing') IS NOT NULL AND
+		to_regclass('scauth_pairing_miss') IS NOT NULL") == t ]] || fail "no pairing tables"
+	machine 1 "postgres = $(pg_conninfo "$rw" "$DB")"
+	helper fleet init
+	expect_status 0
+	# A database of the first version of phone logins: its two functions (open of an older
+	# body, standing in for one that opened a code more than once), none for the kiosks.
+	PG_SQL_DB=$DB pg_sql -c "DROP FUNCTION scauth_pairing_create(text, text, text, text, text);
+		DROP FUNCTION scauth_pairing_take(text); DROP FUNCTION scauth_pairing_drop(text);
+		CREATE OR REPLACE FUNCTION scauth_pairing_open(p_code text, p_addr text)
+			RETURNS TABLE(status text, state text, challenge text, scope text)
+			LANGUAGE sql AS \$\$ SELECT 'older'::text, NULL, NULL, NULL \$\$"
+	machine 0
+	helper fleet init
+	expect_status 0
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM pg_proc WHERE proname LIKE 'scauth_pairing_%'") == 5 ]] ||
+		fail "the kiosks' functions were not added"
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT status FROM scauth_pairing_open('BCDF2345', '10.0.0.1')") == unknown ]] ||
+		fail "the older scauth_pairing_open was not replaced in place"
 }
 
 @test "a seal key file that is too short, too long, readable by others or a link: 78" {
@@ -439,6 +662,64 @@ storm() {
 	expect_stat refresh_reuse 0
 }
 
+# erase_with TOKEN: git's erase of TOKEN on the current machine (git credential protocol).
+erase_with() {
+	(umask 077 && printf 'protocol=https\nhost=%s\npassword=%s\n\n' "${SANDBOX_URL#https://}" \
+		"$1" >"$BATS_TEST_TMPDIR/erase")
+	helper erase <"$BATS_TEST_TMPDIR/erase"
+	rm -f "$BATS_TEST_TMPDIR/erase"
+}
+
+@test "fleet: an erase of the fleet's token on a machine without a copy reaches the fleet" {
+	fleet_ready
+	fleet 1
+	sc_login
+	helper token
+	expect_status 0
+	local tok=$stdout new
+	# A new machine (an empty state directory) that git tells of a token that is not the fleet's:
+	# nothing changes.
+	fleet 3
+	[[ ! -e $XDG_STATE_HOME/soundcloud-auth ]] || fail "machine 3 has a state directory"
+	erase_with "not-the-fleets-token"
+	expect_status 0
+	fleet 2
+	helper token
+	expect_status 0
+	[[ $stdout == "$tok" ]] || fail "an erase of a foreign token changed the fleet's"
+	expect_stat token.refresh_token 0
+	# The fleet's current token, from a machine that never had a copy: the fleet drops it.
+	fleet 4
+	erase_with "$tok"
+	expect_status 0
+	[[ $stdout$stderr != *"$tok"* ]] || fail "the token was printed"
+	# The next get, on a machine of its own, gets a new token: one refresh.
+	fleet 5
+	printf 'protocol=https\nhost=%s\n\n' "${SANDBOX_URL#https://}" >"$BATS_TEST_TMPDIR/get"
+	helper get <"$BATS_TEST_TMPDIR/get"
+	expect_status 0
+	new=$(sed -n 's/^password=//p' <<<"$stdout")
+	[[ -n $new && $new != "$tok" ]] || fail "machine 5 was not given a new token"
+	expect_stat token.refresh_token 1
+	fleet 4
+	helper token
+	expect_status 0
+	[[ $stdout == "$new" ]] || fail "machine 4 has another token"
+	# Machines with a copy of their own serve it without asking the database until git's 401
+	# there: their erase of the same token heals them, with no second refresh.
+	local m
+	for m in 1 2 3; do
+		fleet "$m"
+		erase_with "$tok"
+		expect_status 0
+		helper token
+		expect_status 0
+		[[ $stdout == "$new" ]] || fail "machine $m did not heal"
+	done
+	expect_stat token.refresh_token 1
+	expect_stat refresh_reuse 0
+}
+
 @test "fleet: logout on one machine signs out all; the app token stays" {
 	fleet_ready
 	fleet 1
@@ -474,6 +755,26 @@ as_host() {
 		"$HELPER" "$@" >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
 	stdout=$(<"$OUT")
 	stderr=$(<"$BATS_TEST_TMPDIR/err")
+}
+
+@test "fleet: status and errors name the server alike, as libpq reads the conninfo" {
+	fleet_ready
+	fleet 1
+	sc_login
+	# No host or port in the conninfo: libpq takes them from PGHOST and PGPORT.
+	sc_write_config "store = postgres" "seal_key_file = $KEY" \
+		"postgres = dbname=$DB user=scauth passfile=$PG_DIR/scauth.pass sslmode=disable"
+	PGHOST=127.0.0.1 PGPORT=$PG_PORT helper status
+	expect_status 0
+	[[ $stdout == *"store:"*"host 127.0.0.1 port $PG_PORT dbname $DB"* ]] ||
+		fail "status does not name the server libpq connects to: $stdout"
+	# A port nobody listens on: the error names the same server as status does.
+	PGHOST=127.0.0.1 PGPORT=9 SOUNDCLOUD_AUTH_REFRESH_MARGIN=86400 helper token
+	[[ $status -ne 0 && $stderr == *"host 127.0.0.1 port 9 dbname $DB"* ]] ||
+		fail "the error does not name the server: exit $status: $stderr"
+	PGHOST=127.0.0.1 PGPORT=9 helper status
+	[[ $stdout == *"store:"*"host 127.0.0.1 port 9 dbname $DB"* ]] ||
+		fail "status names another server than the error: $stdout"
 }
 
 @test "fleet: status shows the database's grant: server, database, when refreshed and by which host" {
@@ -585,6 +886,67 @@ as_host() {
 	expect_stat token.refresh_token 1
 }
 
+@test "fleet: a passfile others may read is refused in our words (78); libpq prints nothing" {
+	fleet_ready
+	fleet 1
+	sc_login
+	local loose="$BATS_TEST_TMPDIR/loose.pass" err="$BATS_TEST_TMPDIR/noenv.err"
+	cp "$PG_DIR/scauth.pass" "$loose"
+	chmod 644 "$loose"
+	# passfile= in the connection string.
+	fleet 1 "refresh_margin = 7200" \
+		"postgres = host=127.0.0.1 port=$PG_PORT dbname=$DB user=scauth passfile=$loose sslmode=disable"
+	helper token
+	expect_status 78
+	expect_stderr "the passfile $loose for the database has mode 0644" "chmod 600"
+	[[ $stderr != *WARNING* && $stderr != *"password file"* ]] || fail "libpq printed: $stderr"
+	# PGPASSFILE, for the user's own tools.
+	fleet 1 "refresh_margin = 7200"
+	sed -i 's/ passfile=[^ ]*//' "$SC_CONFIG"
+	PGPASSFILE=$loose helper token
+	expect_status 78
+	expect_stderr "the passfile $loose for the database has mode 0644"
+	[[ $stderr != *WARNING* ]] || fail "libpq printed: $stderr"
+	expect_stat token.refresh_token 0
+	# In a context like the PAM module's: ~/.pgpass of its home; the caller's PGPASSFILE unread.
+	cp "$PG_DIR/scauth.pass" "$HOME/.pgpass"
+	chmod 640 "$HOME/.pgpass"
+	status=0
+	PGPASSFILE=/nonexistent "$BUILD/tests/noenv-token" "$SC_CONFIG" \
+		"$XDG_STATE_HOME/soundcloud-auth" "$HOME" >"$OUT" 2>"$err" || status=$?
+	[[ $status -eq 1 && -z $(<"$OUT") ]] || fail "noenv-token: exit $status: $(<"$OUT")"
+	[[ $(<"$err") == *"the passfile $HOME/.pgpass for the database has mode 0640"*"chmod 600"* ]] ||
+		fail "not our words: $(<"$err")"
+	[[ $(<"$err") != *WARNING* && $(<"$err") != *"password file"* ]] || fail "libpq printed: $(<"$err")"
+	chmod 600 "$HOME/.pgpass"
+	status=0
+	PGPASSFILE=$loose "$BUILD/tests/noenv-token" "$SC_CONFIG" \
+		"$XDG_STATE_HOME/soundcloud-auth" "$HOME" >"$OUT" 2>"$err" || status=$?
+	[[ $status -eq 0 && $(<"$OUT") == ok && ! -s $err ]] || fail "noenv-token: exit $status: $(<"$err")"
+	expect_stat token.refresh_token 1
+}
+
+@test "fleet: a service (pg_service.conf) with a passfile of its own still connects" {
+	fleet_ready
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	fleet 2
+	# libpq takes a service's passfile only for what the connection leaves unset.
+	cat >"$HOME/.pg_service.conf" <<-EOF
+		[fleetsvc]
+		host=127.0.0.1
+		port=$PG_PORT
+		dbname=$DB
+		user=scauth
+		sslmode=disable
+		passfile=$PG_DIR/scauth.pass
+	EOF
+	fleet 2 "refresh_margin = 7200" "postgres = service=fleetsvc"
+	helper token
+	expect_status 0
+	[[ -n $stdout ]] || fail "no token"
+}
+
 @test "fleet: database down: a fresh copy is served, a stale one is 75 naming the server" {
 	fleet_ready
 	fleet 1
@@ -676,11 +1038,221 @@ as_host() {
 	expect_stderr "does not open the fleet's records"
 }
 
+# row_copy TABLE: a copy of the user row of the default profile (record and version), as
+# whoever can read the table could take one.
+row_copy() {
+	PG_SQL_DB=$DB pg_sql -c "CREATE TABLE $1 AS SELECT slot, record,
+		version FROM scauth_slot WHERE slot = 'default.user'"
+}
+
+# row_write_back TABLE: writes the copied record and version back into the row.
+row_write_back() {
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot s SET record = c.record, version = c.version
+		FROM $1 c WHERE s.slot = c.slot"
+}
+
+# refused_by M...: each machine refuses the user grant (78), says why, hands out nothing.
+refused_by() {
+	local m
+	for m in "$@"; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 78
+		expect_stderr "the fleet's record for default.user is older than one this machine has seen" \
+			"the database was rolled back or tampered with"
+		[[ -z $stdout ]] || fail "machine $m handed out a token"
+	done
+}
+
+@test "fleet: an old sealed record written back into its row: refused, its refresh token unspent" {
+	fleet_ready
+	fleet 1
+	sc_login
+	local m old new refreshes
+	for m in 1 2 3; do
+		fleet "$m"
+		helper token
+		expect_status 0
+	done
+	old=$stdout
+	row_copy saved
+	# The fleet refreshes (each token call renews): every machine reads the new row.
+	for m in 1 2 3; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 0
+	done
+	new=$stdout
+	[[ $new != "$old" ]] || fail "no refresh"
+	refreshes=$(stat_of token.refresh_token)
+	row_copy current
+	# The old record and its version written back: whoever saw a newer version refuses it.
+	row_write_back saved
+	refused_by 1 2 3
+	expect_stat token.refresh_token "$refreshes"
+	expect_stat refresh_reuse 0
+	# Nothing was erased or written over: the row is as the attacker left it.
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM scauth_slot s JOIN saved o USING (slot)
+		WHERE s.record = o.record AND s.version = o.version") == 1 ]] || fail "the row was written"
+	# The old record with a version above today's: its seal names its own version; it does not
+	# open, on a machine of the fleet or a new one.
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot SET version = (SELECT version + 5 FROM current)
+		WHERE slot = 'default.user'"
+	for m in 1 4; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		[[ $status -ne 0 ]] || fail "machine $m opened a record written back at another version"
+		expect_stderr "does not open"
+		[[ -z $stdout ]] || fail "machine $m handed out a token"
+	done
+	expect_stat token.refresh_token "$refreshes"
+	expect_stat refresh_reuse 0
+	# The current row back: the fleet works on, each machine with one refresh.
+	row_write_back current
+	for m in 1 2 3; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 0
+		[[ $stdout != "$old" ]] || fail "machine $m handed out the old token"
+	done
+	expect_stat token.refresh_token $((refreshes + 3))
+	expect_stat refresh_reuse 0
+	expect_stat token.errors.invalid_grant 0
+}
+
+@test "fleet: a grant written back after logout is refused where the logout was seen; a new login goes on" {
+	fleet_ready
+	fleet 1
+	sc_login
+	fleet 2
+	helper token
+	expect_status 0
+	local old=$stdout
+	row_copy saved
+	fleet 1
+	helper logout
+	expect_status 0
+	# Machine 2 learns of the logout from a 401 on its copy, and reads the emptied row.
+	fleet 2
+	helper api /me
+	expect_status 77
+	row_copy current
+	row_write_back saved
+	refused_by 1 2
+	expect_stat token.refresh_token 0
+	expect_stat refresh_reuse 0
+	# A login over the rolled-back row is refused as well: the operator restores it first.
+	fleet 1
+	run "$HELPER" login
+	[[ $status -eq 78 ]] || fail "a login over a rolled-back row: exit $status"
+	row_write_back current
+	fleet 1
+	sc_login
+	fleet 2
+	helper token
+	expect_status 0
+	[[ $stdout != "$old" ]] || fail "the old token is back"
+	# The new login's version is above everything seen: the old row stays refused.
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT s.version > c.version FROM scauth_slot s JOIN current c
+		USING (slot)") == t ]] || fail "the new login did not get a higher version"
+	row_write_back saved
+	refused_by 1 2
+	expect_stat refresh_reuse 0
+}
+
+@test "fleet: a fleet from before fleet ids keeps working; fleet init reseals it, then the old format is refused" {
+	fleet_ready
+	# What an earlier version made: a table without the fleet's id; its records are sealed
+	# to their slot alone (format 1).
+	PG_SQL_DB=$DB pg_sql -c "DELETE FROM scauth_slot WHERE slot = '.fleet'"
+	fleet 1
+	sc_login
+	fleet 1 "refresh_margin = 7200"
+	helper token
+	expect_status 0
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT get_byte(record, 0) FROM scauth_slot WHERE slot =
+		'default.user'") == 1 ]] || fail "a fleet without an id did not write format 1"
+	row_copy old_format
+	fleet 2 "refresh_margin = 7200"
+	helper token
+	expect_status 0
+	# fleet init gives the fleet its id and reseals.
+	fleet 0
+	helper fleet init
+	expect_status 0
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT get_byte(record, 0) FROM scauth_slot WHERE slot =
+		'default.user'") == 2 ]] || fail "fleet init did not reseal"
+	fleet 2 "refresh_margin = 7200"
+	helper token
+	expect_status 0
+	local refreshes
+	refreshes=$(stat_of token.refresh_token)
+	# A record of the old format written back, with a version above today's: refused by
+	# every machine, a new one too, since the fleet has an id.
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot SET record = (SELECT record FROM old_format),
+		version = version + 10 WHERE slot = 'default.user'"
+	for m in 1 2 5; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 78
+		expect_stderr "sealed in the format from before 'fleet init'"
+	done
+	# Removing the id as well: machines that saw it (even only beside a refused row) still refuse.
+	PG_SQL_DB=$DB pg_sql -c "DELETE FROM scauth_slot WHERE slot = '.fleet'"
+	for m in 1 2 5; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 78
+		expect_stderr "lost its id"
+	done
+	expect_stat token.refresh_token "$refreshes"
+	expect_stat refresh_reuse 0
+}
+
+@test "fleet: the id row deleted: no machine offers a login over the records, fleet init makes no new id" {
+	fleet_ready "refresh_margin = 7200"
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	helper token
+	expect_status 0
+	local id sealed
+	id=$(PG_SQL_DB=$DB pg_sql -c "SELECT encode(record, 'hex') FROM scauth_slot WHERE slot = '.fleet'")
+	sealed=$(PG_SQL_DB=$DB pg_sql -c "SELECT encode(record, 'hex') FROM scauth_slot
+		WHERE slot = 'default.user'")
+	PG_SQL_DB=$DB pg_sql -c "DELETE FROM scauth_slot WHERE slot = '.fleet'" >/dev/null
+	# A machine that never saw the id: the records are of the new format, so the id is missing,
+	# not the grant.  Reading them as the old format failed as "does not open": 77, log in,
+	# and a login there sealed the grant in the old format over them.
+	fleet 5 "refresh_margin = 7200"
+	helper token
+	expect_status 78
+	expect_stderr "has no id (row '.fleet'" "restore that row"
+	run "$HELPER" login
+	assert_failure
+	[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT encode(record, 'hex') FROM scauth_slot
+		WHERE slot = 'default.user'") == "$sealed" ]] || fail "the record was written over"
+	# fleet init gives no new id over records sealed for the old one.
+	helper fleet init
+	expect_status 78
+	expect_stderr "has no id (row '.fleet'"
+	[[ -z $(PG_SQL_DB=$DB pg_sql -c "SELECT 1 FROM scauth_slot WHERE slot = '.fleet'") ]] ||
+		fail "fleet init made a new id"
+	# The row restored: every machine goes on.
+	PG_SQL_DB=$DB pg_sql -c "INSERT INTO scauth_slot (slot, record) VALUES ('.fleet',
+		decode('$id', 'hex'))" >/dev/null
+	for m in 1 5; do
+		fleet "$m" "refresh_margin = 7200"
+		helper token
+		expect_status 0
+	done
+	expect_stat refresh_reuse 0
+}
+
 @test "fleet: kill -9 of the refresher at random moments: the row always opens, others carry on" {
 	fleet_ready "refresh_margin = 7200"
 	fleet 1 "refresh_margin = 7200"
 	sc_login
-	local rounds=${FLEET_KILL_ROUNDS:-100} round delay lost=0 ok=0 finished=0 pushed=0
+	local rounds=${FLEET_KILL_ROUNDS:-100} round delay lost=0 ok=0 finished=0 pushed=0 waited=0
 	local i t0 total=0
 	for ((i = 0; i < 3; i++)); do
 		t0=$(date +%s%N)
@@ -693,9 +1265,16 @@ as_host() {
 		fleet 1 "refresh_margin = 7200"
 		delay=$((RANDOM % (spread + 1)))
 		kill_token_after "$delay" && finished=$((finished + 1))
-		# Another machine carries on from the row.
-		fleet 2 "refresh_margin = 7200"
+		# Another machine carries on from the row, or leaves the refresh token alone while the
+		# dead refresher's intent is open (75); the refresher's own machine, whose lock says
+		# that it is gone, carries on at once.
+		fleet 2 "refresh_margin = 7200" "postgres_lock_timeout = 1"
 		helper token
+		if [[ $status -eq 75 ]]; then
+			waited=$((waited + 1))
+			fleet 1 "refresh_margin = 7200"
+			helper token
+		fi
 		if [[ $status -eq 0 ]]; then
 			ok=$((ok + 1))
 		elif [[ $status -eq 77 ]]; then
@@ -704,11 +1283,12 @@ as_host() {
 			fleet 1 "refresh_margin = 7200"
 			sc_login
 		else
-			fail "round $round (kill after $delay ms): machine 2 exit $status: $stderr"
+			fail "round $round (kill after $delay ms): exit $status: $stderr"
 		fi
 	done
-	echo "# fleet: kill -9 over $rounds rounds (0-$spread ms): $ok carried on, $lost lost in the" \
-		"window between rotation and commit, $finished finished before the kill" >&3
+	echo "# fleet: kill -9 over $rounds rounds (0-$spread ms): $ok carried on ($waited on the" \
+		"refresher's own machine), $lost lost in the window between rotation and commit," \
+		"$finished finished before the kill" >&3
 	((ok > 0)) || fail "no round carried on"
 	# Every loss is that window: the sandbox saw a reuse for each, and nothing else.
 	[[ $(stat_of refresh_reuse) == "$lost" ]] ||
@@ -776,6 +1356,197 @@ as_host() {
 	expect_stat token.errors.invalid_grant 0
 }
 
+# lost_commit [down|after]: machine 1 (A) refreshes through a relay that loses its COMMIT while
+# machine 2 (B) waits on the row; with "down" the relay then refuses A's new connections until
+# pg_relay_up; with "after" the COMMIT reaches the server and only its answer is lost.  Returns when A has exited (exit in $arc, trace in a.err); B runs on ($bpid).
+lost_commit() {
+	fleet_ready "refresh_margin = 300"
+	fleet 1 "refresh_margin = 300"
+	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
+	sc_login
+	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null
+	pg_relay_start "$BATS_TEST_TMPDIR/relay"
+	local i apid
+	relay=$(pg_relay_conninfo scauth "$DB")
+	# The token request stays at the sandbox until B has queued behind A.
+	sandbox_fault '{"endpoint":"token","kind":"held"}'
+	# A (machine 1) talks to the database through the relay, B (machine 2) directly.
+	fleet 1 "refresh_margin = 300" "postgres = $relay"
+	(
+		rc=0
+		SOUNDCLOUD_AUTH_TRACE=1 "$HELPER" token >"$BATS_TEST_TMPDIR/a.out" 2>"$BATS_TEST_TMPDIR/a.err" || rc=$?
+		echo "$rc" >"$BATS_TEST_TMPDIR/a.rc"
+	) 3>&- &
+	apid=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ $(stat_of token.refresh_token) == 1 ]] && break
+		sleep 0.05
+	done
+	[[ $(stat_of token.refresh_token) == 1 ]] || fail "A's refresh did not reach the sandbox"
+	# A's token request is at the sandbox: its next COMMIT is lost.
+	if [[ ${1:-} == after ]]; then
+		pg_relay_cut after
+	else
+		pg_relay_cut
+	fi
+	[[ ${1:-} != down ]] || pg_relay_down
+	fleet 2 "refresh_margin = 300" "postgres_lock_timeout = 60"
+	(
+		rc=0
+		SOUNDCLOUD_AUTH_TRACE=1 "$HELPER" token >"$BATS_TEST_TMPDIR/b.out" 2>"$BATS_TEST_TMPDIR/b.err" || rc=$?
+		echo "$rc" >"$BATS_TEST_TMPDIR/b.rc"
+	) 3>&- &
+	bpid=$!
+	# B waits on the grant's row while A is at the sandbox.
+	for ((i = 0; i < 200; i++)); do
+		[[ $(PG_SQL_DB=$DB pg_sql -c "SELECT count(*) FROM pg_stat_activity WHERE
+			datname = '$DB' AND wait_event_type = 'Lock'") -ge 1 ]] && break
+		sleep 0.02
+	done
+	[[ -e $BATS_TEST_TMPDIR/a.rc ]] && fail "A finished before B queued: $(<"$BATS_TEST_TMPDIR/a.err")"
+	((i < 200)) || fail "B never waited on the row"
+	sandbox_ctl POST release >/dev/null
+	wait "$apid"
+	pg_relay_cut_done || fail "the relay saw no COMMIT of A's"
+	arc=$(<"$BATS_TEST_TMPDIR/a.rc")
+}
+
+# lost_commit_end TOKEN: B, then every machine, serve TOKEN; one refresh, no reuse, no refusal.
+lost_commit_end() {
+	local tok=$1 brc m
+	wait "$bpid"
+	brc=$(<"$BATS_TEST_TMPDIR/b.rc")
+	echo "# B, queued behind the lost COMMIT: exit $brc" >&3
+	[[ $brc == 0 || $brc == 75 ]] || fail "B exited $brc: $(<"$BATS_TEST_TMPDIR/b.err")"
+	[[ $brc != 0 || $(<"$BATS_TEST_TMPDIR/b.out") == "$tok" ]] || fail "B got another token"
+	for m in 1 2 3; do
+		fleet "$m" "refresh_margin = 300"
+		helper token
+		expect_status 0
+		[[ $stdout == "$tok" ]] || fail "machine $m has another token"
+	done
+	expect_stat token.refresh_token 1
+	expect_stat refresh_reuse 0
+	expect_stat token.errors.invalid_grant 0
+	no_issued_token_in "$BATS_TEST_TMPDIR/a.err"
+	no_issued_token_in "$BATS_TEST_TMPDIR/b.err"
+}
+
+@test "fleet: a COMMIT lost after the rotation: nobody spends the token again, nobody logs in again" {
+	local relay arc bpid
+	lost_commit down
+	# A heard nothing of its commit and cannot reach the database again: a temporary failure,
+	# its record kept on its machine.
+	[[ $arc == 75 ]] || fail "A exited $arc: $(<"$BATS_TEST_TMPDIR/a.err")"
+	grep -q "kept on this machine" "$BATS_TEST_TMPDIR/a.err" || fail "A kept nothing: $(<"$BATS_TEST_TMPDIR/a.err")"
+	ls "$BATS_TEST_TMPDIR/m1/.local/state/soundcloud-auth/"*.pending >/dev/null 2>&1 ||
+		fail "no pending record on A's machine"
+	# The network is back: A's next call stores its record first.
+	pg_relay_up
+	fleet 1 "refresh_margin = 300" "postgres = $relay"
+	SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 0
+	expect_stderr "pushing the unconfirmed record"
+	lost_commit_end "$stdout"
+}
+
+@test "fleet: a COMMIT lost to a restart: the refresher stores its record on a new connection at once" {
+	local relay arc bpid
+	lost_commit
+	[[ $arc == 0 ]] || fail "A exited $arc: $(<"$BATS_TEST_TMPDIR/a.err")"
+	grep -q "pushing the unconfirmed record" "$BATS_TEST_TMPDIR/a.err" ||
+		fail "A did not store its record again: $(<"$BATS_TEST_TMPDIR/a.err")"
+	! ls "$BATS_TEST_TMPDIR/m1/.local/state/soundcloud-auth/"*.pending >/dev/null 2>&1 ||
+		fail "a pending record is left on A's machine"
+	lost_commit_end "$(<"$BATS_TEST_TMPDIR/a.out")"
+}
+
+@test "fleet: a COMMIT made but its answer lost: the refresher finds its record in and serves it" {
+	local relay arc bpid
+	lost_commit after
+	[[ $arc == 0 ]] || fail "A exited $arc: $(<"$BATS_TEST_TMPDIR/a.err")"
+	grep -q "record of default.user is in" "$BATS_TEST_TMPDIR/a.err" ||
+		fail "A did not find its record in: $(<"$BATS_TEST_TMPDIR/a.err")"
+	! ls "$BATS_TEST_TMPDIR/m1/.local/state/soundcloud-auth/"*.pending >/dev/null 2>&1 ||
+		fail "a pending record is left on A's machine"
+	lost_commit_end "$(<"$BATS_TEST_TMPDIR/a.out")"
+}
+
+@test "fleet: an expired intent is taken over; the refresher's record wins over the refusal it caused" {
+	fleet_ready "refresh_margin = 300"
+	fleet 1 "refresh_margin = 300"
+	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
+	sc_login
+	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null
+	pg_relay_start "$BATS_TEST_TMPDIR/relay"
+	local relay i
+	relay=$(pg_relay_conninfo scauth "$DB")
+	# A's token request stays at the sandbox until the relay is set to lose the COMMIT after it.
+	sandbox_fault '{"endpoint":"token","kind":"held"}'
+	# A's intent lives timeout + 2 x postgres_timeout + 5 = 9 s.
+	fleet 1 "refresh_margin = 300" "postgres = $relay" "timeout = 2" "postgres_timeout = 1"
+	(
+		rc=0
+		"$HELPER" token >/dev/null 2>"$BATS_TEST_TMPDIR/a.err" || rc=$?
+		echo "$rc" >"$BATS_TEST_TMPDIR/a.rc"
+	) 3>&- &
+	local apid=$!
+	for ((i = 0; i < 200; i++)); do
+		[[ $(stat_of token.refresh_token) == 1 ]] && break
+		sleep 0.05
+	done
+	pg_relay_cut
+	pg_relay_down
+	sandbox_ctl POST release >/dev/null
+	wait "$apid"
+	pg_relay_cut_done || fail "the relay saw no COMMIT of A's"
+	[[ $(<"$BATS_TEST_TMPDIR/a.rc") == 75 ]] || fail "A exited $(<"$BATS_TEST_TMPDIR/a.rc")"
+	# While A's intent is open, another machine leaves the refresh token alone.
+	fleet 2 "refresh_margin = 300" "postgres_lock_timeout = 1"
+	helper token
+	expect_status 75
+	expect_stderr "renewing the grant"
+	expect_stat token.refresh_token 1
+	# A does not come back before its intent expires: B takes it over and spends the token that
+	# A's lost commit rotated.  This is the loss that the intent narrows but cannot close.
+	fleet 2 "refresh_margin = 300" "postgres_lock_timeout = 30"
+	helper token
+	expect_status 77
+	expect_stat token.refresh_token 2
+	expect_stat refresh_reuse 1
+	# A comes back: its record wins over the erase that its own parent token caused (the sandbox
+	# revoked the whole chain on the reuse, as SoundCloud may; a server that does not would
+	# leave the fleet logged in with it).
+	pg_relay_up
+	fleet 1 "refresh_margin = 300" "postgres = $relay"
+	SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 0
+	expect_stderr "pushing the unconfirmed record"
+	local tok=$stdout
+	fleet 3 "refresh_margin = 300"
+	helper token
+	expect_status 0
+	[[ $stdout == "$tok" ]] || fail "machine 3 does not serve A's record"
+}
+
+@test "fleet: an intent that ends later than any holder's timeouts allow does not stop the fleet" {
+	fleet_ready "refresh_margin = 7200"
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	# No holder gives an intent over 600 + 2 x 600 + 5 s: this one is an operator's, or the
+	# database's clock went back.  Waiting for it would be 75 on every machine until it ends.
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot SET refreshing_by = 'gone',
+		refreshing_id = 'ffffffffffffffffffffffffffffffff', refreshing_from = version,
+		refreshing_until = 'infinity' WHERE slot = 'default.user'" >/dev/null
+	fleet 2 "refresh_margin = 7200" "postgres_lock_timeout = 2"
+	helper token
+	expect_status 0
+	expect_stat token.refresh_token 1
+	expect_stat refresh_reuse 0
+	[[ -z $(PG_SQL_DB=$DB pg_sql -c "SELECT refreshing_until FROM scauth_slot
+		WHERE slot = 'default.user'") ]] || fail "the intent was not ended by the refresh"
+}
+
 @test "fleet: a pg_dump of the database holds no token the sandbox issued" {
 	fleet_ready "refresh_margin = 7200"
 	local m
@@ -790,7 +1561,71 @@ as_host() {
 	PGPASSFILE=$PG_ADMIN_PASSFILE "$PG_BIN/pg_dump" -h "$PG_SOCK" -p "$PG_PORT" -U postgres \
 		"$DB" >"$BATS_TEST_TMPDIR/dump.sql"
 	grep -q "scauth_slot" "$BATS_TEST_TMPDIR/dump.sql" || fail "the dump lacks the table"
-	[[ $(grep -c '\\x01' "$BATS_TEST_TMPDIR/dump.sql") -ge 2 ]] || fail "no sealed records in the dump"
+	[[ $(grep -c '\\x02' "$BATS_TEST_TMPDIR/dump.sql") -ge 2 ]] || fail "no sealed records in the dump"
 	no_issued_token_in "$BATS_TEST_TMPDIR/dump.sql"
 	no_issued_token_in "$PG_DIR/log/server.log"
+}
+
+@test "fleet: status shows the refresher's host name escaped, whatever a machine with the key wrote" {
+	fleet_ready
+	fleet 1
+	sc_login
+	# Every machine holds the seal key: one running altered code may seal any obtained_by
+	# (a record refuses C0 controls, so the worst is C1, direction marks and stray bytes).
+	local sealed version fleet_id host=$'kiosk\xc2\x9b2J\xe2\x80\xaeevil\xe2\x81\xa6\xff'
+	sealed=$(PG_SQL_DB=$DB pg_sql -c "SELECT encode(record, 'hex') FROM scauth_slot
+		WHERE slot = 'default.user'")
+	version=$(PG_SQL_DB=$DB pg_sql -c "SELECT version FROM scauth_slot WHERE slot = 'default.user'")
+	fleet_id=$(PG_SQL_DB=$DB pg_sql -c "SELECT encode(record, 'hex') FROM scauth_slot
+		WHERE slot = '.fleet'")
+	sealed=$("$BUILD/tests/reseal" "$KEY" default.user "$version" "$fleet_id" "$host" \
+		<<<"$sealed") ||
+		fail "the record could not be sealed again"
+	[[ $sealed =~ ^[0-9a-f]+$ ]] || fail "reseal gave no hex"
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot SET record = decode('$sealed', 'hex')
+		WHERE slot = 'default.user'" >/dev/null
+	fleet 2
+	helper status
+	expect_status 0
+	[[ $stdout == *'fleet:  last refreshed '*' by kiosk\u009b2J\u202eevil\u2066\xff'* ]] ||
+		fail "the host name is not shown escaped: $stdout"
+	refute_raw_controls "$stdout" "status"
+	helper status --json
+	expect_status 0
+	[[ $stdout == *'"obtained_by":"kiosk\u009b2J\u202eevil\u2066\ufffd"'* ]] ||
+		fail "status --json does not escape the host name: $stdout"
+	refute_raw_controls "$stdout" "status --json"
+	assert_equal "$(json_get user.obtained_by <<<"$stdout")" $'kiosk\xc2\x9b2J\xe2\x80\xaeevil\xe2\x81\xa6\xef\xbf\xbd'
+}
+
+@test "fleet: a trace line naming an intent's holder reaches the terminal escaped" {
+	fleet_ready
+	fleet 1 "refresh_margin = 7200"
+	sc_login
+	# refreshing_by is not sealed: whoever can write the table chooses it.
+	PG_SQL_DB=$DB pg_sql -c "UPDATE scauth_slot SET refreshing_by = E'evil\\x1b]0;pwned\\x07',
+		refreshing_id = 'ffffffffffffffffffffffffffffffff', refreshing_from = version,
+		refreshing_until = now() + interval '20 minutes' WHERE slot = 'default.user'" >/dev/null
+	fleet 2 "refresh_margin = 7200" "postgres_lock_timeout = 1"
+	SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 75
+	expect_stderr 'being refreshed by evil\x1b]0;pwned\x07'
+	refute_raw_controls "$stderr" "the trace"
+	expect_stat token.refresh_token 0
+}
+
+@test "fleet: an error message from the database server reaches the terminal escaped" {
+	fleet_ready
+	fleet 1
+	sc_login
+	# A hostile operator's server answers a write with a message of its own choosing.
+	PG_SQL_DB=$DB pg_sql -c "CREATE FUNCTION scauth_evil() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$BEGIN RAISE EXCEPTION E'no\\x1b]0;pwned\\x07\\x1b[2J\\u202eway'; END\$\$;
+		CREATE TRIGGER scauth_evil BEFORE INSERT OR UPDATE OR DELETE ON scauth_slot
+		FOR EACH ROW EXECUTE FUNCTION scauth_evil()" >/dev/null
+	helper logout
+	[[ $status -ne 0 ]] || fail "logout succeeded through the trigger"
+	[[ $stderr == *'no\x1b]0;pwned\x07\x1b[2J\u202eway'* ]] ||
+		fail "the server's message is not shown escaped: $stderr"
+	refute_raw_controls "$stderr" "logout's message"
 }

@@ -20,6 +20,25 @@ setup() {
 teardown() {
 	[ -z "$BLOCKER_PID" ] || kill "$BLOCKER_PID" 2>/dev/null || true
 	[ -z "$HELPER_PID" ] || kill "$HELPER_PID" 2>/dev/null || true
+	attacker_cleanup
+}
+
+# The other local user of the race test: made as root, removed with everything they ran
+# (the attacker runs in a process group of its own, ended by its id).
+ATTACKER_USER= ATTACKER_PGID= ATTACKER_DIR=
+attacker_cleanup() {
+	if [ -n "$ATTACKER_PGID" ]; then
+		kill -KILL -- "-$ATTACKER_PGID" 2>/dev/null || true
+		ATTACKER_PGID=
+	fi
+	if [ -n "$ATTACKER_USER" ]; then
+		userdel "$ATTACKER_USER" 2>/dev/null || true
+		ATTACKER_USER=
+	fi
+	if [ -n "$ATTACKER_DIR" ]; then
+		rm -rf "$ATTACKER_DIR"
+		ATTACKER_DIR=
+	fi
 }
 
 stored() {
@@ -28,10 +47,10 @@ stored() {
 	awk -v k="$1" '$1 == k { print $2 }' "$f"
 }
 
-# Polls (bounded) until a command succeeds.
+# Polls (bounded: WAIT_TRIES times 50 ms, 10 s unless told) until a command succeeds.
 wait_for() {
 	local i
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < ${WAIT_TRIES:-200}; i++)); do
 		"$@" && return 0
 		sleep 0.05
 	done
@@ -382,7 +401,7 @@ refute_code_on_screen() {
 	assert_logged_in
 }
 
-@test "the browser gets the one-time start address, which carries no state" {
+@test "the browser gets a page of ours that forwards to the start address; no state on argv" {
 	cat >"$BATS_TEST_TMPDIR/argv-browser" <<-EOF
 		#!/bin/sh
 		printf '%s\n' "\$*" >"$BATS_TEST_TMPDIR/browser-argv"
@@ -402,17 +421,239 @@ refute_code_on_screen() {
 	[[ $argv != *"$state"* ]] || fail "the state is on the browser's command line"
 	[[ $argv != *"state="* && $argv != *"authorize"* ]] ||
 		fail "the authorize URL is on the browser's command line"
-	grep -qE "^http://127\.0\.0\.1:$REDIRECT_PORT/soundcloud-auth-start-[A-Za-z0-9_-]+\$" \
-		<<<"${argv%%$'\n'*}" || fail "the browser did not get the start address: $argv"
+	[[ $argv != *"soundcloud-auth-start-"* ]] ||
+		fail "the start address is on the browser's command line: $argv"
+	grep -qE "^file://${TMPDIR:-/tmp}/soundcloud-auth-login-[A-Za-z0-9]{6}/start\.html\$" \
+		<<<"${argv%%$'\n'*}" || fail "the browser did not get the page: $argv"
+	# The page forwarded to the start address, and is gone with its directory.
+	local page=${argv%%$'\n'*}
+	page=${page#file://}
+	[ ! -e "$page" ] && [ ! -e "${page%/*}" ] || fail "the page outlived the login"
 	# People are still shown the authorize URL itself.
 	assert_url_line "$stderr"
+}
+
+@test "the browser's page: 0600 in a 0700 directory of ours under XDG_RUNTIME_DIR" {
+	export XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
+	mkdir -m 700 "$XDG_RUNTIME_DIR"
+	cat >"$BATS_TEST_TMPDIR/stat-browser" <<-EOF
+		#!/bin/sh
+		p=\${1#file://}
+		stat -c '%a %u %F' "\$p" "\${p%/*}" "\${p%/*/*}" >"$BATS_TEST_TMPDIR/page-stat"
+		"$TOP/tests/lib/page-start" "\$1" >"$BATS_TEST_TMPDIR/page-target"
+		printf '%s\n' "\$1" >"$BATS_TEST_TMPDIR/page"
+		exec "$TOP/tests/lib/browser" "\$1"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/stat-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/stat-browser"
+	run --separate-stderr "$HELPER" login
+	assert_success
+	assert_logged_in
+	local page uid
+	page=$(cat "$BATS_TEST_TMPDIR/page")
+	uid=$(id -u)
+	[[ $page == "file://$XDG_RUNTIME_DIR/soundcloud-auth/login-"??????"/start.html" ]] ||
+		fail "the page is not under XDG_RUNTIME_DIR: $page"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/page-stat")" \
+		"600 $uid regular file"$'\n'"700 $uid directory"$'\n'"700 $uid directory"
+	grep -qE "^http://127\.0\.0\.1:$REDIRECT_PORT/soundcloud-auth-start-[A-Za-z0-9_-]+\$" \
+		"$BATS_TEST_TMPDIR/page-target" || fail "the page does not forward to the start address"
+	# Gone with the login; the shared parent stays (0700, empty).
+	page=${page#file://}
+	[ ! -e "$page" ] && [ ! -e "${page%/*}" ] || fail "the page outlived the login"
+	assert_equal "$(ls -A "$XDG_RUNTIME_DIR/soundcloud-auth")" ""
+}
+
+@test "a runtime directory open to others is passed over: the page goes to TMPDIR" {
+	export XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/run TMPDIR=$BATS_TEST_TMPDIR/tmp
+	mkdir -m 755 "$XDG_RUNTIME_DIR"
+	mkdir -m 1777 "$TMPDIR"
+	cat >"$BATS_TEST_TMPDIR/stat-browser" <<-EOF
+		#!/bin/sh
+		p=\${1#file://}
+		stat -c '%a %u %F' "\$p" "\${p%/*}" >"$BATS_TEST_TMPDIR/page-stat"
+		printf '%s\n' "\$1" >"$BATS_TEST_TMPDIR/page"
+		exec "$TOP/tests/lib/browser" "\$1"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/stat-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/stat-browser"
+	run --separate-stderr "$HELPER" login
+	assert_success
+	assert_logged_in
+	local page
+	page=$(cat "$BATS_TEST_TMPDIR/page")
+	[[ $page == "file://$TMPDIR/soundcloud-auth-login-"??????"/start.html" ]] ||
+		fail "the page is not in TMPDIR: $page"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/page-stat")" \
+		"600 $(id -u) regular file"$'\n'"700 $(id -u) directory"
+	[ ! -e "$XDG_RUNTIME_DIR/soundcloud-auth" ] || fail "the open runtime directory was used"
+	assert_equal "$(ls -A "$TMPDIR")" ""
+}
+
+@test "the browser's page goes when the login times out, and when a signal ends it" {
+	export XDG_RUNTIME_DIR=$BATS_TEST_TMPDIR/run
+	mkdir -m 700 "$XDG_RUNTIME_DIR"
+	cat >"$BATS_TEST_TMPDIR/noting-browser" <<-EOF
+		#!/bin/sh
+		printf '%s\n' "\$1" >"$BATS_TEST_TMPDIR/page"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/noting-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/noting-browser"
+	run --separate-stderr timeout 60 "$HELPER" login --timeout 1
+	assert_equal "$status" 69
+	[ -s "$BATS_TEST_TMPDIR/page" ] || fail "no page was given to the browser"
+	assert_equal "$(ls -A "$XDG_RUNTIME_DIR/soundcloud-auth")" ""
+	local sig
+	for sig in INT TERM HUP; do
+		rm -f "$BATS_TEST_TMPDIR/page"
+		"$HELPER" login --timeout 60 2>/dev/null 3>&- &
+		HELPER_PID=$!
+		wait_for test -s "$BATS_TEST_TMPDIR/page" || fail "no page for SIG$sig"
+		[ -e "$(sed 's|^file://||' "$BATS_TEST_TMPDIR/page")" ] || fail "the page is not there"
+		kill -s "$sig" "$HELPER_PID"
+		wait "$HELPER_PID" || true
+		HELPER_PID=
+		assert_equal "$(ls -A "$XDG_RUNTIME_DIR/soundcloud-auth")" ""
+	done
+}
+
+# The attacker: another local user who polls every command line in /proc for a login's start
+# address, an authorize URL with its state, or a page of the login, and runs the whole flow with
+# anything usable at once (the sandbox approves as whoever is its current user: the attacker's
+# account while they race).  It goes only for this test's listener (REDIRECT_PORT): other suites
+# may run on the machine meanwhile.  Notes what it saw, what it tried, and how many scans it made.
+make_attacker() {
+	cat >"$ATTACKER_DIR/attacker" <<-'EOF'
+		#!/bin/bash
+		out=$1 ca=$2 port=$3
+		scans=0
+		declare -A tried
+		flow() {   # runs the login's flow from a start address or an authorize URL
+			local jar=$out/jar authz=$1 loc
+			rm -f "$jar"
+			case $1 in
+			http://*) authz=$(printf 'url = "%s"\n' "$1" |
+				curl -s -c "$jar" -o /dev/null -w '%{redirect_url}' --max-time 10 -K -) ;;
+			esac
+			loc=$(printf 'url = "%s"\n' "$authz" |
+				curl -s --cacert "$ca" -o /dev/null -w '%{redirect_url}' --max-time 10 -K -)
+			[ -n "$loc" ] || return 0
+			printf 'url = "%s"\n' "$loc" |
+				curl -s -b "$jar" -o /dev/null -w '%{http_code}\n' --max-time 10 -K -
+		}
+		while [ ! -e "$out/stop" ]; do
+			for f in /proc/[0-9]*/cmdline; do
+				[ "${f#/proc/}" != "$$/cmdline" ] || continue
+				# Read in the shell itself: a process per command line would make each scan
+				# take seconds on a busy machine, and an attacker polls as fast as it can.
+				mapfile -d '' -t args <"$f" 2>/dev/null || continue
+				for a in "${args[@]}"; do
+					case $a in
+					*soundcloud-auth-start-*|*authorize\?*state=*) url=$a ;;
+					file://*)
+						url=$(sed -n 's/.*http-equiv="refresh" content="0; url=\([^"]*\)".*/\1/p' \
+							"${a#file://}" 2>/dev/null)
+						[ -n "${tried[$a]:-}" ] || echo "page $a readable=${url:+yes}" >>"$out/seen"
+						tried[$a]=1
+						;;
+					*) continue ;;
+					esac
+					# Only this test's login: other suites may run on the machine meanwhile.
+					case $url in
+					*127.0.0.1:$port/*|*127.0.0.1%3A$port%2F*) ;;
+					*) continue ;;
+					esac
+					[ -z "${tried[$url]:-}" ] || continue
+					tried[$url]=1
+					echo "tried $url -> $(flow "$url")" >>"$out/attempts"
+				done
+			done
+			scans=$((scans + 1))
+			echo "$scans" >"$out/scans.new" && mv -f "$out/scans.new" "$out/scans"
+		done
+	EOF
+	chmod 755 "$ATTACKER_DIR/attacker"
+}
+
+@test "another local user who reads the browser's command line cannot finish the login as themself" {
+	[[ $EUID -eq 0 ]] || skip "needs root, to make a second local user"
+	ATTACKER_USER="scatk$(random_id | cut -c1-16)"
+	useradd -M -s /bin/sh "$ATTACKER_USER"
+	ATTACKER_DIR=$(mktemp -d /tmp/scauth-attacker.XXXXXX)
+	chmod 755 "$ATTACKER_DIR"
+	install -m 644 "$SANDBOX_CA" "$ATTACKER_DIR/ca.pem"
+	install -d -m 755 -o "$ATTACKER_USER" "$ATTACKER_DIR/out"
+	make_attacker
+	local out=$ATTACKER_DIR/out
+	# Until the person's own approval, the sandbox approves as the attacker's account.
+	sandbox_ctl POST user '{"id":6666,"username":"Mallory","permalink":"mallory","full_name":"M"}' \
+		>/dev/null
+	setsid setpriv --reuid="$ATTACKER_USER" --regid="$(id -g "$ATTACKER_USER")" --clear-groups \
+		env -i PATH="$PATH" HOME=/ bash "$ATTACKER_DIR/attacker" "$out" "$ATTACKER_DIR/ca.pem" \
+		"$REDIRECT_PORT" \
+		</dev/null >/dev/null 2>"$ATTACKER_DIR/attacker.err" 3>&- &
+	ATTACKER_PGID=$!
+	# Its first scan, however loaded the machine (other suites run beside this one).
+	WAIT_TRIES=1200 wait_for test -s "$out/scans" || fail "the attacker does not scan"
+	# A slow browser: it notes its address, lets the attacker scan its command line three
+	# times more, then approves as the person and reads and follows the page as a browser
+	# does, keeping every address off its command line (curl -K -).
+	cat >"$BATS_TEST_TMPDIR/slow-browser" <<-EOF
+		#!/bin/bash
+		set -eu
+		printf '%s\n' "\$1" >"$BATS_TEST_TMPDIR/page"
+		want=\$((\$(cat "$out/scans") + 3))
+		for ((i = 0; i < 1200; i++)); do
+			[ "\$(cat "$out/scans")" -lt "\$want" ] || break
+			sleep 0.05
+		done
+		[ "\$(cat "$out/scans")" -ge "\$want" ] || { echo "the attacker stopped" >&2; exit 1; }
+		printf '%s' '{"id":1001,"username":"Test User","permalink":"test-user","full_name":"T"}' |
+			curl -sS --fail --cacert "$SANDBOX_CA" -X POST -H 'Content-Type: application/json' \
+			--data-binary @- "$SANDBOX_URL/_sandbox/user" >/dev/null
+		case \$1 in
+		file://*) start=\$("$TOP/tests/lib/page-start" "\$1") ;;
+		*) start=\$1 ;;
+		esac
+		jar=\$(mktemp)
+		authz=\$(printf 'url = "%s"\n' "\$start" |
+			curl -sS -c "\$jar" -o /dev/null -w '%{redirect_url}' --max-time 10 -K -)
+		loc=\$(printf 'url = "%s"\n' "\$authz" |
+			curl -sS --cacert "$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' -K -)
+		printf 'url = "%s"\n' "\$loc" |
+			curl -sS -b "\$jar" -o /dev/null -w '%{http_code}\n' --max-time 10 -K - \
+			>"$BATS_TEST_TMPDIR/browser-status"
+		rm -f "\$jar"
+	EOF
+	chmod +x "$BATS_TEST_TMPDIR/slow-browser"
+	export BROWSER="$BATS_TEST_TMPDIR/slow-browser"
+	run --separate-stderr timeout 120 "$HELPER" login --timeout 90
+	touch "$out/stop"
+	local attempts seen
+	attempts=$(cat "$out/attempts" 2>/dev/null || true)
+	seen=$(cat "$out/seen" 2>/dev/null || true)
+	[ -z "$attempts" ] || fail "the attacker found something to log in with: $attempts"
+	assert_success
+	[[ $stderr == *"Logged in as Test User (test-user, soundcloud:users:1001)"* ]] ||
+		fail "not logged in as the person: $stderr"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/browser-status")" 200
+	run --separate-stderr "$HELPER" status
+	assert_success
+	[[ $output == *"test-user"* && $output != *"mallory"* ]] || fail "status: $output"
+	# The attacker did read the browser's command line: the page, which it could not open.
+	local page
+	page=$(cat "$BATS_TEST_TMPDIR/page")
+	grep -qFx "page $page readable=" <<<"$seen" || fail "the attacker saw: $seen"
+	page=${page#file://}
+	[ ! -e "$page" ] && [ ! -e "${page%/*}" ] || fail "the page outlived the login"
+	assert_equal "$(sandbox_stat token.authorization_code)" 1
 }
 
 @test "a second visit to the start address stops the login: another user may have opened it" {
 	# Someone who read the start address in /proc opens it first, then the real browser.
 	cat >"$BATS_TEST_TMPDIR/raced-browser" <<-EOF
 		#!/bin/sh
-		curl -s -o /dev/null --max-time 10 "\$1"
+		curl -s -o /dev/null --max-time 10 "\$("$TOP/tests/lib/page-start" "\$1")"
 		BROWSER_LOG="$BATS_TEST_TMPDIR/real-status" "$TOP/tests/lib/browser" "\$1" || true
 	EOF
 	chmod +x "$BATS_TEST_TMPDIR/raced-browser"
@@ -428,7 +669,8 @@ refute_code_on_screen() {
 	# The start address is opened (cookie set), then the redirect arrives without the cookie.
 	cat >"$BATS_TEST_TMPDIR/thief-browser" <<-EOF
 		#!/bin/sh
-		authz=\$(curl -sS -o /dev/null -w '%{redirect_url}' --max-time 10 "\$1")
+		authz=\$(curl -sS -o /dev/null -w '%{redirect_url}' --max-time 10 \
+			"\$("$TOP/tests/lib/page-start" "\$1")")
 		loc=\$(curl -sS --cacert "$SANDBOX_CA" -o /dev/null -w '%{redirect_url}' "\$authz")
 		printf 'url = "%s"\n' "\$loc" | curl -s -o /dev/null --max-time 10 -K -
 	EOF
@@ -568,6 +810,41 @@ refute_code_on_screen() {
 	assert_equal "$(json_get user <<<"$output")" null
 }
 
+@test "login and status show the name and permalink from /me escaped, never raw control bytes" {
+	# C1 CSI (U+009B), RLO (U+202E), LRI and PDI (U+2066, U+2069) and a backslash.
+	sandbox_ctl POST user '{"id":666,"username":"Mallory\u009b2J\u202eresU\\","permalink":"mallory\u2066x\u2069"}' \
+		>/dev/null
+	local shown='Mallory\u009b2J\u202eresU\\ (mallory\u2066x\u2069, soundcloud:users:666)'
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr == *"Logged in as $shown"* ]] || fail "login does not show the name escaped: $stderr"
+	refute_raw_controls "$stderr" "login"
+	run --separate-stderr "$HELPER" status
+	assert_success
+	[[ $output == *"user:     $shown"* ]] || fail "status does not show the name escaped: $output"
+	refute_raw_controls "$output$stderr" "status"
+	run --separate-stderr "$HELPER" status --json
+	assert_success
+	[[ $output == *'"username":"Mallory\u009b2J\u202eresU\\"'* ]] ||
+		fail "status --json does not escape the name: $output"
+	refute_raw_controls "$output" "status --json"
+	assert_equal "$(json_get user.permalink <<<"$output")" $'mallory\xe2\x81\xa6x\xe2\x81\xa9'
+	# Another account: the warning names its permalink escaped.
+	sandbox_ctl POST user '{"id":667,"username":"Eve","permalink":"eve\u202egnp.exe"}' >/dev/null
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr == *'If you did not mean to log in as eve\u202egnp.exe,'* ]] ||
+		fail "the warning does not show the permalink escaped: $stderr"
+	refute_raw_controls "$stderr" "the warning"
+	# C0 controls (ESC, BEL): such names are dropped when /me is read.
+	sandbox_ctl POST user '{"id":668,"username":"\u001b[2Jevil","permalink":"e\u001b]0;x\u0007"}' \
+		>/dev/null
+	run --separate-stderr "$HELPER" login
+	assert_success
+	[[ $stderr == *"Logged in as ? (?, soundcloud:users:668)"* ]] || fail "login: $stderr"
+	refute_raw_controls "$stderr" "login"
+}
+
 @test "api prints the body; a non-2xx status exits 1 with the body still on stdout" {
 	sc_login
 	run --separate-stderr "$HELPER" api /me
@@ -693,6 +970,9 @@ refute_code_on_screen() {
 	run --separate-stderr "$HELPER" login --no-browser --timeout 5
 	assert_equal "$status" 78
 	[[ $stderr == *client_id* ]]
+	# The verb names itself once: the library's message carries no prefix of its own.
+	[[ $stderr == *"login: client_id is not set"* && $stderr != *"login: login:"* ]] ||
+		fail "the message repeats its prefix: $stderr"
 }
 
 @test "exit 78: a store file others can read" {

@@ -14,7 +14,7 @@ teardown_file() { sc_teardown_file; }
 setup() { sc_setup; }
 
 # Defined global symbols of an archive or shared library other than scauth_*
-# (the version node SCAUTH_0 of the shared library is no symbol of code or data).
+# (the version node SCAUTH_1 of the shared library is no symbol of code or data).
 foreign_globals() {
 	if [[ $1 == *.a ]]; then
 		nm -g --defined-only "$1"
@@ -34,12 +34,20 @@ link_flags() {
 	run foreign_globals "$BUILD/libscauth.a"
 	assert_success
 	assert_output ""
-	run foreign_globals "$BUILD/libscauth.so.0"
+	run foreign_globals "$BUILD/libscauth.so.1"
 	assert_success
 	assert_output ""
 	# ... and the API is there.
 	nm -g --defined-only "$BUILD/libscauth.a" | grep -q ' T scauth_token_get$'
-	nm -D --defined-only "$BUILD/libscauth.so.0" | grep -q ' T scauth_login_run@@SCAUTH_0$'
+	nm -D --defined-only "$BUILD/libscauth.so.1" | grep -q ' T scauth_login_run@@SCAUTH_1$'
+}
+
+@test "the ABI of libscauth.so is the recorded one (lib/libscauth.abi)" {
+	# A change is made on purpose: `make abi` records it (and the soname says if it breaks).
+	[[ -z $(link_flags) ]] || skip "a sanitizer build links its runtime: not the ABI shipped"
+	command -v abidiff >/dev/null || fail "abidiff is missing: scripts/deps installs abigail-tools"
+	run abidiff --headers-dir2 "$TOP/lib" "$TOP/lib/libscauth.abi" "$BUILD/libscauth.so.1"
+	assert_success
 }
 
 @test "a program with functions named like the library's internals links libscauth.a" {
@@ -100,7 +108,7 @@ link_flags() {
 	grep -qx "libdir=$prefix/lib" "$pc"
 	run foreign_globals "$dest$prefix/lib/libscauth.a"
 	assert_output ""
-	run foreign_globals "$dest$prefix/lib/libscauth.so.0"
+	run foreign_globals "$dest$prefix/lib/libscauth.so.1"
 	assert_output ""
 
 	export PKG_CONFIG_PATH=$dest$prefix/lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$dest
@@ -116,5 +124,5 @@ link_flags() {
 	assert_output "Test User (test-user, soundcloud:users:1001)"
 	# The installed copy is the one that ran.
 	LD_LIBRARY_PATH=$dest$prefix/lib run ldd "$BATS_TEST_TMPDIR/token"
-	assert_output --partial "$dest$prefix/lib/libscauth.so.0"
+	assert_output --partial "$dest$prefix/lib/libscauth.so.1"
 }

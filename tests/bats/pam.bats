@@ -62,12 +62,15 @@ kiosk_paste() {
 	pam_finish
 }
 
-# kiosk_listen OPS...: pamtester in listen mode, with the scripted browser.
+# kiosk_listen OPS...: pamtester in listen mode, with the scripted browser; Enter at the prompt
+# once the browser is off (its redirect waits in the listener's queue until then).
 kiosk_listen() {
 	local url
 	pam_start kiosk "$KIOSK_USER" "$@"
 	url=$(pam_wait_url) || return 1
-	pam_browser "$url" || return 1
+	pam_browser "$url" &
+	pam_answer ""
+	wait $! || return 1
 	pam_finish
 }
 
@@ -75,22 +78,12 @@ stage_file() {
 	printf '%s\n' "$PAM_STAGE/uid-$KIOSK_UID.user"
 }
 
-# Asserts the kiosk user's store holds a user grant written as that user.
-assert_kiosk_store() {
-	local f
-	f=$(kiosk_store "${1:-default}")
-	[[ -f $f ]] || fail "no store file $f"
-	[[ ! -L $f ]] || fail "$f is a link"
-	assert_equal "$(stat -c '%u %a' "$f")" "$KIOSK_UID 600"
-	assert_equal "$(stat -c '%u %a' "$(dirname "$f")")" "$KIOSK_UID 700"
-	remember_secrets "$f"
-}
-
 @test "paste mode: authenticate, account and session open hand the tokens to the user" {
 	kiosk_service mode=paste
 	kiosk_paste authenticate acct_mgmt open_session
 	assert_success
-	assert_output --partial "Log in to SoundCloud: $SANDBOX_URL/authorize?"
+	assert_output --partial "Log in to SoundCloud on this or another device:"
+	[[ $(screen_url <<<"$output") == "$SANDBOX_URL/authorize?"* ]] || fail "no URL on the screen"
 	assert_output --partial "successfully authenticated"
 	assert_output --partial "account management done"
 	assert_output --partial "successfully opened a session"
@@ -162,8 +155,9 @@ start_trap_listener() {
 	kiosk_service mode=paste
 	kiosk_paste authenticate
 	assert_success
-	assert_output --partial "Open $SANDBOX_URL/authorize?"
-	assert_output --partial "and paste the address you are sent to (or the code):"
+	[[ $(screen_url <<<"$output") == "$SANDBOX_URL/authorize?"* ]] || fail "no URL in the prompt"
+	assert_output --partial "Then paste the address you are sent to (or the code)."
+	assert_output --partial "Paste the address or code: "
 }
 
 @test "close_session with wipe signs out at the server and empties the user's store" {
@@ -272,8 +266,15 @@ start_trap_listener() {
 @test "listen mode: a request with a forged state is refused, the real redirect still works" {
 	kiosk_service mode=listen timeout=30
 	pam_start kiosk "$KIOSK_USER" authenticate
-	local url code
+	local url code i
 	url=$(pam_wait_url)
+	# Enter before the login is done: the module goes on waiting, and says for how long.
+	pam_answer ""
+	for ((i = 0; i < 200; i++)); do
+		grep -q "Waiting for the SoundCloud login ([0-9]* s left)" "$BATS_TEST_TMPDIR/bg.out" &&
+			break
+		sleep 0.05
+	done
 	code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' \
 		"$REDIRECT_URI?code=forged-code&state=forged-state")
 	[[ $code == 4* ]] || fail "the listener answered $code to a forged state"
@@ -351,16 +352,45 @@ start_trap_listener() {
 	[[ ! -e $(stage_file) ]] || fail "a refused login was staged"
 }
 
-@test "an identity outside the map is refused with a message" {
-	pam_map "soundcloud:users:999 $KIOSK_USER" "someone-else $KIOSK_USER" "* root"
+@test "an identity outside the map is refused with a message, and signed out" {
+	pam_map "soundcloud:users:999 $KIOSK_USER" "someone-else $KIOSK_USER"
 	kiosk_service mode=paste
 	kiosk_paste authenticate
 	assert_failure
 	assert_output --partial "$PAM_MSG_AUTH_ERR"
-	assert_output --partial "This SoundCloud account may not log in as $KIOSK_USER"
+	assert_output --partial "This SoundCloud account (test-user) may not log in as $KIOSK_USER"
 	[[ ! -e $(stage_file) ]] || fail "a refused login was staged"
 	grep -q "soundcloud:users:1001 (test-user) may not log in as $KIOSK_USER" "$PAM_LOG" ||
 		fail "the refusal was not logged"
+	# Nobody can use it: it is not left live at SoundCloud.
+	assert_equal "$(sandbox_stat signout)" 1
+	grep -q "signed out the SoundCloud login of $KIOSK_USER (refused by the map)" "$PAM_LOG" ||
+		fail "the sign-out was not logged"
+	! compgen -G "$PAM_STAGE/*.user" >/dev/null ||
+		fail "a login is left in the stage: $(ls -A "$PAM_STAGE")"
+	! compgen -G "$PAM_STAGE/void-*" >/dev/null ||
+		fail "the sign-out left files in the stage: $(ls -A "$PAM_STAGE")"
+}
+
+@test "a permalink from /me is shown and logged escaped, never raw control or direction bytes" {
+	# C1 CSI (U+009B), RLO (U+202E) and LRI (U+2066): what /me may send in a permalink.
+	sandbox_ctl POST user '{"id":666,"username":"Mallory","permalink":"mallory\u009b2J\u202ex\u2066"}' \
+		>/dev/null
+	pam_map "someone-else $KIOSK_USER"
+	kiosk_service mode=paste
+	kiosk_paste authenticate
+	assert_failure
+	assert_output --partial 'This SoundCloud account (mallory\u009b2J\u202ex\u2066) may not log in as '"$KIOSK_USER"
+	refute_raw_controls "$output" "the conversation"
+	grep -qF 'soundcloud:users:666 (mallory\u009b2J\u202ex\u2066) may not log in as '"$KIOSK_USER" \
+		"$PAM_LOG" || fail "the refusal was not logged escaped: $(cat "$PAM_LOG")"
+	# Let in: the log line of the login escapes it too.
+	pam_map "soundcloud:users:666 $KIOSK_USER"
+	kiosk_paste authenticate
+	assert_success
+	grep -qF 'soundcloud:users:666 (mallory\u009b2J\u202ex\u2066) logged in as '"$KIOSK_USER" \
+		"$PAM_LOG" || fail "the login was not logged escaped: $(cat "$PAM_LOG")"
+	refute_raw_controls "$(cat "$PAM_LOG")" "the module's log"
 }
 
 @test "a urn rule and a permalink rule let their account in" {
@@ -373,15 +403,23 @@ start_trap_listener() {
 	assert_success
 }
 
-@test "a user without any rule is refused before a login starts" {
+@test "a user without any rule is refused before a login starts, as an unknown one is" {
 	pam_map "* someone-else"
 	kiosk_service mode=paste
 	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
 	assert_failure
-	assert_output --partial "$PAM_MSG_AUTH_ERR"
-	assert_output --partial "No SoundCloud account may log in as $KIOSK_USER"
+	local unmapped=$output
 	refute_output --partial "Log in to SoundCloud"
+	refute_output --partial "$KIOSK_USER."
 	assert_equal "$(sandbox_stat authorize)" 0
+	grep -q "no rule for $KIOSK_USER" "$PAM_LOG" || fail "the log does not say which"
+	# An unknown name: the screen shows the same (only pamtester's own line names the user).
+	run pam_tester kiosk "no-such-user-$$" authenticate </dev/null
+	assert_failure
+	assert_equal "$(grep -v '^pamtester: invoking' <<<"$output")" \
+		"$(grep -v '^pamtester: invoking' <<<"$unmapped")"
+	assert_output --partial "No SoundCloud login is possible for this user name."
+	grep -q "unknown user 'no-such-user-$$'" "$PAM_LOG" || fail "the log does not say which"
 }
 
 @test "no map file: nobody may log in" {
@@ -414,18 +452,49 @@ start_trap_listener() {
 @test "timeout: nobody comes back within timeout= seconds" {
 	kiosk_service mode=listen timeout=2
 	local t0=$SECONDS
-	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	run pam_tester kiosk "$KIOSK_USER" authenticate <<<""
 	assert_failure
 	assert_output --partial "$PAM_MSG_AUTH_ERR"
 	assert_output --partial "No SoundCloud login arrived within 2 seconds."
 	((SECONDS - t0 < 30)) || fail "the timeout took $((SECONDS - t0)) s"
 }
 
-@test "qr shows the URL as a QR code too" {
+# qr_paste TTY: a paste login with PAM_TTY set to TTY; sets output, status and screen (the
+# text before the answer, as the person sees it).
+qr_paste() {
+	local url loc
+	pam_start -I "tty=$1" kiosk "$KIOSK_USER" authenticate
+	url=$(pam_wait_url) || return 1
+	loc=$(pam_redirect_for "$url") || return 1
+	pam_answer "$loc"
+	pam_finish
+}
+
+@test "qr: a QR code only on a text terminal where it fits with the URL; never over 24 lines" {
 	kiosk_service mode=paste qr
-	kiosk_paste authenticate
+	# A large terminal (a framebuffer console): the code, then the URL.
+	with_pty 100 200 eval 'qr_paste "$PTY_NAME"'
 	assert_success
 	[[ $output == *"▀"* || $output == *"▄"* || $output == *"█"* ]] || fail "no QR code"
+	assert_output --partial "Scan the code, or open this address:"
+	# An 80x24 console: the code (31 rows) and the URL do not fit; the URL only, and it says so.
+	with_pty 24 80 eval 'qr_paste "$PTY_NAME"'
+	assert_success
+	[[ $output != *"▀"* && $output != *"▄"* ]] || fail "a QR code on an 80x24 console"
+	assert_output --partial "Log in to SoundCloud (no room for the QR code here):"
+	local screen
+	screen=$(sed -n '/^Log in to SoundCloud/,/Paste the address or code: /p' <<<"$output" |
+		sed 's/\(Paste the address or code: \).*/\1/')
+	(($(wc -l <<<"$screen") <= 24)) || fail "more than 24 lines: $screen"
+	(($(awk '{ if (length($0) > n) n = length($0) } END { print n }' <<<"$screen") <= 80)) ||
+		fail "a line over 80 columns: $screen"
+	grep -q "no QR code: its .* do not fit the 80x24 screen" "$PAM_LOG" ||
+		fail "not logged: $(cat "$PAM_LOG")"
+	# A graphical greeter (LightDM sets the display as PAM_TTY): never a code.
+	qr_paste :0
+	assert_success
+	[[ $output != *"▀"* && $output != *"▄"* ]] || fail "a QR code at a greeter"
+	assert_output --partial "Log in to SoundCloud on this or another device:"
 }
 
 @test "auth and session in different processes: the nonce in the PAM environment carries it" {
@@ -454,6 +523,84 @@ start_trap_listener() {
 	local token
 	token=$(as_kiosk "$KIOSK_HELPER" token) || fail "git-credential-soundcloud token failed"
 	[[ -n $token ]] || fail "no token"
+}
+
+@test "auth and account in one process, the session in another (sshd): the session gets it" {
+	# sshd runs pam_authenticate and pam_acct_mgmt in its auth child, and opens the session
+	# in another process, with the auth child's PAM environment.
+	kiosk_service mode=paste
+	kiosk_paste authenticate acct_mgmt
+	assert_success
+	assert_output --partial "account management done"
+	local nonce token
+	[[ -e $(stage_file) ]] || fail "the account check consumed the parked login"
+	remember_secrets "$(stage_file)"
+	nonce=$(pam_stage_nonce)
+	pam_service later \
+		"$(pam_env_line "SOUNDCLOUD_AUTH_STAGE=$nonce")" \
+		"session required MODULE $PAM_ARGS wipe"
+	run pam_tester later "$KIOSK_USER" open_session
+	assert_success
+	assert_output --partial "successfully opened a session"
+	assert_kiosk_store
+	[[ ! -e $(stage_file) ]] || fail "the stage is still there after the session took it"
+	token=$(as_kiosk "$KIOSK_HELPER" token) || fail "the session's tools get no token"
+	[[ -n $token ]] || fail "no token"
+	assert_equal "$(sandbox_stat signout)" 0
+}
+
+@test "a login whose session never came is signed out by the user's next login" {
+	kiosk_service mode=paste
+	# The greeter restarts the conversation: a finished login, and no session for it.
+	kiosk_paste authenticate acct_mgmt
+	assert_success
+	remember_secrets "$(stage_file)"
+	local first
+	first=$(pam_stage_nonce)
+	assert_equal "$(sandbox_stat signout)" 0
+	kiosk_paste authenticate acct_mgmt open_session
+	assert_success
+	assert_equal "$(sandbox_stat signout)" 1
+	grep -q "signed out the SoundCloud login of $KIOSK_USER (superseded by a new login" \
+		"$PAM_LOG" || fail "the sign-out was not logged"
+	assert_kiosk_store
+	# The old nonce finds nothing now.
+	pam_service later \
+		"$(pam_env_line "SOUNDCLOUD_AUTH_STAGE=$first")" \
+		"session required MODULE $PAM_ARGS" \
+		"session required $(pam_permit)"
+	as_kiosk rm -f "$(kiosk_store)"
+	run pam_tester later "$KIOSK_USER" open_session
+	assert_success
+	[[ ! -e $(kiosk_store) ]] || fail "a superseded login was handed over"
+}
+
+@test "service login: the wait stays under login(1)'s LOGIN_TIMEOUT, and the screen says how long" {
+	local defs=$PAM_DIR/t$BATS_TEST_NUMBER/login.defs
+	printf '# login.defs\nLOGIN_TIMEOUT\t\t13\n' >"$defs"
+	pam_service login \
+		"auth required MODULE $PAM_ARGS map=$PAM_MAP mode=listen timeout=120 login_defs=$defs"
+	local t0=$SECONDS
+	run pam_tester login "$KIOSK_USER" authenticate <<<""
+	assert_failure
+	assert_output --partial "Press Enter here after logging in (waiting up to 6 s)."
+	assert_output --partial "Press Enter after logging in: "
+	assert_output --partial "No SoundCloud login arrived within 6 seconds."
+	((SECONDS - t0 < 30)) || fail "the wait took $((SECONDS - t0)) s"
+	grep -q "LOGIN_TIMEOUT 13 s ($defs): waiting at most 6 s, not timeout=120" "$PAM_LOG" ||
+		fail "the log does not say why"
+}
+
+@test "a map rule to root is refused when the map is read" {
+	pam_map "* $KIOSK_USER" "test-user root"
+	kiosk_service mode=paste
+	run pam_tester kiosk "$KIOSK_USER" authenticate </dev/null
+	assert_failure
+	assert_output --partial "$PAM_MSG_SERVICE_ERR"
+	refute_output --partial "Log in to SoundCloud"
+	grep -q "$PAM_MAP:2: 'root' has uid 0: no SoundCloud account may log in as root" \
+		"$PAM_LOG" || fail "the log does not name the line"
+	assert_equal "$(sandbox_stat authorize)" 0
 }
 
 @test "a session in another process without the login's nonce gets nothing; the stage stays" {
@@ -523,6 +670,9 @@ start_trap_listener() {
 	[[ ! -e $(kiosk_store) ]] || fail "a stale login was handed over"
 	[[ ! -e $stage ]] || fail "the stale stage was kept"
 	grep -q "ignored and erased" "$PAM_LOG" || fail "not logged"
+	# Nobody can use it any more: signed out at SoundCloud.
+	assert_equal "$(sandbox_stat signout)" 1
+	grep -q "(too old to hand over)" "$PAM_LOG" || fail "the sign-out was not logged"
 }
 
 @test "the account check follows a changed map, and a refused login is not kept" {
@@ -530,10 +680,12 @@ start_trap_listener() {
 	kiosk_paste authenticate acct_mgmt
 	assert_success
 	assert_output --partial "account management done"
-	# The account check used the parked copy up.
-	[[ ! -e $(stage_file) ]] || fail "the stage outlived the account check"
+	# The account check left the parked copy for the session (sshd opens it elsewhere).
+	[[ -e $(stage_file) ]] || fail "the account check consumed the parked login"
+	remember_secrets "$(stage_file)"
 	# The map changes while the person logs in (auth has read it already): account refuses,
-	# the stage is erased, and the session gets nothing.
+	# the stage is erased, and the session gets nothing.  The login parked before (its
+	# session never came) is superseded by this one: both are signed out.
 	local url loc
 	pam_start kiosk "$KIOSK_USER" authenticate acct_mgmt open_session
 	url=$(pam_wait_url)
@@ -547,6 +699,9 @@ start_trap_listener() {
 	assert_output --partial "This SoundCloud account may not log in as $KIOSK_USER"
 	[[ ! -e $(stage_file) ]] || fail "a refused login stayed in the stage"
 	[[ ! -e $(kiosk_store) ]] || fail "a refused login reached the store"
+	assert_equal "$(sandbox_stat signout)" 2
+	grep -q "(superseded by a new login of the user)" "$PAM_LOG" || fail "no supersede logged"
+	grep -q "(refused by the account check)" "$PAM_LOG" || fail "no refusal sign-out logged"
 }
 
 @test "account and session without a SoundCloud login defer to the rest of the stack" {
@@ -591,7 +746,7 @@ start_trap_listener() {
 	exec {PAM_BG_FD}>"$d/in"
 	local i
 	for ((i = 0; i < 300; i++)); do
-		url=$(grep -ao "$SANDBOX_URL/authorize?[^ ]*" "$d/out" | head -n1)
+		grep -aq 'Paste the address or code:' "$d/out" && url=$(screen_url <"$d/out")
 		[[ -z $url ]] || break
 		sleep 0.05
 	done

@@ -709,6 +709,29 @@ assert_invalid_token() {
 	awk -v seconds="${output#* }" 'BEGIN { exit !(seconds >= 0.7) }'
 }
 
+@test "held fault holds the request until release, then answers normally" {
+	sandbox_fault '{"endpoint":"token","kind":"held"}'
+	local basic out=$BATS_TEST_TMPDIR/held
+	basic=$(basic_credentials "$CLIENT_ID" "$CLIENT_SECRET")
+	sandbox_curl -o /dev/null -w '%{http_code}' -H "Authorization: Basic $basic" \
+		-d grant_type=client_credentials "$SANDBOX_URL/oauth/token" >"$out" 3>&- &
+	local pid=$! i
+	# The request is at the server (counted), and unanswered while held.
+	for ((i = 0; i < 200; i++)); do
+		[[ $(sandbox_stat token.client_credentials) == 1 ]] && break
+		sleep 0.05
+	done
+	assert_equal "$(sandbox_stat token.client_credentials)" 1
+	kill -0 "$pid" || fail "the held request was answered: $(<"$out")"
+	run sandbox_ctl POST release
+	assert_success
+	assert_output '{"released":1}'
+	wait "$pid" || fail "curl failed after the release"
+	assert_equal "$(<"$out")" 200
+	run sandbox_ctl POST release
+	assert_output '{"released":0}'
+}
+
 @test "close fault drops the connection without an answer; hang fault never answers" {
 	sandbox_fault '{"endpoint":"token","kind":"close"}'
 	# What curl calls this varies (52, an empty reply, up to curl 7; 56, a failed receive, over

@@ -106,6 +106,59 @@ store_record() {
 	holds "$RECORD" || fail "the locked keyring lost or changed the item"
 }
 
+@test "secret-service: an item of a keyring locked at boot is locked, not absent; unlocked, it is ours" {
+	store_record user "$RECORD"
+	# The daemon restarted over the keyring file without its password (an automatic desktop
+	# login): until it is unlocked, it knows the item by hashed attributes only.
+	ss_reboot_locked "$BATS_TEST_TMPDIR/ss2"
+	local sum
+	sum=$(cat "$XDG_DATA_HOME"/keyrings/* | sha256sum)
+	item lookup p1 user
+	expect_status 8
+	expect_stderr "the keyring is locked; unlock it and retry"
+	[[ ! -s $OUT ]] || fail "a locked item gave bytes"
+	# Neither a store (which would add a second item beside it) nor a clear.
+	printf '%s' "$RECORD2" | "$SS_ITEM" store p1 user "SoundCloud login: p1" \
+		2>"$BATS_TEST_TMPDIR/err" && fail "a store beside the locked item succeeded"
+	[[ $(<"$BATS_TEST_TMPDIR/err") == *"the keyring is locked"* ]] ||
+		fail "store: $(<"$BATS_TEST_TMPDIR/err")"
+	item clear p1 user
+	expect_status 8
+	expect_stderr "the keyring is locked"
+	[[ $(cat "$XDG_DATA_HOME"/keyrings/* | sha256sum) == "$sum" ]] ||
+		fail "the keyring file changed while locked"
+	# Another profile has no item, locked or not.
+	item lookup p2 user
+	expect_status 1
+
+	ss_unlock
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the locked keyring lost or changed the item"
+	run secret-tool search --all profile p1 grant user
+	[[ $(grep -c '^label = ' <<<"$output") == 1 ]] || fail "not one item after unlocking"
+}
+
+@test "secret-service: another program's item with our attributes is neither read nor removed" {
+	printf '%s' "not ours" | secret-tool store --label="other program" profile p1 grant user ||
+		fail "secret-tool store failed"
+	item lookup p1 user
+	expect_status 1
+	item clear p1 user
+	expect_status 0
+	run secret-tool search --all profile p1 grant user
+	[[ $output == *"label = other program"* ]] || fail "clear removed another program's item"
+	store_record user "$RECORD"
+	item lookup p1 user
+	expect_status 0
+	holds "$RECORD" || fail "the lookup gave another program's item"
+	item clear p1 user
+	expect_status 0
+	run secret-tool search --all profile p1 grant user
+	[[ $output == *"label = other program"* ]] || fail "clear removed another program's item"
+	[[ $output != *"label = SoundCloud login: p1"* ]] || fail "clear left our item"
+}
+
 @test "secret-service: no session bus, or a bus without a Secret Service: a clear error" {
 	store_record user "$RECORD"
 	local addr=$DBUS_SESSION_BUS_ADDRESS
@@ -174,6 +227,15 @@ no_plain_refresh() {
 	if grep -rqF -- "$1" "$HOME" "$XDG_RUNTIME_DIR" 2>/dev/null; then
 		fail "the refresh token is in a plain file: $(grep -rlF -- "$1" "$HOME" "$XDG_RUNTIME_DIR")"
 	fi
+}
+
+# login_try: a login through the scripted browser; status and stderr (which holds the authorize
+# URL when the login gets that far: its state and challenge look like tokens to no_token_in).
+login_try() {
+	status=0
+	"$HELPER" login >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	refute_secrets "$stderr"
 }
 
 @test "secret-service: login, then token; the refresh token is in no plain file" {
@@ -294,6 +356,16 @@ no_plain_refresh() {
 	# status reads the copy: it still knows the login.
 	helper status
 	expect_status 0
+	# logout finds the keyring locked before it signs out: the grant stays live at the server.
+	helper logout
+	expect_status 75
+	expect_stderr "the keyring is locked"
+	expect_stat signout 0
+	# login stops before the server issues a grant that the locked keyring could not keep.
+	login_try
+	expect_status 75
+	expect_stderr "the keyring is locked"
+	expect_stat token.authorization_code 1
 	ss_unlock
 	[[ $(record) == "$before" ]] || fail "the item changed while locked"
 	helper token
@@ -391,4 +463,152 @@ no_plain_refresh() {
 	expect_stat refresh_reuse 0
 	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
 	[[ -z $(find "$XDG_RUNTIME_DIR" -name '*.pending' 2>/dev/null) ]] || fail "a pending record stayed"
+}
+
+# ------------------------------------------------------------------------------------------
+# A keyring locked at boot: the daemon started over the keyring files without the password
+# (an automatic desktop login), which is not the same as locking a running daemon: until it is
+# unlocked, gnome-keyring knows the items of the file only by their hashed attributes.
+
+# keyring_sum: a checksum of the keyring files, to show that nothing wrote to them.
+keyring_sum() {
+	cat "$XDG_DATA_HOME"/keyrings/* | sha256sum
+}
+
+# items_of GRANT: how many items secret-tool finds for this profile and grant (locked ones too).
+items_of() {
+	secret-tool search --all profile "$PROFILE" grant "$1" 2>/dev/null | grep -c '^label = ' || true
+}
+
+# git_cred VERB [PASSWORD]: the git credential protocol for the sandbox's host; status, stderr.
+git_cred() {
+	status=0
+	{ printf 'protocol=https\nhost=127.0.0.1:%s\n' "$SANDBOX_PORT"
+	  [[ -z ${2:-} ]] || printf 'password=%s\n' "$2"
+	  printf '\n'; } | "$HELPER" "$1" >"$OUT" 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	no_token_in "$stderr"
+}
+
+# expect_locked: the last call said the keyring is locked (exit 75), not "log in".
+expect_locked() {
+	expect_status 75
+	expect_stderr "the keyring is locked"
+	[[ $stderr != *"log in"* && $stderr != *"not logged in"* ]] ||
+		fail "a locked keyring was taken for no login: $stderr"
+	[[ ! -s $OUT || $(<"$OUT") != *password=* ]] || fail "a token was handed out"
+}
+
+@test "secret-service: a keyring locked at boot is 'locked' (75), never 'log in'; nothing lost" {
+	unset DISPLAY WAYLAND_DISPLAY
+	# Every token call refreshes: the first one after unlocking must spend the original.
+	broker_config "refresh_margin = 7200"
+	login
+	local refresh access sum
+	refresh=$(rec refresh_token)
+	access=$(rec access_token)
+	ss_reboot_locked "$BATS_TEST_TMPDIR/ss2"
+	sum=$(keyring_sum)
+	# As a person sees it: the item is there, locked.
+	[[ $(items_of user) == 1 ]] || fail "secret-tool does not find the locked item"
+
+	helper token
+	expect_locked
+	helper status
+	expect_locked
+	git_cred get
+	expect_locked
+	git_cred erase "$access"
+	expect_locked
+	# Logout finds the keyring locked before it signs out: the grant stays live at the server.
+	helper logout
+	expect_locked
+	expect_stat signout 0
+	# A login here would put a second grant beside the locked one: refused before the browser.
+	login_try
+	expect_locked
+	expect_stat authorize 1
+	expect_stat token.authorization_code 1
+	expect_stat token.refresh_token 0
+	expect_stat chains_revoked 0
+	[[ $(keyring_sum) == "$sum" ]] || fail "the keyring files changed while locked"
+	[[ -z $(find "$XDG_RUNTIME_DIR" -name '*.pending' 2>/dev/null) ]] || fail "a pending record appeared"
+
+	ss_unlock
+	[[ $(items_of user) == 1 ]] || fail "more than one login item after unlocking"
+	[[ $(rec refresh_token) == "$refresh" ]] || fail "the stored grant changed while locked"
+	helper token
+	expect_status 0
+	# The original grant, refreshed once with its own refresh token.
+	expect_stat token.refresh_token 1
+	expect_stat refresh_reuse 0
+	expect_stat token.errors.invalid_grant 0
+	[[ $(rec refresh_token) != "$refresh" ]] || fail "the rotated refresh token was not stored"
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	[[ $(items_of user) == 1 ]] || fail "more than one login item"
+}
+
+@test "secret-service: the grant in a locked keyring that is not the default: 75, no second grant" {
+	unset DISPLAY WAYLAND_DISPLAY
+	login
+	local refresh login_coll other
+	refresh=$(rec refresh_token)
+	login_coll=/org/freedesktop/secrets/collection/login
+	# The desktop's default keyring is now another, open one; the login keyring locks.
+	other=$("$BUILD/tests/keyring-ctl" create other <"$SS_DIR/password") ||
+		fail "cannot create a second keyring"
+	"$BUILD/tests/keyring-ctl" set-default "$other" || fail "cannot set the default keyring"
+	"$BUILD/tests/keyring-ctl" lock "$login_coll" || fail "cannot lock the login keyring"
+	[[ $("$BUILD/tests/keyring-ctl" locked "$login_coll") == true ]] || fail "not locked"
+	[[ $("$BUILD/tests/keyring-ctl" locked) == false ]] || fail "the default keyring is locked"
+	# A new session: no copy of the access token yet.
+	rm -f "$(COPY_DIR)/$PROFILE.user"
+
+	helper token
+	expect_locked
+	login_try
+	expect_locked
+	expect_stat token.authorization_code 1
+	# Nor may a store through the library put one into the open default keyring.
+	printf '%s' "$RECORD" | "$SS_ITEM" store "$PROFILE" user "SoundCloud login: $PROFILE" \
+		2>"$BATS_TEST_TMPDIR/err" && fail "a second item was stored beside the locked one"
+	[[ $(<"$BATS_TEST_TMPDIR/err") == *"the keyring is locked"* ]] ||
+		fail "store: $(<"$BATS_TEST_TMPDIR/err")"
+	helper logout
+	expect_locked
+	expect_stat signout 0
+
+	"$BUILD/tests/keyring-ctl" unlock "$login_coll" <"$SS_DIR/password" || fail "cannot unlock"
+	[[ $(items_of user) == 1 ]] || fail "a second login item was created"
+	[[ $(rec refresh_token) == "$refresh" ]] || fail "the stored grant changed while locked"
+	helper token
+	expect_status 0
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	expect_stat refresh_reuse 0
+	[[ $(items_of user) == 1 ]] || fail "a second login item was created"
+}
+
+@test "secret-service: a grant in a keyring that is not the default is renewed there, not copied" {
+	broker_config "refresh_margin = 7200"
+	login
+	local refresh other
+	refresh=$(rec refresh_token)
+	other=$("$BUILD/tests/keyring-ctl" create other <"$SS_DIR/password") ||
+		fail "cannot create a second keyring"
+	"$BUILD/tests/keyring-ctl" set-default "$other" || fail "cannot set the default keyring"
+	# Every call refreshes: the rotated grant must replace the item where it is.
+	helper token
+	expect_status 0
+	helper token
+	expect_status 0
+	expect_stat token.refresh_token 2
+	expect_stat refresh_reuse 0
+	[[ $(items_of user) == 1 ]] || fail "the renewed grant was stored beside the old one"
+	[[ $(rec refresh_token) != "$refresh" ]] || fail "the rotated refresh token was not stored"
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+	# Still in the login keyring: locking it locks the grant.
+	"$BUILD/tests/keyring-ctl" lock /org/freedesktop/secrets/collection/login || fail "cannot lock"
+	rm -f "$(COPY_DIR)/$PROFILE.user"
+	helper token
+	expect_locked
 }

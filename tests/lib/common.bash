@@ -33,7 +33,7 @@ sc_isolate() {
 	mkdir -p "$HOME"
 	export XDG_CONFIG_HOME="$HOME/.config" XDG_STATE_HOME="$HOME/.local/state"
 	unset SOUNDCLOUD_CLIENT_ID SOUNDCLOUD_CLIENT_SECRET SOUNDCLOUD_AUTH_PROFILE \
-		SOUNDCLOUD_AUTH_CONFIG SOUNDCLOUD_AUTH_TRACE BROWSER DISPLAY WAYLAND_DISPLAY \
+		SOUNDCLOUD_AUTH_CONFIG SOUNDCLOUD_AUTH_TRACE BROWSER DISPLAY WAYLAND_DISPLAY XDG_RUNTIME_DIR \
 		http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 	export GIT_CONFIG_NOSYSTEM=1 GIT_TERMINAL_PROMPT=0 GIT_CONFIG_GLOBAL="$HOME/.gitconfig"
 }
@@ -117,6 +117,17 @@ expect_stderr() {
 	for piece in "$@"; do
 		[[ $stderr == *"$piece"* ]] || fail "stderr lacks \"$piece\": $stderr"
 	done
+}
+
+# refute_raw_controls TEXT [WHAT]: fails when TEXT holds what a terminal or a log acts on (C0
+# controls but tab and newline, DEL, C1 controls as UTF-8, the invisible direction and line
+# marks) or bytes that are not UTF-8: names from the network must be shown escaped.
+refute_raw_controls() {
+	local what=${2:-the output}
+	if LC_ALL=C grep -qaP '[\x01-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xd8\x9c|\xe2\x80[\x8e\x8f\xa8-\xae]|\xe2\x81[\xa6-\xa9]|\xef\xbb\xbf' <<<"$1"; then
+		fail "$what holds a raw control or direction character: $(od -c <<<"$1" | head -n 20)"
+	fi
+	iconv -f UTF-8 -t UTF-8 <<<"$1" >/dev/null 2>&1 || fail "$what is not UTF-8: $(od -c <<<"$1" | head -n 20)"
 }
 
 # stat_of NAME: one number of the sandbox's statistics; expect_stat NAME VALUE.

@@ -233,14 +233,24 @@ pam_start() {
 	exec {PAM_BG_FD}>"$d/bg.in"
 }
 
-# pam_wait_url: waits (bounded) for the authorize URL in pamtester's output; prints it.
+# screen_url: the authorize URL of a screen text on stdin, as pam_soundcloud(8) writes it: from
+# the line that starts with https:// on, the lines joined up to the first one with a space.
+screen_url() {
+	awk '!on && /^https:\/\// { on = 1 } on && (/ / || $0 == "") { exit } on { printf "%s", $0 }
+		END { if (on) print "" }'
+}
+
+# pam_wait_url: waits (bounded) for the authorize URL in pamtester's output (prompts go to its
+# stderr, information to its stdout); prints it.
 pam_wait_url() {
 	local i url
 	for ((i = 0; i < PAM_URL_WAIT * 20; i++)); do
-		url=$(grep -ao 'Log in to SoundCloud: https://[^ ]*' "$BATS_TEST_TMPDIR/bg.out" \
-			2>/dev/null | head -n1)
-		if [[ -n $url ]]; then
-			printf '%s\n' "${url#Log in to SoundCloud: }"
+		url=$(cat "$BATS_TEST_TMPDIR/bg.out" "$BATS_TEST_TMPDIR/bg.err" 2>/dev/null |
+			grep -av '^PWRAP_' | screen_url)
+		# Complete once the short prompt (after the message with the URL) is there.
+		if [[ -n $url ]] && grep -aq -e 'Press Enter after logging in:' -e 'Paste the address or code:' \
+			"$BATS_TEST_TMPDIR/bg.err"; then
+			printf '%s\n' "$url"
 			return 0
 		fi
 		kill -0 "$PAM_BG_PID" 2>/dev/null || break
@@ -371,3 +381,31 @@ PAM_MSG_AUTHINFO_UNAVAIL='Authentication service cannot retrieve authentication 
 PAM_MSG_SERVICE_ERR='Error in service module'
 PAM_MSG_USER_UNKNOWN='User not known to the underlying authentication module'
 PAM_MSG_PERM_DENIED='Permission denied'
+
+# Asserts the kiosk user's store holds a user grant written as that user.
+assert_kiosk_store() {
+	local f
+	f=$(kiosk_store "${1:-default}")
+	[[ -f $f ]] || fail "no store file $f"
+	[[ ! -L $f ]] || fail "$f is a link"
+	assert_equal "$(stat -c '%u %a' "$f")" "$KIOSK_UID 600"
+	assert_equal "$(stat -c '%u %a' "$(dirname "$f")")" "$KIOSK_UID 700"
+	remember_secrets "$f"
+}
+
+# with_pty ROWS COLS CMD...: runs CMD with PTY_NAME, a pseudo-terminal of that size, which
+# lives as long as CMD runs.
+with_pty() {
+	local rows=$1 cols=$2 rc=0
+	shift 2
+	coproc PTY { python3 -c 'import os, pty, fcntl, termios, struct, sys
+m, s = pty.openpty()
+fcntl.ioctl(s, termios.TIOCSWINSZ, struct.pack("HHHH", int(sys.argv[1]), int(sys.argv[2]), 0, 0))
+print(os.ttyname(s), flush=True)
+sys.stdin.read()' "$rows" "$cols"; }
+	read -r PTY_NAME <&"${PTY[0]}"
+	"$@" || rc=$?
+	exec {PTY[1]}>&-
+	wait "$PTY_PID" 2>/dev/null
+	return "$rc"
+}

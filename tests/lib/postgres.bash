@@ -150,3 +150,65 @@ pg_conninfo() {
 	printf 'host=127.0.0.1 port=%s dbname=%s user=%s passfile=%s sslmode=disable\n' \
 		"$PG_PORT" "$2" "$1" "$PG_DIR/$1.pass"
 }
+
+# A relay in front of the server that can lose a COMMIT (pgrelay.js).
+#
+#   pg_relay_start DIR    starts it; exports PG_RELAY_PORT, PG_RELAY_DIR, PG_RELAY_PID
+#   pg_relay_conninfo NAME DB
+#                         the `postgres =` value for that role through the relay (a passfile
+#                         of its own for the relay's port, written from the role's)
+#   pg_relay_cut          the next COMMIT that passes the relay is lost, and its connection cut;
+#                         pg_relay_cut_done says whether that happened; pg_relay_cut after: the
+#                         COMMIT reaches the server first (the commit is made, its answer lost)
+#   pg_relay_down / pg_relay_up
+#                         new connections through the relay are cut at once / go through again
+#   pg_relay_stop         stops it
+pg_relay_start() {
+	local dir=$1 i
+	mkdir -p "$dir"
+	rm -f "$dir/port" "$dir/cut" "$dir/cut-after" "$dir/cut.done" "$dir/down"
+	node "$BATS_TEST_DIRNAME/../lib/pgrelay.js" "$dir" "$PG_PORT" </dev/null 3>&- &
+	PG_RELAY_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $dir/port ]] && break
+		sleep 0.05
+	done
+	[[ -s $dir/port ]] || { echo "pg_relay_start: the relay did not start" >&2; return 1; }
+	PG_RELAY_PORT=$(<"$dir/port")
+	PG_RELAY_DIR=$dir
+	export PG_RELAY_PORT PG_RELAY_DIR PG_RELAY_PID
+}
+
+pg_relay_conninfo() {
+	(umask 077 && sed "s/^127\.0\.0\.1:$PG_PORT:/127.0.0.1:$PG_RELAY_PORT:/" \
+		"$PG_DIR/$1.pass" >"$PG_DIR/$1.relay.pass")
+	printf 'host=127.0.0.1 port=%s dbname=%s user=%s passfile=%s sslmode=disable\n' \
+		"$PG_RELAY_PORT" "$2" "$1" "$PG_DIR/$1.relay.pass"
+}
+
+pg_relay_cut() {
+	if [[ ${1:-} == after ]]; then
+		: >"$PG_RELAY_DIR/cut-after"
+	else
+		: >"$PG_RELAY_DIR/cut"
+	fi
+}
+
+pg_relay_down() {
+	: >"$PG_RELAY_DIR/down"
+}
+
+pg_relay_up() {
+	rm -f "$PG_RELAY_DIR/down"
+}
+
+pg_relay_cut_done() {
+	[[ -e $PG_RELAY_DIR/cut.done ]]
+}
+
+pg_relay_stop() {
+	[[ -n ${PG_RELAY_PID:-} ]] || return 0
+	kill "$PG_RELAY_PID" 2>/dev/null || true
+	wait "$PG_RELAY_PID" 2>/dev/null || true
+	unset PG_RELAY_PID
+}

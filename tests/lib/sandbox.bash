@@ -6,7 +6,9 @@
 # control calls send their JSON on stdin, never on a command line.
 
 SANDBOX_SERVER=${SANDBOX_SERVER:-"$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/../sandbox" && pwd)/server.js"}
-SANDBOX_START_TIMEOUT=${SANDBOX_START_TIMEOUT:-10}   # seconds to wait for READY
+# Seconds to wait for READY at most: a bound, not a pace (the wait ends at READY or the server's
+# exit); a loaded machine (make check beside a build) can take more than 10 s to start node.
+SANDBOX_START_TIMEOUT=${SANDBOX_START_TIMEOUT:-60}
 
 # sandbox_start [DIR] [SERVER_ARGS...]
 # Starts a sandbox in DIR (default: a new directory under $BATS_TEST_TMPDIR, or $BATS_FILE_TMPDIR
@@ -29,7 +31,9 @@ sandbox_start() {
 	node "$SANDBOX_SERVER" --dir "$dir" --watch-pid "$$" "$@" >"$dir/stdout" 2>"$dir/server.log" 3>&- &
 	local pid=$! line='' i
 	for ((i = 0; i < SANDBOX_START_TIMEOUT * 20; i++)); do
-		line=$(head -n 1 -- "$dir/stdout" 2>/dev/null)
+		# The file is made by the background shell's redirection, which may not have run yet:
+		# no file is "not ready", never a failure (setup_file runs under errexit).
+		line=$(head -n 1 -- "$dir/stdout" 2>/dev/null) || line=''
 		[[ $line =~ ^READY\ ([0-9]+)$ ]] && break
 		if ! _sandbox_alive "$pid"; then
 			break
@@ -90,7 +94,7 @@ sandbox_curl() {
 		case $arg in
 		-H | -d | -u | -o | -w | -X | -D | --header | --data | --data-raw | --data-binary | \
 			--data-urlencode | --user | --output | --write-out | --request | --dump-header | \
-			--max-time | --connect-timeout | --cacert)
+			--max-time | --connect-timeout | --cacert | --interface)
 			(($#)) || { rm -f "$cfg"; echo "sandbox_curl: $arg needs a value" >&2; return 2; }
 			printf '%s "%s"\n' "$arg" "$(_curlrc_quote "$1")"
 			shift

@@ -7,6 +7,9 @@
 #   ss_start DIR      start the bus (its socket, config and pid under DIR) and the keyring
 #   ss_stop           stop both; safe to call twice
 #   ss_bus_start DIR / ss_keyring_start / ss_keyring_stop / ss_bus_stop   the halves
+#   ss_keyring_start_locked   the daemon over the existing keyring files, never unlocked (as
+#                     after a reboot into an automatic desktop login)
+#   ss_reboot_locked  stop both, a fresh runtime directory, then bus + ss_keyring_start_locked
 #
 # Exports DBUS_SESSION_BUS_ADDRESS.  The keyring password is in $SS_DIR/password.
 
@@ -82,6 +85,33 @@ ss_keyring_start() {
 	}
 	# The login keyring is created and unlocked asynchronously; wait until it is the default.
 	ss_until "the unlocked login keyring" ss_unlocked
+}
+
+# The daemon as a desktop starts it when no login password reached it (an automatic login, a
+# session started without PAM's gnome-keyring hook): no --unlock, so the login keyring is read
+# from its file and stays locked, and only its attributes (hashed) are known until it is unlocked.
+ss_keyring_start_locked() {
+	: "${XDG_DATA_HOME:?set XDG_DATA_HOME first}"
+	[[ -f $XDG_DATA_HOME/keyrings/login.keyring ]] || {
+		echo "secret-service.bash: no login keyring to start over" >&2
+		return 1
+	}
+	gnome-keyring-daemon --foreground --components=secrets </dev/null \
+		>"$SS_DIR/keyring.out" 2>"$SS_DIR/keyring.log" 3>&- &
+	SS_KEYRING_PID=$!
+	export SS_KEYRING_PID
+	ss_until "gnome-keyring-daemon on the bus" ss_name_owned org.freedesktop.secrets &&
+		ss_until "the locked login keyring" ss_locked || {
+		echo "secret-service.bash: keyring log: $(<"$SS_DIR/keyring.log")" >&2
+		return 1
+	}
+}
+
+ss_reboot_locked() {
+	ss_stop
+	ss_runtime_umount
+	ss_runtime_mount
+	ss_bus_start "$1" && ss_keyring_start_locked
 }
 
 ss_unlocked() {

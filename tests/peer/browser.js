@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Scripted browser for the conformance peer, used as $BROWSER by our tests.
 //
-// `browser.js URL` plays the user at the authorization server: it opens the
-// authorize URL, follows the peer's redirects with a cookie jar, fills in
+// `browser.js URL` plays the user at the authorization server: it reads the
+// client's file:// page for the start address it forwards to, opens that (or the
+// authorize URL), follows the peer's redirects with a cookie jar, fills in
 // oidc-provider's login form (login from $PEER_LOGIN, default "alice") and
 // consent form, and stops when the peer redirects to the client's loopback
 // redirect_uri. That last URL is then fetched once, as a browser would, which
@@ -157,6 +158,18 @@ async function main() {
     current = new URL(process.argv[2]);
   } catch {
     fail('the argument is not a URL', 2);
+  }
+  // The page a client hands its browser: a file that refreshes to its start address.
+  if (current.protocol === 'file:') {
+    let html;
+    try {
+      html = fs.readFileSync(current, 'utf8');
+    } catch (err) {
+      fail(`cannot read the page ${current.pathname}: ${err.message}`);
+    }
+    const m = /<meta http-equiv="refresh" content="0; url=([^"]*)"/i.exec(html);
+    if (!m) fail(`no refresh on the page ${current.pathname}`);
+    current = new URL(m[1].replace(/&amp;/g, '&'));
   }
   const jar = new CookieJar();
   // The client's one-time start address on its loopback listener: it sets a

@@ -381,6 +381,7 @@ const FAULT_KINDS = new Map(Object.entries({
   503: { options: { html: boolOption } },
   '403html': {},
   slow: { options: { delay_ms: intOption(0, HANG_MAX_MS) } },
+  held: { options: { max_ms: intOption(0, HANG_MAX_MS) } },
   hang: { options: { max_ms: intOption(0, HANG_MAX_MS) } },
   close: {},
   malformed: {},
@@ -558,6 +559,30 @@ function streamHuge(res, total) {
   pump();
 }
 
+// Requests held by a "held" fault, each a function that lets it through: POST /_sandbox/release
+// lets them all go on, so that a test acts while a request is at the server, however slow the
+// machine, and not within a delay.
+const heldRequests = new Set();
+
+function hold(req, maxMs) {
+  return new Promise((resolve) => {
+    const go = () => {
+      clearTimeout(timer);
+      heldRequests.delete(go);
+      resolve();
+    };
+    const timer = setTimeout(go, maxMs);
+    heldRequests.add(go);
+    req.socket.once('close', go);
+  });
+}
+
+function ctlRelease() {
+  const n = heldRequests.size;
+  for (const go of [...heldRequests]) go();
+  return { released: n };
+}
+
 // Holds the request unanswered, as an overloaded server would; the socket is closed after
 // max_ms (or when the client gives up first).
 function hang(req, maxMs) {
@@ -582,6 +607,9 @@ async function serveFault(fault, ctx) {
     case '403html': return send(res, 403, 'text/html', cdnPage(403));
     case 'slow':
       await sleep(o.delay_ms ?? 1000);
+      return req.socket.destroyed ? undefined : CONTINUE;
+    case 'held':
+      await hold(req, o.max_ms ?? HANG_MAX_MS);
       return req.socket.destroyed ? undefined : CONTINUE;
     case 'hang': return hang(req, o.max_ms ?? HANG_MAX_MS);
     case 'close': return req.socket.destroy();
@@ -949,6 +977,7 @@ function ctlAddFault(doc) {
 
 function ctlReset(doc) {
   if (doc.clients !== undefined && typeof doc.clients !== 'boolean') throw new ControlError('clients must be true or false');
+  ctlRelease();
   state.faults.clear();
   state.grants.clear();
   state.stats.reset();
@@ -987,6 +1016,7 @@ const CONTROL = new Map([
   ['GET /_sandbox/fault', () => ({ faults: state.faults.queue })],
   ['DELETE /_sandbox/fault', () => { state.faults.clear(); return { ok: true }; }],
   ['POST /_sandbox/reset', ctlReset],
+  ['POST /_sandbox/release', ctlRelease],
   ['POST /_sandbox/revoke', ctlRevoke],
   ['POST /_sandbox/ttl', ctlTtl],
   ['GET /_sandbox/stats', () => state.stats],

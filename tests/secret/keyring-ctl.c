@@ -3,10 +3,17 @@
  * Service on the session bus, for the tests: a person would use the
  * desktop's keyring prompt, which a test cannot answer.
  *
- *   keyring-ctl lock          Lock the collection (org.freedesktop.Secret.Service.Lock)
- *   keyring-ctl unlock        Unlock it with the password read from stdin
- *                             (gnome-keyring's UnlockWithMasterPassword, no prompt)
- *   keyring-ctl locked        Print "true" or "false"
+ *   keyring-ctl lock [COLL]      Lock the collection (org.freedesktop.Secret.Service.Lock)
+ *   keyring-ctl unlock [COLL]    Unlock it with the password read from stdin
+ *                                (gnome-keyring's UnlockWithMasterPassword, no prompt)
+ *   keyring-ctl locked [COLL]    Print "true" or "false"
+ *   keyring-ctl create LABEL     Create a collection with the password read from stdin
+ *                                (CreateWithMasterPassword, no prompt); print its path
+ *   keyring-ctl set-default COLL Point the "default" alias at it
+ *
+ * COLL is a collection's object path; without one, the collection that the
+ * "default" alias stands for.  A desktop may have several keyrings, and the
+ * default one need not be the one that holds an item.
  *
  * Every call is bounded (5 s).  Exit 0 on success, 1 on failure (why on stderr).
  */
@@ -72,19 +79,18 @@ do_lock(GDBusConnection *bus, const char *coll)
 	return 0;
 }
 
-static int
-do_unlock(GDBusConnection *bus, const char *coll)
+/* The password from stdin as a secret of a plain session: it crosses our private bus only. */
+static GVariant *
+password_secret(GDBusConnection *bus)
 {
 	char pw[1024];
 	size_t n;
-	GVariant *v, *secret;
+	GVariant *v, *secret = NULL;
 	char *session = NULL;
-	int rc = 1;
 
 	n = fread(pw, 1, sizeof(pw) - 1, stdin);
 	while (n > 0 && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
 		n--;
-	/* A plain session: the password crosses our private bus only. */
 	if ((v = call(bus, SVC_PATH, SVC_IFACE, "OpenSession",
 	    g_variant_new("(sv)", "plain", g_variant_new_string("")), "(vo)")) == NULL)
 		goto out;
@@ -93,15 +99,57 @@ do_unlock(GDBusConnection *bus, const char *coll)
 	secret = g_variant_new("(o@ay@ays)", session,
 	    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
 	    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, pw, n, 1), "text/plain");
-	if ((v = call(bus, SVC_PATH, GK_IFACE, "UnlockWithMasterPassword",
-	    g_variant_new("(o@(oayays))", coll, secret), NULL)) == NULL)
-		goto out;
-	g_variant_unref(v);
-	rc = 0;
 out:
 	memset(pw, 0, sizeof(pw));
 	g_free(session);
-	return rc;
+	return secret;
+}
+
+static int
+do_unlock(GDBusConnection *bus, const char *coll)
+{
+	GVariant *v, *secret;
+
+	if ((secret = password_secret(bus)) == NULL)
+		return 1;
+	if ((v = call(bus, SVC_PATH, GK_IFACE, "UnlockWithMasterPassword",
+	    g_variant_new("(o@(oayays))", coll, secret), NULL)) == NULL)
+		return 1;
+	g_variant_unref(v);
+	return 0;
+}
+
+static int
+do_create(GDBusConnection *bus, const char *label)
+{
+	GVariantBuilder props;
+	GVariant *v, *secret;
+	char *path = NULL;
+
+	if ((secret = password_secret(bus)) == NULL)
+		return 1;
+	g_variant_builder_init(&props, G_VARIANT_TYPE("a{sv}"));
+	g_variant_builder_add(&props, "{sv}", COLL_IFACE ".Label", g_variant_new_string(label));
+	if ((v = call(bus, SVC_PATH, GK_IFACE, "CreateWithMasterPassword",
+	    g_variant_new("(a{sv}@(oayays))", &props, secret), "(o)")) == NULL)
+		return 1;
+	g_variant_get(v, "(o)", &path);
+	printf("%s\n", path);
+	g_free(path);
+	g_variant_unref(v);
+	return 0;
+}
+
+static int
+do_set_default(GDBusConnection *bus, const char *coll)
+{
+	GVariant *v;
+
+	if ((v = call(bus, SVC_PATH, SVC_IFACE, "SetAlias",
+	    g_variant_new("(so)", "default", coll), NULL)) == NULL)
+		return 1;
+	g_variant_unref(v);
+	return 0;
 }
 
 static int
@@ -127,8 +175,9 @@ main(int argc, char **argv)
 	char *coll;
 	int rc = 1;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: keyring-ctl lock|unlock|locked\n");
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: keyring-ctl lock|unlock|locked [COLL] | create LABEL | "
+		    "set-default COLL\n");
 		return 2;
 	}
 	if ((bus = g_bus_get_sync(G_BUS_TYPE_SESSION, NULL, &err)) == NULL) {
@@ -136,7 +185,14 @@ main(int argc, char **argv)
 		g_error_free(err);
 		return 1;
 	}
-	if ((coll = default_collection(bus)) != NULL) {
+	if (strcmp(argv[1], "create") == 0 || strcmp(argv[1], "set-default") == 0) {
+		if (argc != 3)
+			fprintf(stderr, "keyring-ctl: %s needs an argument\n", argv[1]);
+		else if (strcmp(argv[1], "create") == 0)
+			rc = do_create(bus, argv[2]);
+		else
+			rc = do_set_default(bus, argv[2]);
+	} else if ((coll = argc == 3 ? g_strdup(argv[2]) : default_collection(bus)) != NULL) {
 		if (strcmp(argv[1], "lock") == 0)
 			rc = do_lock(bus, coll);
 		else if (strcmp(argv[1], "unlock") == 0)

@@ -145,7 +145,7 @@ test_fresh_is_free(void **state)
 	has(sbuf_str(&f->trace), "cache hit");
 	/* No lock, no network library. */
 	assert_false(lock_exists(f));
-	assert_null(f->ctx->curl_handle);
+	assert_null(f->ctx->curl);
 	assert_false(curl_mapped());
 	scauth_token_free(t);
 
@@ -430,6 +430,11 @@ test_bad_args(void **state)
 	assert_int_equal(scauth_token_get(unloaded, SCAUTH_GRANT_USER, &t), SCAUTH_EINVAL);
 	has(scauth_errmsg(unloaded), "not loaded");
 	assert_int_equal(scauth_logout(unloaded), SCAUTH_EINVAL);
+	assert_int_equal(scauth_token_storable(unloaded, SCAUTH_GRANT_USER), SCAUTH_EINVAL);
+	assert_int_equal(scauth_token_storable(NULL, SCAUTH_GRANT_USER), SCAUTH_EINVAL);
+	assert_int_equal(scauth_token_storable(f->ctx, (enum scauth_grant)7), SCAUTH_EINVAL);
+	/* The file store is always ready: a login there checks nothing more. */
+	assert_int_equal(scauth_token_storable(f->ctx, SCAUTH_GRANT_USER), 0);
 	scauth_ctx_free(unloaded);
 }
 

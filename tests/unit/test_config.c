@@ -399,7 +399,10 @@ validation(void **state)
 		"timeout = 0\n", "timeout = 601\n", "timeout = 5s\n", "refresh_margin = -1\n",
 		"store = disk\n", "keyring = thread\n", "api_url = http://api.soundcloud.com\n",
 		"token_url = https://user@host/\n", "redirect_uri = ftp://x/\n",
-		"client_id = has space\n",
+		"client_id = has space\n", "relay_url = login.example.org/kiosk\n",
+		"relay_url = https://u@login.example.org/kiosk\n",
+		"relay_url = http://login.example.org/kiosk\n",
+		"relay_url = http://127.0.0.2/kiosk\n",
 	};
 	scauth_ctx *ctx;
 	size_t i;
@@ -417,6 +420,34 @@ validation(void **state)
 	assert_int_equal(load_file_ctx(&ctx, "api_url = https://127.0.0.1:4443\nstore = keyring\n"
 	    "keyring = session\n", 0600, 0), SCAUTH_OK);
 	assert_string_equal(scauth_ctx_api_host(ctx), "127.0.0.1:4443");
+	scauth_ctx_free(ctx);
+	/* The postgres store's own check (its configure hook), when the context is loaded. */
+	assert_int_equal(load_file_ctx(&ctx, "store = postgres\nseal_key_file = /k\n", 0600, 0),
+	    SCAUTH_ECONFIG);
+	assert_non_null(strstr(scauth_errmsg(ctx), "store = postgres needs postgres"));
+	scauth_ctx_free(ctx);
+	assert_int_equal(load_file_ctx(&ctx, "store = postgres\npostgres = dbname=x\n", 0600, 0),
+	    SCAUTH_ECONFIG);
+	assert_non_null(strstr(scauth_errmsg(ctx), "needs seal_key_file"));
+	scauth_ctx_free(ctx);
+	assert_int_equal(load_file_ctx(&ctx, "store = postgres\npostgres = dbname=x\n"
+	    "seal_key_file = /k\n", 0600, 0), SCAUTH_OK);
+	scauth_ctx_free(ctx);
+	assert_int_equal(load_file_ctx(&ctx, "relay_url = https://login.example.org/kiosk\n",
+	    0600, 0), SCAUTH_OK);
+	assert_string_equal(scauth_ctx_get(ctx, "relay_url"), "https://login.example.org/kiosk");
+	scauth_ctx_free(ctx);
+	/* http for a relay on this machine only (tests, demos). */
+	assert_int_equal(load_file_ctx(&ctx, "relay_url = http://127.0.0.1:8080/kiosk\n",
+	    0600, 0), SCAUTH_OK);
+	scauth_ctx_free(ctx);
+	assert_int_equal(load_file_ctx(&ctx, "relay_url = http://localhost/kiosk\n", 0600, 0),
+	    SCAUTH_OK);
+	scauth_ctx_free(ctx);
+	assert_int_equal(load_file_ctx(&ctx, "relay_url = http://login.example.org/kiosk\n",
+	    0600, 0), SCAUTH_ECONFIG);
+	assert_non_null(strstr(scauth_errmsg(ctx), "relay_url: 'http://login.example.org/kiosk' "
+	    "is not https"));
 	scauth_ctx_free(ctx);
 }
 

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 
 /* lib/listen.c: connections read at once, and how long one may take. */
@@ -29,6 +30,14 @@ struct opts {
 	const char *authorize_url;
 };
 
+struct browser {
+	pid_t pid;
+	int fd;
+	char *answers;
+	size_t len;
+	size_t pos;
+};
+
 struct fixture {
 	const struct opts *o;
 	char *home;
@@ -40,6 +49,10 @@ struct fixture {
 	char trace[32768];
 	size_t tracelen;
 	struct tu_sandbox sb;
+	/* What a test that fails half-way leaves for teardown to end and free. */
+	struct browser br;      /* a browser (fd -1 when none), maybe with a process group */
+	char *real;             /* the real redirect's request */
+	struct listen_stats st; /* what the listener did (login_listen_tune()) */
 };
 
 static void
@@ -137,6 +150,7 @@ fixture_new(void **state)
 	f->o = *state != NULL ? *state : &plain;
 	f->home = tu_tmpdir();
 	f->port = free_port();
+	f->br.fd = -1;
 	return f;
 }
 
@@ -174,6 +188,16 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 
+	/* A test that failed while its browser ran: end it and what it started, then reap it. */
+	if (f->br.pid > 0) {
+		kill(-f->br.pid, SIGKILL);
+		kill(f->br.pid, SIGKILL);
+		waitpid(f->br.pid, NULL, 0);
+	}
+	if (f->br.fd >= 0)
+		close(f->br.fd);
+	free(f->br.answers);
+	free(f->real);
 	scauth_login_free(f->lg);
 	scauth_ctx_free(f->ctx);
 	if (f->sb.pid > 0)
@@ -252,14 +276,6 @@ browse(int out, int family, int port, const char *req, size_t len)
 		_exit(3);
 }
 
-struct browser {
-	pid_t pid;
-	int fd;
-	char *answers;
-	size_t len;
-	size_t pos;
-};
-
 /* Runs script(out, arg) in a child; its answers are read back with browser_end(). */
 static void
 browser_start(struct browser *b, void (*script)(int, void *), void *arg)
@@ -294,7 +310,9 @@ browser_end(struct browser *b)
 		b->answers[b->len] = '\0';
 	}
 	close(b->fd);
+	b->fd = -1;
 	assert_int_equal(waitpid(b->pid, &status, 0), b->pid);
+	b->pid = 0;     /* reaped: nothing for teardown to end */
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -357,6 +375,7 @@ static void
 browser_free(struct browser *b)
 {
 	free(b->answers);
+	b->answers = NULL;
 }
 
 /* A list of whole requests, sent one after the other. */
@@ -572,22 +591,26 @@ ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * A connection's deadline in the tests that must never see one pass: the
+ * real redirect must come through idle clients without waiting for any of
+ * them to expire, and with this deadline, however slow a loaded machine is,
+ * waiting would show as the login's timeout, never as a pass.
+ */
+#define NEVER_MS (10 * 60 * 1000)
+#define SAFETY_SEC 300  /* the login's timeout: a safety net, never what a test measures */
+
 /* s's idle clients, then the real redirect, while the login waits: it gets the redirect. */
 static void
 wait_past_idle(struct fixture *f, struct browser *b, struct slow *s)
 {
-	char *real = request(REAL_REDIRECT, f->state);
-	long long t0;
-
-	s->real = real;
-	t0 = ms();
+	s->real = f->real = request(REAL_REDIRECT, f->state);
+	login_listen_tune(f->lg, NEVER_MS, &f->st);
 	browser_start(b, slow_clients, s);
-	assert_int_equal(scauth_login_wait(f->ctx, f->lg, 30), 0);
-	/* Served while the idle ones were still within their own deadline. */
-	assert_true(ms() - t0 < CONN_MS);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, SAFETY_SEC), 0);
+	/* Served while every idle one was still within its own deadline. */
+	assert_int_equal(f->st.expired, 0);
 	browser_end(b);
-	s->real = NULL;
-	free(real);
 }
 
 static void
@@ -595,19 +618,19 @@ test_wait_silent_clients(void **state)
 {
 	struct fixture *f = *state;
 	struct slow s = { f->port, 3, NULL };
-	struct browser b;
+	struct browser *b = &f->br;     /* teardown's, should an assertion fail */
 	char page[8192];
 	int i;
 
-	wait_past_idle(f, &b, &s);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
+	wait_past_idle(f, b, &s);
+	assert_int_equal(answer(b, page, sizeof(page)), 200);
 	for (i = 0; i < s.nsilent; i++) {
-		assert_true(b.pos + 7 <= b.len);
-		assert_memory_equal(b.answers + b.pos, "closed\n", 7);
-		b.pos += 7;
+		assert_true(b->pos + 7 <= b->len);
+		assert_memory_equal(b->answers + b->pos, "closed\n", 7);
+		b->pos += 7;
 	}
 	assert_string_equal(login_code(f->lg), CODE);
-	browser_free(&b);
+	browser_free(b);
 }
 
 /*
@@ -619,35 +642,37 @@ test_wait_flood(void **state)
 {
 	struct fixture *f = *state;
 	struct slow s = { f->port, CONN_MAX, NULL };
-	struct browser b;
+	struct browser *b = &f->br;     /* teardown's, should an assertion fail */
 
-	wait_past_idle(f, &b, &s);
-	assert_got_code(f, &b);
+	wait_past_idle(f, b, &s);
+	assert_got_code(f, b);
 	assert_non_null(strstr(f->trace, "dropping the idlest"));
-	browser_free(&b);
 }
 
 #define FLOODERS 64
-#define FLOOD_MS 20000  /* the flood stops by itself after this, whatever happens */
+#define FLOOD_DROPS CONN_MAX    /* flooders dropped for newcomers before the real one comes */
+#define FLOOD_WAIT_MS 120000    /* a safety net: the flood never got going */
 
 /*
  * FLOODERS clients that each connect, send one byte and wait; dropped, they
- * connect again at once.  Runs until killed or FLOOD_MS pass.
+ * connect again at once.  Once the listener has dropped FLOOD_DROPS of them
+ * (it is full and evicting, since no deadline passes in these tests), a byte
+ * goes to ready.  Runs until killed, and dies with its parent.
  */
 static void
-flood(int port)
+flood(int port, int ready)
 {
 	struct pollfd p[FLOODERS];
 	struct sockaddr_in a = { .sin_family = AF_INET };
-	int sent[FLOODERS], i;
-	long long end = ms() + FLOOD_MS;
+	int sent[FLOODERS], i, drops = 0;
 	char buf[256];
 
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	a.sin_port = htons((uint16_t)port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (i = 0; i < FLOODERS; i++)
 		p[i].fd = -1;
-	while (ms() < end) {
+	for (;;) {
 		for (i = 0; i < FLOODERS; i++) {
 			if (p[i].fd != -1)
 				continue;
@@ -658,7 +683,7 @@ flood(int port)
 			p[i].events = POLLOUT;
 			sent[i] = 0;
 		}
-		if (poll(p, FLOODERS, 100) < 0)
+		if (poll(p, FLOODERS, -1) < 0)
 			continue;
 		for (i = 0; i < FLOODERS; i++) {
 			if (p[i].revents == 0)
@@ -673,30 +698,57 @@ flood(int port)
 			    recv(p[i].fd, buf, sizeof(buf), 0) > 0) {
 				continue;       /* an answer: read on until the close */
 			}
+			/* Dropped after its byte: the listener made room for a newcomer. */
+			if (sent[i] && ++drops == FLOOD_DROPS && write(ready, "x", 1) != 1)
+				_exit(9);
 			close(p[i].fd);
 			p[i].fd = -1;
 		}
 	}
-	_exit(0);
 }
 
-/* The flood starts, then the real redirect comes while it goes on. */
+/*
+ * The flood starts; once the listener is full and evicting, the real
+ * redirect comes while the flood goes on.  A browser retries a request on
+ * a connection that was dropped before any answer, and so does this one
+ * (a newcomer may be dropped before its request arrives on a loaded
+ * machine).  Writes the answer, then the number of tries.
+ */
 static void
 flood_then_real(int out, void *arg)
 {
 	const struct slow *s = arg;
+	static char resp[65536];
+	struct pollfd p = { .events = POLLIN };
+	int ready[2], fd, tries = 0;
+	ssize_t n = -1;
 	pid_t flooder;
-	long long t0;
+	char x;
 
-	if ((flooder = fork()) < 0)
+	/* A process group of its own, so that teardown ends the flooder with it. */
+	(void)setpgid(0, 0);
+	if (pipe2(ready, O_CLOEXEC) != 0 || (flooder = fork()) < 0)
 		_exit(7);
-	if (flooder == 0)
-		flood(s->port);
-	/* Until every flooder holds a connection or waits in the backlog. */
-	usleep(500000);
-	t0 = ms();
-	browse(out, AF_INET, s->port, s->real, strlen(s->real));
-	dprintf(out, "%lld\n", ms() - t0);
+	if (flooder == 0) {
+		close(ready[0]);
+		flood(s->port, ready[1]);
+	}
+	close(ready[1]);
+	p.fd = ready[0];
+	if (poll(&p, 1, FLOOD_WAIT_MS) != 1 || read(ready[0], &x, 1) != 1)
+		_exit(8);
+	while (n <= 0 && tries < 1000) {
+		tries++;
+		if ((fd = dial(AF_INET, s->port)) < 0)
+			continue;
+		if (write(fd, s->real, strlen(s->real)) == (ssize_t)strlen(s->real))
+			n = read_all(fd, resp, sizeof(resp));
+		close(fd);
+	}
+	dprintf(out, "%zd\n", n);
+	if (n > 0 && write(out, resp, (size_t)n) != n)
+		_exit(3);
+	dprintf(out, "%d\n", tries);
 	kill(flooder, SIGKILL);
 	waitpid(flooder, NULL, 0);
 }
@@ -704,28 +756,35 @@ flood_then_real(int out, void *arg)
 /*
  * Clients that each send one byte and wait, and connect again when dropped,
  * more of them than the listener holds at once: the real redirect still gets
- * through, long before the login's timeout.
+ * through, by the listener dropping the idlest for it, never by waiting for
+ * a deadline.  Nothing here is timed: the real redirect is sent once the
+ * flooders saw the listener full and evicting, the connections' deadline is
+ * beyond the test, and the listener's own counts are what is asserted, so
+ * that a loaded machine makes the test slower, never wrong.
  */
 static void
 test_wait_flood_reconnecting(void **state)
 {
 	struct fixture *f = *state;
 	struct slow s = { f->port, FLOODERS, NULL };
-	struct browser b;
-	char page[8192], *real, *end;
-	long took;
+	struct browser *b = &f->br;     /* teardown's, should an assertion fail */
+	char page[8192], *end;
+	long tries;
 
-	s.real = real = request(REAL_REDIRECT, f->state);
-	assert_int_equal(browse_wait(f, &b, flood_then_real, &s, 15), 0);
-	assert_int_equal(answer(&b, page, sizeof(page)), 200);
-	took = strtol(b.answers + b.pos, &end, 10);
-	assert_true(end > b.answers + b.pos && *end == '\n');
-	/* Well within the time a connection may take: no waiting for idle ones to expire. */
-	if (took >= CONN_MS)
-		fail_msg("the real redirect took %ld ms through the flood", took);
+	s.real = f->real = request(REAL_REDIRECT, f->state);
+	login_listen_tune(f->lg, NEVER_MS, &f->st);
+	browser_start(b, flood_then_real, &s);
+	assert_int_equal(scauth_login_wait(f->ctx, f->lg, SAFETY_SEC), 0);
+	browser_end(b);
+	assert_int_equal(answer(b, page, sizeof(page)), 200);
+	tries = strtol(b->answers + b->pos, &end, 10);
+	assert_true(end > b->answers + b->pos && *end == '\n' && tries >= 1);
 	assert_string_equal(login_code(f->lg), CODE);
-	browser_free(&b);
-	free(real);
+	/* Full and evicting before the real one came; no connection ever reached its deadline. */
+	assert_true(f->st.evicted >= FLOOD_DROPS);
+	assert_true(f->st.accepted > CONN_MAX);
+	assert_int_equal(f->st.expired, 0);
+	assert_non_null(strstr(f->trace, "dropping the idlest"));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1414,10 +1473,12 @@ struct run_ui {
 	struct browser b;
 	int browsing;
 	int shown, paste_shown, asked;
-	int steps[8];                   /* errors by step */
+	int steps[SCAUTH_STEP_PAIR + 1]; /* errors by step */
 	int fail_show, fail_paste;
 	char url[8192];
 	char started[8192];             /* what start_browser was given */
+	char page[8192];                /* what the page there said */
+	char modes[32];                 /* "FILE DIR OURS": the page's and its directory's modes */
 };
 
 /* Notes the URL shown, and starts no browser. */
@@ -1475,7 +1536,7 @@ run_failed(void *arg, enum scauth_login_step step, int err)
 {
 	struct run_ui *u = arg;
 
-	assert_true(step >= SCAUTH_STEP_BEGIN && step <= SCAUTH_STEP_FINISH);
+	assert_true(step >= SCAUTH_STEP_BEGIN && step <= SCAUTH_STEP_PAIR);
 	u->steps[step] = err;
 }
 
@@ -1483,7 +1544,7 @@ static int
 run(struct fixture *f, struct run_ui *u, int paste, scauth_token **tok)
 {
 	const struct scauth_login_ui ui = {
-		.arg = u, .paste = paste, .timeout_sec = 30,
+		.size = sizeof(ui), .arg = u, .paste = paste, .timeout_sec = 30,
 		.show_url = run_show, .ask_paste = run_paste, .step_failed = run_failed,
 	};
 	int r;
@@ -1493,6 +1554,38 @@ run(struct fixture *f, struct run_ui *u, int paste, scauth_token **tok)
 	if (u->browsing)
 		browser_end(&u->b);
 	return r;
+}
+
+static int
+run_pairing(void *arg, const char *address, const char *code, const char *link)
+{
+	struct run_ui *u = arg;
+
+	u->shown++;
+	return 0;
+}
+
+/*
+ * A phone login without relay_url, or without postgres, stops at the pairing
+ * with a configuration error, before anything is shown or any library but
+ * libcrypto is needed; without show_pairing it does not start.
+ */
+static void
+test_run_relay_config(struct fixture *f)
+{
+	struct run_ui u = { .f = f };
+	struct scauth_login_ui ui = {
+		.size = sizeof(ui), .arg = &u, .relay = 1, .timeout_sec = 5, .step_failed = run_failed,
+	};
+	scauth_token *tok = NULL;
+
+	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_EINVAL);
+	ui.show_pairing = run_pairing;
+	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_ECONFIG);
+	assert_int_equal(u.steps[SCAUTH_STEP_PAIR], SCAUTH_ECONFIG);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "relay_url: not set"));
+	assert_int_equal(u.shown, 0);
+	assert_null(tok);
 }
 
 static void
@@ -1543,34 +1636,106 @@ test_run_port_taken(void **state)
 	scauth_login_free(hold);
 }
 
+/* Notes the address and, as a browser would, what the page there says. */
 static void
 run_start_browser(void *arg, const char *address)
 {
 	struct run_ui *u = arg;
+	struct stat st, dst;
+	char dir[4096], *slash;
+	ssize_t n;
+	int fd;
 
 	snprintf(u->started, sizeof(u->started), "%s", address);
+	if (strncmp(address, "file://", 7) != 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s", address + 7);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if ((fd = open(address + 7, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, u->page, sizeof(u->page) - 1);
+	u->page[n > 0 ? n : 0] = '\0';
+	if (fstat(fd, &st) == 0 && lstat(dir, &dst) == 0)
+		snprintf(u->modes, sizeof(u->modes), "%o %o %d", (unsigned)(st.st_mode & 07777),
+		    (unsigned)(dst.st_mode & 07777), st.st_uid == getuid() && dst.st_uid == getuid());
+	close(fd);
 }
 
-/* The browser the driver starts gets the start address, which carries no state. */
+/*
+ * The browser the driver starts gets the file:// address of a page that only
+ * we can read and that forwards to the start address; nothing on its command
+ * line carries the state or the start address, and the page goes with the
+ * login.  The context ignores the environment (as PAM's does), so the page is
+ * in a directory of its own under /tmp, whatever XDG_RUNTIME_DIR says; the
+ * bats suite of the helper covers $XDG_RUNTIME_DIR/soundcloud-auth.
+ */
+/*
+ * struct scauth_login_ui's size: none is refused before anything happens; a
+ * caller of the first release (its size ends before step_failed) gets no
+ * call of the members its size does not cover.
+ */
+static void
+test_run_ui_size(void **state)
+{
+	struct fixture *f = *state;
+	struct run_ui u = { 0 };
+	struct scauth_login_ui ui = {
+		.size = 0, .arg = &u, .paste = 0, .timeout_sec = 1,
+		.show_url = run_show_only, .ask_paste = run_paste, .step_failed = run_failed,
+		.start_browser = run_start_browser,
+	};
+	scauth_token *tok = NULL;
+
+	u.f = f;
+	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_EINVAL);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "sizeof(struct scauth_login_ui)"));
+	assert_int_equal(u.shown, 0);
+	ui.size = offsetof(struct scauth_login_ui, step_failed);
+	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_ETIMEOUT);
+	assert_int_equal(u.shown, 1);
+	assert_string_equal(u.started, "");
+	assert_null(tok);
+}
+
 static void
 test_run_start_browser(void **state)
 {
 	struct fixture *f = *state;
 	struct run_ui u = { 0 };
 	const struct scauth_login_ui ui = {
-		.arg = &u, .paste = 0, .timeout_sec = 1,
+		.size = sizeof(ui), .arg = &u, .paste = 0, .timeout_sec = 1,
 		.show_url = run_show_only, .ask_paste = run_paste, .step_failed = run_failed,
 		.start_browser = run_start_browser,
 	};
 	scauth_token *tok = NULL;
-	char origin[64];
+	char origin[64], refresh[256], *run = tu_tmpdir();
+	const char *prefix = "file:///tmp/soundcloud-auth-login-";
+	struct stat st;
 
+	assert_int_equal(chmod(run, 0700), 0);
+	assert_int_equal(setenv("XDG_RUNTIME_DIR", run, 1), 0);
 	u.f = f;
 	assert_int_equal(scauth_login_run(f->ctx, &ui, &tok), SCAUTH_ETIMEOUT);
-	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d/soundcloud-auth-start-", f->port);
-	assert_true(strncmp(u.started, origin, strlen(origin)) == 0);
+	unsetenv("XDG_RUNTIME_DIR");
+	tu_rmrf(run);
+	free(run);
+	if (strncmp(u.started, prefix, strlen(prefix)) != 0)
+		fail_msg("the browser got %s", u.started);
+	assert_null(strstr(u.started, "soundcloud-auth-start-"));
 	assert_null(strstr(u.started, "state"));
 	assert_non_null(strstr(u.url, "state="));
+	/* 0600 in a 0700 directory, both ours; it refreshes to the start address. */
+	assert_string_equal(u.modes, "600 700 1");
+	snprintf(origin, sizeof(origin), "http://127.0.0.1:%d/soundcloud-auth-start-", f->port);
+	snprintf(refresh, sizeof(refresh), "<meta http-equiv=\"refresh\" content=\"0; url=%s",
+	    origin);
+	assert_non_null(strstr(u.page, refresh));
+	assert_null(strstr(u.page, "<script"));
+	/* Gone with the login, directory too. */
+	assert_int_equal(lstat(u.started + 7, &st), -1);
+	*strrchr(u.started, '/') = '\0';
+	assert_int_equal(lstat(u.started + 7, &st), -1);
 }
 
 /* A callback's error ends the login with it, and names its step. */
@@ -1602,6 +1767,7 @@ test_run_failures(void **state)
 
 	assert_int_equal(scauth_login_run(f->ctx, NULL, &tok), SCAUTH_EINVAL);
 	assert_int_equal(scauth_login_run(NULL, NULL, &tok), SCAUTH_EINVAL);
+	test_run_relay_config(f);
 }
 
 int
@@ -1642,6 +1808,8 @@ main(void)
 		cmocka_unit_test_prestate_setup_teardown(test_sandbox_iss, setup_sandbox, teardown,
 		    (void *)&sandbox_issuer),
 		cmocka_unit_test_prestate_setup_teardown(test_run_listen, setup_sandbox, teardown,
+		    (void *)&no_listen),
+		cmocka_unit_test_prestate_setup_teardown(test_run_ui_size, setup_sandbox, teardown,
 		    (void *)&no_listen),
 		cmocka_unit_test_prestate_setup_teardown(test_run_start_browser, setup_sandbox,
 		    teardown, (void *)&no_listen),

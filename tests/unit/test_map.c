@@ -254,6 +254,23 @@ test_load_good_file(void **state)
 	map_free(m);
 }
 
+/* No rule may map to uid 0: the map is refused when read, naming the line. */
+static void
+test_load_refuses_uid0(void **state)
+{
+	char path[PATH_MAX], err[MAP_ERRLEN];
+	struct map *m = (struct map *)1;
+
+	load_path(path, sizeof(path), "map");
+	tu_write(path, "# kiosk\n* alice\n* root\n", 0644);
+	assert_int_equal(map_load(path, &m, err, sizeof(err)), SCAUTH_ECONFIG);
+	assert_null(m);
+	assert_non_null(strstr(err, ":3: 'root' has uid 0"));
+	/* The parser alone (no user database) takes it: the rule is refused where users are known. */
+	assert_int_equal(map_parse("* root\n", 7, "text", &m, err, sizeof(err)), 0);
+	map_free(m);
+}
+
 static void
 test_load_missing_file(void **state)
 {
@@ -371,6 +388,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_load_refuses_links_and_dirs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_other_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_size_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_uid0, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

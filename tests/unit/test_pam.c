@@ -15,6 +15,7 @@
  * re-executes the binary with both preloaded when they are not yet.  All
  * service files are written before that: pam_wrapper copies them at start.
  */
+#include "frontend.h"
 #include "testutil.h"
 #include "runas.h"
 
@@ -24,6 +25,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/sysmacros.h>
+
+#include <pty.h>
 
 #include <libpamtest.h>
 #include <security/pam_appl.h>
@@ -36,6 +39,13 @@
 #define NONCE_LEN 32
 
 static char *dir;               /* TEST_PAM_DIR */
+/*
+ * The kiosk user's ids: ours, unless we are root, since no map may let a
+ * SoundCloud account in as uid 0: then a spare uid, switched to for real.
+ */
+#define SPARE_ID 4242
+#define KIOSK_UID ((unsigned)(geteuid() != 0 ? geteuid() : SPARE_ID))
+#define KIOSK_GID ((unsigned)(geteuid() != 0 ? getegid() : SPARE_ID))
 static struct tu_sandbox sb;
 static char client_secret[33];
 static int redirect_port;
@@ -73,7 +83,7 @@ stage_file(void)
 {
 	static char buf[PATH_MAX];
 
-	snprintf(buf, sizeof(buf), "%s/stage/uid-%u.user", dir, (unsigned)geteuid());
+	snprintf(buf, sizeof(buf), "%s/stage/uid-%u.user", dir, KIOSK_UID);
 	return buf;
 }
 
@@ -180,6 +190,10 @@ struct person {
 	char err[MAX_MSGS][MSG_LEN];
 	int nerr;
 	int nprompt;
+	char prompt[MAX_MSGS][MSG_LEN];
+	int nprompts;
+	char screen[MSG_LEN];   /* the latest message with a URL: what the person reads */
+	size_t longest;         /* bytes of the longest message */
 };
 
 /* Runs argv with stdout into out (NUL-terminated); returns the exit status. */
@@ -276,24 +290,62 @@ start_browser(struct person *p, const char *url)
 	}
 }
 
+/*
+ * The URL of a screen text: from "https://" on, its lines joined up to the
+ * first line that holds a space (the prompt's own line).
+ */
+static void
+url_from(const char *text, char *url, size_t size)
+{
+	const char *s = strstr(text, "https://"), *nl;
+	size_t o = 0;
+
+	assert_non_null(s);
+	for (; *s != '\0' && *s != ' ' && o + 1 < size; s++) {
+		if (*s == '\n') {
+			nl = strchr(s + 1, '\n');
+			if (nl == NULL || memchr(s + 1, ' ', (size_t)(nl - s - 1)) != NULL ||
+			    nl == s + 1)
+				break;
+			continue;
+		}
+		url[o++] = *s;
+	}
+	url[o] = '\0';
+}
+
 static int
 person_conv(int n, const struct pam_message **msg, struct pam_response **resp, void *arg)
 {
 	struct person *p = arg;
 	struct pam_response *r;
 	char loc[4096], url[4096];
-	const char *s, *e;
 	int i;
 
 	if ((r = calloc((size_t)n, sizeof(*r))) == NULL)
 		return PAM_BUF_ERR;
 	for (i = 0; i < n; i++) {
+		/* LightDM passes at most 1024 bytes; the module promises 1000. */
+		assert_true(strlen(msg[i]->msg) <= 1000);
+		if (strlen(msg[i]->msg) > p->longest)
+			p->longest = strlen(msg[i]->msg);
 		switch (msg[i]->msg_style) {
 		case PAM_TEXT_INFO:
 			if (p->ninfo < MAX_MSGS)
 				snprintf(p->info[p->ninfo++], MSG_LEN, "%s", msg[i]->msg);
-			if (p->browse && strncmp(msg[i]->msg, "Log in to SoundCloud: ", 22) == 0)
-				start_browser(p, msg[i]->msg + 22);
+			/* The URL comes in a message of its own, before the short prompt. */
+			if (strstr(msg[i]->msg, "https://") != NULL)
+				snprintf(p->screen, sizeof(p->screen), "%s", msg[i]->msg);
+			break;
+		case PAM_PROMPT_ECHO_ON:
+			/* Listening: the URL comes with a prompt; Enter once the browser is off. */
+			p->nprompt++;
+			if (p->nprompts < MAX_MSGS)
+				snprintf(p->prompt[p->nprompts++], MSG_LEN, "%s", msg[i]->msg);
+			url_from(p->screen, url, sizeof(url));
+			if (p->browse)
+				start_browser(p, url);
+			r[i].resp = strdup("");
 			break;
 		case PAM_ERROR_MSG:
 			if (p->nerr < MAX_MSGS)
@@ -301,10 +353,9 @@ person_conv(int n, const struct pam_message **msg, struct pam_response **resp, v
 			break;
 		case PAM_PROMPT_ECHO_OFF:
 			p->nprompt++;
-			s = strstr(msg[i]->msg, "https://");
-			e = s != NULL ? strchr(s, ' ') : NULL;
-			assert_non_null(e);
-			snprintf(url, sizeof(url), "%.*s", (int)(e - s), s);
+			if (p->nprompts < MAX_MSGS)
+				snprintf(p->prompt[p->nprompts++], MSG_LEN, "%s", msg[i]->msg);
+			url_from(p->screen, url, sizeof(url));
 			if (p->answer == ANSWER_TEXT)
 				snprintf(loc, sizeof(loc), "%s", p->text);
 			else
@@ -530,12 +581,16 @@ test_paste_whole_session(void **state)
 	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
 	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
 	assert_int_equal(p.nprompt, 1);
-	assert_true(has_msg(p.info, p.ninfo, "Log in to SoundCloud: https://127.0.0.1:"));
+	assert_true(has_msg(p.info, p.ninfo, "Log in to SoundCloud on this or another "
+	    "device:\nhttps://127.0.0.1:"));
+	assert_true(has_msg(p.info, p.ninfo, "Then paste the address you are sent to (or the "
+	    "code)."));
+	assert_true(has_msg(p.prompt, p.nprompts, "Paste the address or code: "));
 	/* The session's store: the user's, 0600 in a 0700 directory, and the profile set. */
 	assert_int_equal(lstat(store_file(), &st), 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_mode & 07777, 0600);
-	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_uid, KIOSK_UID);
 	assert_int_equal(stat(path("home/.local/state/soundcloud-auth"), &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
 	/* The session's environment: the profile, and no stage nonce (it is spent). */
@@ -567,7 +622,14 @@ test_listen(void **state)
 	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
 	    pam_test(PAMTEST_OPEN_SESSION, PAM_SUCCESS));
 	assert_int_equal(browser_done(&p), 0);
-	assert_int_equal(p.nprompt, 0);
+	/*
+	 * One message with the URL and the time left (what a greeter shows), then one short
+	 * prompt, which sshd needs to show anything and LightDM's greeter to go on by itself.
+	 */
+	assert_int_equal(p.nprompt, 1);
+	assert_true(has_msg(p.info, p.ninfo, "Press Enter here after logging in (waiting up to "));
+	assert_true(has_msg(p.prompt, p.nprompts, "Press Enter after logging in: "));
+	assert_true(strlen(p.prompt[0]) < 40);
 	assert_true(exists(store_file()));
 }
 
@@ -606,7 +668,7 @@ test_identity_outside_map(void **state)
 	(void)state;
 	write_map("soundcloud:users:42 " KIOSK "\nnot-the-one " KIOSK "\n");
 	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
-	assert_true(has_msg(p.err, p.nerr, "This SoundCloud account may not log in as " KIOSK));
+	assert_true(has_msg(p.err, p.nerr, "This SoundCloud account (test-user) may not log in as " KIOSK));
 	assert_false(exists(stage_file()));
 }
 
@@ -637,13 +699,47 @@ static void
 test_qr(void **state)
 {
 	struct person p = { .answer = ANSWER_REDIRECT };
+	struct winsize ws = { .ws_row = 100, .ws_col = 200 };
+	struct txn t;
+	char name[64];
+	int m, sl, i, blocks = 0;
 
 	(void)state;
-	RUN("qr", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS));
+	/* A terminal large enough for the code and the URL under it. */
+	assert_int_equal(openpty(&m, &sl, name, NULL, &ws), 0);
+	txn_start(&t, "qr", KIOSK, &p);
+	assert_int_equal(pam_set_item(t.ph, PAM_TTY, name), PAM_SUCCESS);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_end(&t);
+	close(m);
+	close(sl);
 	assert_true(p.ninfo >= 2);
-	assert_true(strstr(p.info[1], "\xe2\x96\x80") != NULL ||   /* U+2580 upper half */
-	    strstr(p.info[1], "\xe2\x96\x84") != NULL ||           /* U+2584 lower half */
-	    strstr(p.info[1], "\xe2\x96\x88") != NULL);            /* U+2588 full block */
+	for (i = 0; i < p.ninfo; i++)
+		if (strstr(p.info[i], "\xe2\x96\x80") != NULL ||   /* U+2580 upper half */
+		    strstr(p.info[i], "\xe2\x96\x84") != NULL ||   /* U+2584 lower half */
+		    strstr(p.info[i], "\xe2\x96\x88") != NULL)     /* U+2588 full block */
+			blocks++;
+	assert_true(blocks >= 2);       /* a code of 5 KB, in messages of at most 1000 bytes */
+	assert_true(has_msg(p.info, p.ninfo, "Scan the code, or open this address:"));
+
+	/* An 80x24 console: the URL only, and the screen says why. */
+	p = (struct person){ .answer = ANSWER_REDIRECT };
+	txn_start(&t, "qr", KIOSK, &p);
+	assert_int_equal(pam_set_item(t.ph, PAM_TTY, "tty63"), PAM_SUCCESS);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_end(&t);
+	assert_int_equal(p.ninfo, 1);     /* the URL's message, no code */
+	assert_true(has_msg(p.info, p.ninfo, "no room for the QR code here"));
+
+	/* A graphical greeter (LightDM sets the display): never a code. */
+	p = (struct person){ .answer = ANSWER_REDIRECT };
+	txn_start(&t, "qr", KIOSK, &p);
+	assert_int_equal(pam_set_item(t.ph, PAM_TTY, ":0"), PAM_SUCCESS);
+	txn_op(&t, PAMTEST_AUTHENTICATE, PAM_SUCCESS);
+	txn_end(&t);
+	assert_int_equal(p.ninfo, 1);
+	assert_true(has_msg(p.info, p.ninfo, "Log in to SoundCloud on this or another"));
+	assert_true(p.longest <= 1000);
 }
 
 /*
@@ -700,8 +796,11 @@ test_stage_between_transactions(void **state)
 	/* With its own nonce, as sshd brings it from the auth child: account, session, wipe. */
 	txn_start_with(&t, "paste", &p, nonce);
 	txn_op(&t, PAMTEST_ACCOUNT, PAM_SUCCESS);
-	assert_false(exists(stage_file()));      /* taken by the first call that asked */
+	/* Account checks without consuming: sshd runs it in the auth child, the session not. */
+	assert_true(exists(stage_file()));
+	assert_non_null(pam_getenv(t.ph, ENV_STAGE));
 	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_SUCCESS);
+	assert_false(exists(stage_file()));      /* taken by the session */
 	assert_null(pam_getenv(t.ph, ENV_STAGE)); /* not for the user's session */
 	assert_true(exists(store_file()));
 	txn_op(&t, PAMTEST_CLOSE_SESSION, PAM_SUCCESS);
@@ -728,12 +827,15 @@ test_account_follows_map(void **state)
 	RUN("paste", KIOSK, &p,
 	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
 	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
-	/* The account check used up the parked copy of this transaction. */
-	assert_false(exists(stage_file()));
+	/* The account check left the parked copy for a session (of another process). */
+	assert_true(exists(stage_file()));
+	assert_int_equal(stat_count("signout"), 0);
 	write_map("test-user " KIOSK "\n");
+	/* No session came for it: the user's next login signs it out. */
 	RUN("paste", KIOSK, &p,
 	    pam_test(PAMTEST_AUTHENTICATE, PAM_SUCCESS),
 	    pam_test(PAMTEST_ACCOUNT, PAM_SUCCESS));
+	assert_int_equal(stat_count("signout"), 1);
 
 	/* The map changes between auth and account: refused, and no session gets the login. */
 	write_map("* " KIOSK "\n");
@@ -744,6 +846,8 @@ test_account_follows_map(void **state)
 	txn_op(&t, PAMTEST_ACCOUNT, PAM_PERM_DENIED);
 	assert_true(has_msg(p.err, p.nerr, "may not log in as " KIOSK));
 	assert_false(exists(stage_file()));
+	/* The one before (superseded) and the refused one are signed out. */
+	assert_int_equal(stat_count("signout"), 3);
 	txn_op(&t, PAMTEST_OPEN_SESSION, PAM_PERM_DENIED);      /* our PAM_IGNORE, alone */
 	txn_end(&t);
 	assert_false(exists(store_file()));
@@ -761,6 +865,7 @@ test_account_follows_map(void **state)
 	txn_end(&t);
 	assert_false(exists(stage_file()));
 	assert_false(exists(store_file()));
+	assert_int_equal(stat_count("signout"), 4);
 }
 
 static void
@@ -872,6 +977,9 @@ test_refusals(void **state)
 	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
 	assert_int_equal(chmod(path("conf"), 0600), 0);
 	assert_int_equal(chmod(path("map"), 0666), 0);
+	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
+	/* A rule to uid 0, under any name: the map is refused. */
+	write_map("* " KIOSK "\ntest-user toor\n");
 	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_SERVICE_ERR));
 	assert_int_equal(unlink(path("map")), 0);
 	RUN("paste", KIOSK, &p, pam_test(PAMTEST_AUTHENTICATE, PAM_AUTH_ERR));
@@ -1342,11 +1450,23 @@ reexec_wrapped(void)
 
 	tu_mkdir(path("services"), 0755);
 	tu_mkdir(path("home"), 0700);
+	if (geteuid() == 0 && (chown(path("home"), KIOSK_UID, KIOSK_GID) != 0 ||
+	    chmod(dir, 0755) != 0)) {
+		perror("test_pam: the kiosk's home");
+		exit(1);
+	}
+	tu_mkdir(path("roothome"), 0700);
 	snprintf(text, sizeof(text), KIOSK ":x:%u:%u:Kiosk:%s:/bin/sh\n"
 	    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-	    (unsigned)geteuid(), (unsigned)getegid(), path("home"));
+	    KIOSK_UID, KIOSK_GID, path("home"));
+	if (geteuid() == 0)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+		    "root:x:0:0:root:%s:/bin/sh\n", path("roothome"));
+	/* Another name of uid 0, which no map rule may name either. */
+	snprintf(text + strlen(text), sizeof(text) - strlen(text),
+	    "toor:x:0:0:root:/nonexistent:/bin/sh\n");
 	tu_write(path("passwd"), text, 0644);
-	snprintf(text, sizeof(text), "kiosk:x:%u:\nnogroup:x:65534:\n", (unsigned)getegid());
+	snprintf(text, sizeof(text), "kiosk:x:%u:\nnogroup:x:65534:\n", KIOSK_GID);
 	tu_write(path("group"), text, 0644);
 
 	snprintf(args, sizeof(args), "config=%s stagedir=%s", path("conf"), path("stage"));
@@ -1413,6 +1533,11 @@ group_setup(void **state)
 		snprintf(client_secret + 2 * i, 3, "%02x", (unsigned char)rnd[i]);
 	redirect_port = free_port();
 	tu_sandbox_start(&sb);
+	/* The kiosk user's sign-out at logout reads the CA. */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(sb.dir, 0755), 0);
+		assert_int_equal(chmod(sb.ca, 0644), 0);
+	}
 	snprintf(json, sizeof(json), "{\"client_id\":\"pamtest\",\"client_secret\":\"%s\","
 	    "\"redirect_uris\":[\"http://127.0.0.1:%d/callback\"]}", client_secret,
 	    redirect_port);

@@ -1,7 +1,8 @@
 /*
  * test_seal.c - sealed records (lib/seal.c): a round trip, a fresh nonce per
- * write, and every way a record must fail to open (another slot, another key,
- * a flipped bit anywhere, a cut, an unknown version); the seal key file's
+ * write, and every way a record must fail to open (another slot, another
+ * fleet id, another row version, the other format, another key, a flipped
+ * bit anywhere, a cut, an unknown version); the seal key file's
  * checks (size, mode, owner, links, FIFOs) and its creation (O_EXCL, 0600,
  * never over a file).  Runs as root in CI for the owner test.
  */
@@ -19,6 +20,12 @@
 #include <unistd.h>
 
 static const char record_text[] = "scauth-token 1\naccess_token AAAA\nrefresh_token RRRR\n";
+
+static const unsigned char fleet_a[SEAL_FLEET_ID_LEN] = "0123456789abcdef";
+static const unsigned char fleet_b[SEAL_FLEET_ID_LEN] = "0123456789abcdeg";
+
+/* The binding of slot at version 7 in fleet A, as the fleet store seals. */
+#define AAD(slot) (&(struct seal_aad){ (slot), fleet_a, 7 })
 
 struct fx {
 	char *dir;
@@ -58,7 +65,7 @@ teardown(void **state)
 static void
 sealed(struct fx *f, const char *slot, struct sbuf *out)
 {
-	assert_int_equal(seal(f->ctx, f->key, slot, record_text, strlen(record_text), out), 0);
+	assert_int_equal(seal(f->ctx, f->key, AAD(slot), record_text, strlen(record_text), out), 0);
 }
 
 static void
@@ -73,7 +80,7 @@ test_round_trip(void **state)
 	/* The clear text is nowhere in the sealed bytes. */
 	assert_null(memmem(s.p, s.len, "AAAA", 4));
 	assert_null(memmem(s.p, s.len, "scauth-token", 12));
-	assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, s.len, &p), 0);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), 0);
 	assert_int_equal(p.len, strlen(record_text));
 	assert_memory_equal(p.p, record_text, p.len);
 	sbuf_free(&s);
@@ -104,9 +111,9 @@ test_other_slot(void **state)
 	struct sbuf s = SBUF_INIT(0), p = SBUF_INIT(0);
 
 	sealed(f, "default.user", &s);
-	assert_int_equal(unseal(f->ctx, f->key, "default.app", s.p, s.len, &p), SCAUTH_ECORRUPT);
-	assert_int_equal(unseal(f->ctx, f->key, "other.user", s.p, s.len, &p), SCAUTH_ECORRUPT);
-	assert_int_equal(unseal(f->ctx, f->key, "default.use", s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.app"), s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("other.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.use"), s.p, s.len, &p), SCAUTH_ECORRUPT);
 	assert_non_null(strstr(scauth_errmsg(f->ctx), "does not open"));
 	assert_int_equal(p.len, 0);
 	sbuf_free(&s);
@@ -121,7 +128,7 @@ test_other_key(void **state)
 
 	sealed(f, "default.user", &s);
 	f->key[31] ^= 1;
-	assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
 	assert_int_equal(p.len, 0);
 	sbuf_free(&s);
 	sbuf_free(&p);
@@ -139,13 +146,13 @@ test_every_bit(void **state)
 	for (i = 0; i < s.len; i++)
 		for (bit = 0; bit < 8; bit++) {
 			s.p[i] ^= (char)(1 << bit);
-			r = unseal(f->ctx, f->key, "default.user", s.p, s.len, &p);
+			r = unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p);
 			s.p[i] ^= (char)(1 << bit);
 			if (r != SCAUTH_ECORRUPT)
 				fail_msg("byte %zu bit %d flipped: unseal returned %d", i, bit, r);
 			assert_int_equal(p.len, 0);
 		}
-	assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, s.len, &p), 0);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), 0);
 	sbuf_free(&s);
 	sbuf_free(&p);
 }
@@ -159,11 +166,11 @@ test_cut(void **state)
 
 	sealed(f, "default.user", &s);
 	for (n = 0; n < s.len; n++)
-		assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, n, &p),
+		assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, n, &p),
 		    SCAUTH_ECORRUPT);
 	/* A byte too many is a different tag position: refused too. */
 	sbuf_addch(&s, 'x');
-	assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
 	assert_int_equal(p.len, 0);
 	sbuf_free(&s);
 	sbuf_free(&p);
@@ -176,9 +183,74 @@ test_version(void **state)
 	struct sbuf s = SBUF_INIT(0), p = SBUF_INIT(0);
 
 	sealed(f, "default.user", &s);
-	s.p[0] = 2;
-	assert_int_equal(unseal(f->ctx, f->key, "default.user", s.p, s.len, &p), SCAUTH_ECORRUPT);
-	assert_non_null(strstr(scauth_errmsg(f->ctx), "version 2"));
+	s.p[0] = 3;
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "version 3"));
+	sbuf_free(&s);
+	sbuf_free(&p);
+}
+
+/* The fleet id and the row version are bound: a record written back elsewhere does not open. */
+static void
+test_other_fleet_or_version(void **state)
+{
+	struct fx *f = *state;
+	struct sbuf s = SBUF_INIT(0), p = SBUF_INIT(0);
+	struct seal_aad a = { "default.user", fleet_b, 7 };
+
+	sealed(f, "default.user", &s);
+	assert_int_equal((unsigned char)s.p[0], SEAL_VERSION);
+	assert_int_equal(SEAL_VERSION, 2);
+	assert_int_equal(unseal(f->ctx, f->key, &a, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "does not open"));
+	a.fleet = fleet_a;
+	/* Written back with its version bumped, or lowered: neither opens. */
+	a.version = 8;
+	assert_int_equal(unseal(f->ctx, f->key, &a, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	a.version = 6;
+	assert_int_equal(unseal(f->ctx, f->key, &a, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	a.version = 7 + (1LL << 32);
+	assert_int_equal(unseal(f->ctx, f->key, &a, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	a.version = 7;
+	assert_int_equal(p.len, 0);
+	assert_int_equal(unseal(f->ctx, f->key, &a, s.p, s.len, &p), 0);
+	assert_memory_equal(p.p, record_text, p.len);
+	sbuf_free(&s);
+	sbuf_free(&p);
+}
+
+/*
+ * Format 1 (the slot alone, before fleet ids) opens only where the caller
+ * asks for it, and a record of one format never opens as the other, even
+ * with its format byte rewritten.
+ */
+static void
+test_format_1(void **state)
+{
+	struct fx *f = *state;
+	struct sbuf s = SBUF_INIT(0), p = SBUF_INIT(0);
+	struct seal_aad old = { "default.user", NULL, 0 };
+
+	assert_int_equal(seal(f->ctx, f->key, &old, record_text, strlen(record_text), &s), 0);
+	assert_int_equal((unsigned char)s.p[0], SEAL_VERSION_1);
+	assert_int_equal(seal_format(s.p, s.len), SEAL_VERSION_1);
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_non_null(strstr(scauth_errmsg(f->ctx), "format 1 where format 2"));
+	s.p[0] = SEAL_VERSION;
+	assert_int_equal(unseal(f->ctx, f->key, AAD("default.user"), s.p, s.len, &p), SCAUTH_ECORRUPT);
+	s.p[0] = SEAL_VERSION_1;
+	/* The version means nothing to format 1. */
+	old.version = 99;
+	assert_int_equal(unseal(f->ctx, f->key, &old, s.p, s.len, &p), 0);
+	assert_memory_equal(p.p, record_text, p.len);
+	sbuf_reset(&p);
+	sbuf_reset(&s);
+	sealed(f, "default.user", &s);
+	assert_int_equal(unseal(f->ctx, f->key, &old, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	s.p[0] = SEAL_VERSION_1;
+	assert_int_equal(unseal(f->ctx, f->key, &old, s.p, s.len, &p), SCAUTH_ECORRUPT);
+	assert_int_equal(p.len, 0);
+	assert_int_equal(seal_format(s.p, 0), -1);
 	sbuf_free(&s);
 	sbuf_free(&p);
 }
@@ -189,7 +261,8 @@ test_empty_slot(void **state)
 	struct fx *f = *state;
 	struct sbuf s = SBUF_INIT(0);
 
-	assert_int_equal(seal(f->ctx, f->key, "", "x", 1, &s), SCAUTH_EINVAL);
+	assert_int_equal(seal(f->ctx, f->key, AAD(""), "x", 1, &s), SCAUTH_EINVAL);
+	assert_int_equal(seal(f->ctx, f->key, AAD(NULL), "x", 1, &s), SCAUTH_EINVAL);
 	assert_int_equal(seal(f->ctx, f->key, NULL, "x", 1, &s), SCAUTH_EINVAL);
 	sbuf_free(&s);
 }
@@ -315,6 +388,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_every_bit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_fleet_or_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_format_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_empty_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_owner, setup, teardown),
