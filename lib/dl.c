@@ -28,7 +28,19 @@
  * first's filtered copy as "the application's" and put it back last) and
  * a load in one thread never reads another thread's filtered copy.  Work
  * of a context without the flag that reads the environment (a libpq
- * connection) holds it for reading: it never sees a copy being freed.
+ * connection, a request that looks for its proxy) holds it for reading, so
+ * that it reads the application's variables, not a filtered copy.
+ *
+ * Some readers take no lock at all: libcurl's resolver thread (the C
+ * library's resolver reads RES_OPTIONS and LOCALDOMAIN), and the
+ * application's own threads.  One of them may still be walking a filtered
+ * copy after the swap back, so a copy is never freed: one array serves
+ * every shield, overwritten in place, and its last slot is never written,
+ * so that a reader always meets a NULL.  When the environment outgrows it,
+ * a new one (at least twice as large) takes its place and the old one is
+ * kept, as is the "HOME=" string of an earlier home: what the process keeps
+ * is bounded by a few times its largest environment and one string per
+ * home it connected for.
  */
 #include "internal.h"
 #include "dl.h"
@@ -151,6 +163,16 @@ static struct keyutils_fns keyutils_tab;
 static void *handle[DL_NLIBS];
 static unsigned loads[DL_NLIBS];
 
+/* The filtered copy and what it outgrew, under env_lock held for writing. */
+struct kept {
+	struct kept *next;
+	void *p;
+};
+static char **env_copy;
+static size_t env_copy_slots;
+static char *home_entry;
+static struct kept *kept;
+
 /*
  * 1 if the environment entry "NAME=value" is one that libcurl, libpq or a
  * library below them may read: SSLKEYLOGFILE, CURL_*, OPENSSL_*, SSL_CERT_*,
@@ -177,6 +199,56 @@ network_var(const char *e)
 	return n >= 6 && strncasecmp(eq - 6, "_proxy", 6) == 0;
 }
 
+/* Keeps p allocated for the process's life (see above); 0, or -1 without memory. */
+static int
+keep(void *p)
+{
+	struct kept *k;
+
+	if (p == NULL)
+		return 0;
+	if ((k = malloc(sizeof(*k))) == NULL)
+		return -1;
+	k->p = p;
+	k->next = kept;
+	kept = k;
+	return 0;
+}
+
+/*
+ * Makes env_copy hold at least need entries and a NULL after them, and its
+ * last slot one that is never written; home_entry "HOME=home".  Under
+ * env_lock held for writing.
+ */
+static int
+copy_room(size_t need, const char *home)
+{
+	char **a, *h;
+	size_t slots;
+
+	if (need + 2 > env_copy_slots) {
+		slots = env_copy_slots * 2 > need + 2 ? env_copy_slots * 2 : need + 2;
+		if (slots < 64)
+			slots = 64;
+		if ((a = calloc(slots, sizeof(*a))) == NULL || keep(env_copy) != 0) {
+			free(a);
+			return -1;
+		}
+		env_copy = a;
+		env_copy_slots = slots;
+	}
+	if (home != NULL && (home_entry == NULL || strcmp(home_entry + 5, home) != 0)) {
+		if (asprintf(&h, "HOME=%s", home) < 0)
+			return -1;
+		if (keep(home_entry) != 0) {
+			free(h);
+			return -1;
+		}
+		home_entry = h;
+	}
+	return 0;
+}
+
 /* The shield, under env_lock: for writing when it swaps or when exclusive. */
 static int
 shield_on(scauth_ctx *ctx, struct env_shield *sh, int exclusive)
@@ -186,8 +258,6 @@ shield_on(scauth_ctx *ctx, struct env_shield *sh, int exclusive)
 	int e;
 
 	sh->saved = NULL;
-	sh->filtered = NULL;
-	sh->home = NULL;
 	sh->locked = 0;
 	e = swap || exclusive ? pthread_rwlock_wrlock(&env_lock) : pthread_rwlock_rdlock(&env_lock);
 	if (e != 0)
@@ -197,27 +267,25 @@ shield_on(scauth_ctx *ctx, struct env_shield *sh, int exclusive)
 		return 0;
 	while (environ[n] != NULL)
 		n++;
-	if ((sh->filtered = calloc(n + 2, sizeof(*sh->filtered))) == NULL)
-		goto nomem;
+	if (copy_room(n + 1, ctx->home) != 0) {
+		dl_shield_off(sh);
+		return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
+	}
+	/*
+	 * Entry by entry, each a single pointer store, into an array that a
+	 * reader without the lock may be walking: it sees old or new entries,
+	 * all of them live strings, and a NULL before the end.
+	 */
 	for (i = 0; i < n; i++)
 		if (!network_var(environ[i]) && strncmp(environ[i], "HOME=", 5) != 0)
-			sh->filtered[k++] = environ[i];
+			__atomic_store_n(&env_copy[k++], environ[i], __ATOMIC_RELAXED);
 	/* libpq finds .pgpass, its service file and root.crt under HOME: ours, not the caller's. */
-	if (ctx->home != NULL) {
-		if (asprintf(&sh->home, "HOME=%s", ctx->home) < 0) {
-			sh->home = NULL;
-			goto nomem;
-		}
-		sh->filtered[k++] = sh->home;
-	}
+	if (ctx->home != NULL)
+		__atomic_store_n(&env_copy[k++], home_entry, __ATOMIC_RELAXED);
+	__atomic_store_n(&env_copy[k], NULL, __ATOMIC_RELEASE);
 	sh->saved = environ;
-	environ = sh->filtered;
+	__atomic_store_n(&environ, env_copy, __ATOMIC_RELEASE);
 	return 0;
- nomem:
-	free(sh->filtered);
-	sh->filtered = NULL;
-	dl_shield_off(sh);
-	return ctx_err(ctx, SCAUTH_ENOMEM, "out of memory");
 }
 
 int
@@ -235,12 +303,9 @@ dl_shield_off(struct env_shield *sh)
 		 * setenv() by the loaded code made an array of its own from the
 		 * filtered copy, which must not become the application's.
 		 */
-		environ = sh->saved;
-		free(sh->filtered);
-		free(sh->home);
+		__atomic_store_n(&environ, sh->saved, __ATOMIC_RELEASE);
 	}
-	sh->saved = sh->filtered = NULL;
-	sh->home = NULL;
+	sh->saved = NULL;
 	if (sh->locked)
 		pthread_rwlock_unlock(&env_lock);
 	sh->locked = 0;
@@ -279,7 +344,7 @@ int
 dl_load(scauth_ctx *ctx, const char *const *names, const struct dl_sym *syms, size_t nsyms,
     void **handlep, void *table)
 {
-	struct env_shield sh = { NULL, NULL, NULL, 0 };
+	struct env_shield sh = { NULL, 0 };
 	int r;
 
 	if ((r = pthread_rwlock_rdlock(&env_lock)) != 0)
@@ -384,7 +449,7 @@ dl_once(scauth_ctx *ctx, enum dl_lib which)
 unsigned
 dl_load_count(enum dl_lib which)
 {
-	struct env_shield sh = { NULL, NULL, NULL, 0 };
+	struct env_shield sh = { NULL, 0 };
 	unsigned n;
 
 	if (pthread_rwlock_rdlock(&env_lock) != 0)

@@ -237,6 +237,7 @@ http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp)
 	const struct curl_fns *c;
 	struct curl_slist *hdrs = NULL;
 	struct xfer x;
+	struct env_shield sh = { NULL, 0 };
 	struct timespec t0;
 	char errbuf[CURL_ERROR_SIZE], where[512];
 	CURLcode cc;
@@ -296,9 +297,17 @@ http_do(scauth_ctx *ctx, const struct http_req *req, struct http_resp *resp)
 			c->easy_setopt(h, CURLOPT_NOBODY, 1L);
 	}
 
+	/*
+	 * Without NO_ENV libcurl looks for a proxy in the environment at each
+	 * request: under the environment lock held for reading, so that what
+	 * it reads is the application's, never another thread's filtered copy.
+	 */
+	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) && (r = dl_shield_on(ctx, &sh)) != 0)
+		goto out;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cc = c->easy_perform(h);
 	resp->ms = elapsed_ms(&t0);
+	dl_shield_off(&sh);
 	if (cc != CURLE_OK) {
 		r = map_curl_error(ctx, c, cc, &x, errbuf, where);
 		ctx_trace(ctx, "http %s %s -> failed: %s (%ld ms)", req->method, where,

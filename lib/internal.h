@@ -197,9 +197,7 @@ HIDDEN int dl_pq(scauth_ctx *ctx, const struct pq_fns **out);
  * between that shields or loads a library (dl_curl, dl_crypto, dl_pq).
  */
 struct env_shield {
-	char **saved;
-	char **filtered;
-	char *home;     /* "HOME=" the context's home, in filtered */
+	char **saved;   /* the application's environ, while the filtered copy is in place */
 	int locked;     /* the lock is held */
 };
 HIDDEN int dl_shield_on(scauth_ctx *ctx, struct env_shield *sh);

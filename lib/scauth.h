@@ -125,13 +125,16 @@ typedef struct scauth_ctx scauth_ctx;
  * set to the context's home, and requests set no proxy and explicit CA
  * locations.  The application's environment is left as it was, but while a
  * library loads or libpq connects, environ points at the filtered copy.
- * Those swaps happen under one process-wide lock, which every load and
- * every libpq connection of the library takes, so that threads with
- * contexts of their own (with the flag or without) never interleave them and
- * environ is always the application's own array again when the call
- * returns; a NO_ENV connection to the database holds the lock while it
- * connects (at most its connect timeout).  The application's own threads do
- * not take that lock: they must not read or change the environment while
+ * Those swaps happen under one process-wide lock, which every load, every
+ * libpq connection and every request of a context without the flag (libcurl
+ * looks for its proxy then) of the library takes, so that threads with
+ * contexts of their own (with the flag or without) never interleave them,
+ * never read a filtered copy by mistake, and environ is always the
+ * application's own array again when the call returns; a NO_ENV connection
+ * to the database holds the lock while it connects (at most its connect
+ * timeout).  The application's own threads do not take that lock: one that
+ * reads the environment meanwhile may see the filtered copy (it is never
+ * freed, so the read is safe), and none may change the environment while
  * another thread loads a library or connects with this flag.  A library's
  * one-time initialisation (libcurl's reading of SSLKEYLOGFILE, OpenSSL's
  * configuration) is done by the first context that loads it: in a process

@@ -5,7 +5,10 @@
  * and libpq (a connection to it) at the same moment, round after round.
  * Afterwards environ must be the application's own array with its own
  * variables, never a filtered copy, and each library must have been loaded
- * once for the process.
+ * once for the process.  Meanwhile each request must have read the
+ * environment it was meant to: the application has https_proxy set, so a
+ * context without the flag goes to the proxy and one with it never does,
+ * whatever another thread's shield is doing at that moment.
  */
 #include "testutil.h"
 #include "internal.h"
@@ -21,7 +24,7 @@
 extern char **environ;
 
 static char *home;
-static int closed_port;
+static int closed_port, proxy_port;
 static pthread_barrier_t barrier;
 static int failures;
 static char why[256];
@@ -38,7 +41,7 @@ static void
 round_trip(long who)
 {
 	static const char verifier[] = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-	char challenge[64], url[64], conninfo[128];
+	char challenge[64], url[64], conninfo[128], port[32];
 	struct http_req req = { .method = "GET", .url = url };
 	struct http_resp resp;
 	scauth_ctx *ctx = NULL;
@@ -60,6 +63,11 @@ round_trip(long who)
 		failed("pkce_challenge", who, r);
 	if ((r = http_do(ctx, &req, &resp)) != SCAUTH_ENETWORK)
 		failed("http_do to a closed port", who, r);
+	/* curl names the port it failed to reach: the proxy's, or the server's. */
+	snprintf(port, sizeof(port), " port %d ", who % 2 == 0 ? closed_port : proxy_port);
+	if (r == SCAUTH_ENETWORK && strstr(scauth_errmsg(ctx), port) == NULL)
+		failed(who % 2 == 0 ? "a NO_ENV request went to the proxy" :
+		    "a request did not see the application's https_proxy", who, r);
 	http_resp_free(&resp);
 	if ((r = pg_connect(ctx)) != SCAUTH_ESTORE)
 		failed("pg_connect to a closed port", who, r);
@@ -102,14 +110,20 @@ threads_keep_the_application_environment(void **state)
 	char **app;
 	const char *v;
 	long i;
-	int r, fd, bad_rounds = 0;
+	char proxy[64];
+	int r, fd, proxy_fd, bad_rounds = 0;
 
 	home = tu_tmpdir();
 	closed_port = reserve_port(&fd);
+	proxy_port = reserve_port(&proxy_fd);
+	snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", proxy_port);
 	/* What the application has: its own variables, and one the shield hides. */
 	assert_int_equal(setenv("SCAUTH_TEST_MARKER", "mine", 1), 0);
 	assert_int_equal(setenv("SSLKEYLOGFILE", "/nonexistent/keylog", 1), 0);
 	assert_int_equal(setenv("PGCONNECT_TIMEOUT", "5", 1), 0);
+	assert_int_equal(setenv("https_proxy", proxy, 1), 0);
+	assert_int_equal(unsetenv("no_proxy"), 0);
+	assert_int_equal(unsetenv("NO_PROXY"), 0);
 	app = environ;
 	assert_int_equal(pthread_barrier_init(&barrier, NULL, THREADS + 1), 0);
 	for (i = 0; i < THREADS; i++)
@@ -128,6 +142,8 @@ threads_keep_the_application_environment(void **state)
 		assert_int_equal(pthread_join(t[i], NULL), 0);
 	pthread_barrier_destroy(&barrier);
 	close(fd);
+	close(proxy_fd);
+	assert_int_equal(unsetenv("https_proxy"), 0);
 	tu_rmrf(home);
 	free(home);
 	if (failures > 0)
