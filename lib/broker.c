@@ -14,6 +14,7 @@
  * configured backend); the requests are in oauth.c.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <stdint.h>
 #include <stdio.h>

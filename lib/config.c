@@ -9,6 +9,7 @@
  * be readable by group or other either (doas and OpenSSH refuse the same).
  */
 #include "internal.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <errno.h>

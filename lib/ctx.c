@@ -2,6 +2,8 @@
  * ctx.c - the context object: options, command-line settings, loading.
  */
 #include "internal.h"
+#include "store.h"
+#include "fleet.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -22,6 +22,8 @@
  * deleting the id row does not bring the old format back.
  */
 #include "internal.h"
+#include "store.h"
+#include "fleet.h"
 #include "dl.h"
 
 #include <stdio.h>

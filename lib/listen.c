@@ -24,6 +24,7 @@
  * (tests/fuzz/fuzz_callback.c).
  */
 #include "internal.h"
+#include "login.h"
 
 #include <errno.h>
 #include <netdb.h>

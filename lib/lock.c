@@ -11,6 +11,7 @@
  * blocking flock() with an alarm: a library must not touch signal handlers.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

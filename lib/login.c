@@ -10,6 +10,7 @@
  * scauth_token_save().
  */
 #include "internal.h"
+#include "login.h"
 
 #include <stdio.h>
 #include <stdlib.h>

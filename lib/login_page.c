@@ -18,6 +18,8 @@
  * was written: a signal handler may do it (async-signal-safe).
  */
 #include "internal.h"
+#include "store.h"
+#include "login.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,7 @@
  * it ends.
  */
 #include "internal.h"
+#include "login.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -11,6 +11,8 @@
  * that nobody can guess a live one; the relay slows guessing down.
  */
 #include "internal.h"
+#include "fleet.h"
+#include "login.h"
 #include "dl.h"
 
 #include <errno.h>

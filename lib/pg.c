@@ -22,6 +22,7 @@
  * The limits are checked when the context is loaded (pg_configure).
  */
 #include "internal.h"
+#include "fleet.h"
 #include "dl.h"
 
 #include <endian.h>

@@ -28,6 +28,7 @@
  * the caller or root, no group or other bits.
  */
 #include "internal.h"
+#include "fleet.h"
 #include "dl.h"
 
 #include <endian.h>

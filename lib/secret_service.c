@@ -26,6 +26,7 @@
  * prompt is shown, bounded by PROMPT_SEC.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <dlfcn.h>
 #include <libsecret/secret.h>

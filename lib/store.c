@@ -8,6 +8,7 @@
  * and a line to the registry below.  The broker calls only store_*().
  */
 #include "internal.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <string.h>

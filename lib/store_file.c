@@ -19,6 +19,7 @@
  * can keep a local copy under the same rules in a directory of its choosing.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>

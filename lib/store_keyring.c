@@ -13,6 +13,7 @@
  * separate key before a refresh spends the refresh token (see below).
  */
 #include "internal.h"
+#include "store.h"
 #include "dl.h"
 
 #include <errno.h>

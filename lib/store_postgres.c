@@ -25,6 +25,8 @@
  * token to the next machine in line.
  */
 #include "internal.h"
+#include "store.h"
+#include "fleet.h"
 #include "dl.h"
 
 #include <ctype.h>

@@ -18,6 +18,7 @@
  * that it can be missing but never behind the item.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <fcntl.h>
 #include <linux/magic.h>

@@ -16,6 +16,7 @@
  * reads its own keys (pg.c) take alike.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -15,6 +15,7 @@
 #define RELAY_H
 
 #include "internal.h"
+#include "login.h"
 
 #define RELAY_CONFIG_DEFAULT "/etc/soundcloud-auth-relay.conf"
 #define RELAY_AUTHORIZE_DEFAULT "https://secure.soundcloud.com/authorize"

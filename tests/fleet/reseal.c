@@ -9,6 +9,7 @@
  * Usage: reseal KEY_FILE SLOT VERSION FLEET_ID HOST
  */
 #include "internal.h"
+#include "fleet.h"
 
 #include <stdio.h>
 #include <stdlib.h>

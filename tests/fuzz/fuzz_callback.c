@@ -12,6 +12,7 @@
  *   ./fuzz_callback -max_total_time=60 tests/fuzz/corpus/callback
  */
 #include "internal.h"
+#include "login.h"
 
 #include <stdint.h>
 #include <stdlib.h>

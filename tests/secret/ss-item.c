@@ -10,6 +10,7 @@
  * exits with its code negated (8 for SCAUTH_ESTORE), its message on stderr.
  */
 #include "internal.h"
+#include "store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

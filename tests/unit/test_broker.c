@@ -9,6 +9,7 @@
  * tests/bats/broker.bats.  No real secret is used.
  */
 #include "internal.h"
+#include "store.h"
 #include "testutil.h"
 
 #include <fcntl.h>

@@ -7,6 +7,7 @@
  */
 #include "testutil.h"
 #include "internal.h"
+#include "login.h"
 
 #define CB "/callback"
 

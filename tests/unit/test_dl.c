@@ -12,6 +12,7 @@
  */
 #include "testutil.h"
 #include "internal.h"
+#include "fleet.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -8,6 +8,7 @@
  */
 #include "testutil.h"
 #include "internal.h"
+#include "login.h"
 
 #include <arpa/inet.h>
 #include <dlfcn.h>

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "internal.h"
+#include "fleet.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -8,6 +8,7 @@
  * cannot do them fails instead of passing quietly.  No real secret is used.
  */
 #include "internal.h"
+#include "store.h"
 #include "testutil.h"
 
 #include <errno.h>
