@@ -40,7 +40,7 @@
  * a new one (at least twice as large) takes its place and the old one is
  * kept, as is the "HOME=" string of an earlier home: what the process keeps
  * is bounded by a few times its largest environment and one string per
- * home it connected for.
+ * home it connected for, and freed when this copy of the library goes.
  */
 #include "internal.h"
 #include "dl.h"
@@ -199,7 +199,31 @@ network_var(const char *e)
 	return n >= 6 && strncasecmp(eq - 6, "_proxy", 6) == 0;
 }
 
-/* Keeps p allocated for the process's life (see above); 0, or -1 without memory. */
+/*
+ * What the shields kept goes with this copy of the library: at the exit of
+ * a program linked with it, and when a program unloads the module that
+ * holds it (pam_end() unloads pam_soundcloud.so, and the next pam_start()
+ * loads a new copy with its own), which would otherwise leave it
+ * unreachable.  No shield is on then: environ is the application's own.
+ */
+__attribute__((destructor)) static void
+kept_free(void)
+{
+	struct kept *k;
+
+	while ((k = kept) != NULL) {
+		kept = k->next;
+		free(k->p);
+		free(k);
+	}
+	free(env_copy);
+	env_copy = NULL;
+	env_copy_slots = 0;
+	free(home_entry);
+	home_entry = NULL;
+}
+
+/* Keeps p allocated for the life of this copy of the library (see above); 0, or -1 without memory. */
 static int
 keep(void *p)
 {
