@@ -204,13 +204,16 @@ network_var(const char *e)
  * a program linked with it, and when a program unloads the module that
  * holds it (pam_end() unloads pam_soundcloud.so, and the next pam_start()
  * loads a new copy with its own), which would otherwise leave it
- * unreachable.  No shield is on then: environ is the application's own.
+ * unreachable.  Unless a shield is still on: a program that exits while
+ * another of its threads connects has environ on the copy until the end.
  */
 __attribute__((destructor)) static void
 kept_free(void)
 {
 	struct kept *k;
 
+	if (env_copy != NULL && __atomic_load_n(&environ, __ATOMIC_ACQUIRE) == env_copy)
+		return;
 	while ((k = kept) != NULL) {
 		kept = k->next;
 		free(k->p);
