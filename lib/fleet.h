@@ -78,8 +78,8 @@ HIDDEN long pg_seconds(const scauth_ctx *ctx, enum pg_wait w);
 HIDDEN int pg_connect(scauth_ctx *ctx);
 /* libpq's table, for the results of pg_exec(): NULL before the first connection. */
 HIDDEN const struct pq_fns *pg_fns(const scauth_ctx *ctx);
-/* The connection (a PGconn), NULL before the first and once dropped (pg_release). */
-HIDDEN struct pg_conn *pg_connection(const scauth_ctx *ctx);
+/* 1 while a connection is open: not before the first, nor once dropped (pg_release). */
+HIDDEN int pg_connected(const scauth_ctx *ctx);
 /* Closes the connection (a transaction still open is rolled back by the server). */
 HIDDEN void pg_release(scauth_ctx *ctx);
 /* Creates the schema when it is missing; safe on many machines at once. */
@@ -108,6 +108,20 @@ HIDDEN int pg_begin(scauth_ctx *ctx, const char *what);
 HIDDEN int pg_commit(scauth_ctx *ctx, const char *what);
 /* Rolls back an open transaction, or drops the connection if that fails. */
 HIDDEN void pg_abort(scauth_ctx *ctx);
+/*
+ * LISTEN (listen_sql: "LISTEN channel", one channel per connection) unless
+ * this connection does already: a new one, after a drop, listens to nothing.
+ */
+HIDDEN int pg_listen(scauth_ctx *ctx, const char *what, const char *listen_sql);
+/* UNLISTEN on the connection that LISTENs, if it is still open; only tries. */
+HIDDEN void pg_unlisten(scauth_ctx *ctx, const char *what);
+/*
+ * Waits up to ms for a notification (or anything) on the connection, and
+ * drains what came: 1 a notification came, 0 none (the time passed, a
+ * signal, no connection, or the connection was lost and dropped: the next
+ * statement connects again), SCAUTH_ESYSTEM.  what names the wait.
+ */
+HIDDEN int pg_wait_notify(scauth_ctx *ctx, const char *what, long long ms);
 /* A bigint column of a binary result (8 bytes, network order). */
 HIDDEN long long pg_int8(const char *p);
 

@@ -100,7 +100,6 @@ struct pairing {
 	char *address;          /* relay_url as shown: without "https://" */
 	char *link;             /* relay_url?code=XXXXXXXX, for a QR code */
 	int created;            /* our row is in the table */
-	void *listening;        /* the PGconn that LISTENs, NULL if none */
 	int (*stopped)(void *arg);      /* the front end's wish to stop the wait */
 	void *stopped_arg;
 };

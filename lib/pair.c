@@ -110,21 +110,6 @@ pair_texts(scauth_ctx *ctx, struct pairing *p, const struct url *u)
 	return 0;
 }
 
-/* LISTEN on this connection (again after a reconnect: a new one listens to nothing). */
-static int
-pair_listen(scauth_ctx *ctx, struct pairing *p)
-{
-	int r;
-
-	if (pg_connection(ctx) != NULL && pg_connection(ctx) == p->listening)
-		return 0;
-	if ((r = pg_run(ctx, "waiting for the phone", "LISTEN " PAIR_CHANNEL,
-	    PG_WAIT_STATEMENT)) != 0)
-		return r;
-	p->listening = pg_connection(ctx);
-	return 0;
-}
-
 int
 pairing_create(scauth_ctx *ctx, struct pairing *p, const char *state, const char *challenge)
 {
@@ -163,7 +148,7 @@ pairing_create(scauth_ctx *ctx, struct pairing *p, const char *state, const char
 	}
 	p->created = 1;
 	ctx_trace(ctx, "pairing: created, expires in 10 minutes");
-	if ((r = pair_listen(ctx, p)) != 0 || (r = pair_texts(ctx, p, &u)) != 0)
+	if ((r = pg_listen(ctx, "waiting for the phone", "LISTEN " PAIR_CHANNEL)) != 0 || (r = pair_texts(ctx, p, &u)) != 0)
 		goto out;
 	r = 0;
 out:
@@ -244,34 +229,16 @@ pair_stopped(scauth_ctx *ctx, const struct pairing *p)
 /*
  * Waits up to ms for a notification on the channel (or anything on the
  * connection); a signal cuts it short, and the front end says whether to stop.
+ * The payload is empty: any notice means "look at your row".
  */
 static int
 pair_sleep(scauth_ctx *ctx, struct pairing *p, long long ms)
 {
-	const struct pq_fns *pq = pg_fns(ctx);
-	PGconn *conn = pg_connection(ctx);
-	struct pollfd pfd;
-	PGnotify *n;
 	int r;
 
-	if (conn == NULL)
-		return 0;
-	pfd.fd = pq->socket(conn);
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, (int)ms) == -1 && errno != EINTR)
-		return ctx_errno(ctx, SCAUTH_ESYSTEM, "waiting for the phone: poll");
-	if ((r = pair_stopped(ctx, p)) != 0)
+	if ((r = pg_wait_notify(ctx, "waiting for the phone", ms)) < 0)
 		return r;
-	if (!pq->consume_input(conn)) {
-		/* The next take says what became of the server; a new connection listens anew. */
-		pg_release(ctx);
-		p->listening = NULL;
-		return 0;
-	}
-	/* The payload is empty: any notice means "look at your row". */
-	while ((n = pq->notifies(conn)) != NULL)
-		pq->freemem(n);
-	return 0;
+	return pair_stopped(ctx, p);
 }
 
 int
@@ -288,17 +255,14 @@ pairing_wait(scauth_ctx *ctx, struct pairing *p, const char *state, int timeout_
 	for (;;) {
 		if ((r = pair_stopped(ctx, p)) != 0)
 			goto out;
-		/* A new connection listens to nothing (even one at the old one's address). */
-		if (pg_connection(ctx) == NULL)
-			p->listening = NULL;
-		if ((r = pair_listen(ctx, p)) != 0 ||
+		if ((r = pg_listen(ctx, "waiting for the phone", "LISTEN " PAIR_CHANNEL)) != 0 ||
 		    (r = pair_take(ctx, state, &cb, &done, &waiting)) != 0) {
 			/*
 			 * The server went away (a restart): the row outlives it, and
 			 * a kiosk that gave up now could not delete it.  Again, until
 			 * the deadline.
 			 */
-			if (r != SCAUTH_ESTORE || pg_connection(ctx) != NULL ||
+			if (r != SCAUTH_ESTORE || pg_connected(ctx) ||
 			    (left = deadline - mono_ms()) <= 0)
 				goto out;
 			ctx_trace(ctx, "pairing: the database server went away; trying again");
@@ -347,17 +311,14 @@ pairing_drop(scauth_ctx *ctx, struct pairing *p, const char *state)
 
 	memcpy(saved, ctx->err, sizeof(saved));
 
-	if (p->created && pg_connection(ctx) != NULL && pg_exec(ctx, "ending the pairing",
+	if (p->created && pg_connected(ctx) && pg_exec(ctx, "ending the pairing",
 	    drop_sql, 1, vals, NULL, NULL, PG_WAIT_STATEMENT,
 	    &res) == 0) {
 		pg_fns(ctx)->clear(res);
 		ctx_trace(ctx, "pairing: deleted");
 	}
 	p->created = 0;
-	if (p->listening != NULL && pg_connection(ctx) == p->listening)
-		(void)pg_run(ctx, "ending the pairing", "UNLISTEN " PAIR_CHANNEL,
-		    PG_WAIT_STATEMENT);
-	p->listening = NULL;
+	pg_unlisten(ctx, "ending the pairing");
 	memcpy(ctx->err, saved, sizeof(saved));
 }
 

@@ -27,6 +27,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -262,6 +263,7 @@ struct pg_link {
 	const struct pq_fns *pq;
 	PGconn *conn;           /* NULL when dropped: the next statement connects again */
 	int tx;                 /* a transaction was begun on conn */
+	int listens;            /* conn LISTENs (pg_listen); a new connection does not */
 	struct pg_conf conf;
 };
 
@@ -351,12 +353,18 @@ pg_fns(const scauth_ctx *ctx)
 	return l != NULL ? l->pq : NULL;
 }
 
-struct pg_conn *
+static PGconn *
 pg_connection(const scauth_ctx *ctx)
 {
 	const struct pg_link *l = link_of(ctx);
 
 	return l != NULL ? l->conn : NULL;
+}
+
+int
+pg_connected(const scauth_ctx *ctx)
+{
+	return pg_connection(ctx) != NULL;
 }
 
 /* Closes the connection and frees the link: dl_release()'s hook. */
@@ -594,6 +602,7 @@ pg_connect(scauth_ctx *ctx)
 	pq->set_notice_processor(conn, quiet_notice, NULL);
 	if (pq->status(conn) == CONNECTION_OK) {
 		l->conn = conn;
+		l->listens = 0;
 		ctx_trace(ctx, "postgres: connected");
 		return 0;
 	}
@@ -619,8 +628,10 @@ pg_release(scauth_ctx *ctx)
 
 	if (l != NULL && l->conn != NULL)
 		l->pq->finish(l->conn);
-	if (l != NULL)
+	if (l != NULL) {
 		l->conn = NULL;
+		l->listens = 0;
+	}
 }
 
 /* Turns a failed result (or a lost connection) into an error in the store's terms. */
@@ -810,6 +821,65 @@ pg_commit(scauth_ctx *ctx, const char *what)
 	r = pg_run(ctx, what, "COMMIT", PG_WAIT_STATEMENT);
 	set_tx(ctx, 0);
 	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Notifications: one channel per connection. */
+
+int
+pg_listen(scauth_ctx *ctx, const char *what, const char *listen_sql)
+{
+	struct pg_link *l;
+	int r;
+
+	if ((l = link_of(ctx)) != NULL && l->conn != NULL && l->listens)
+		return 0;
+	if ((r = pg_run(ctx, what, listen_sql, PG_WAIT_STATEMENT)) != 0)
+		return r;
+	link_of(ctx)->listens = 1;      /* made by pg_run's connect */
+	return 0;
+}
+
+void
+pg_unlisten(scauth_ctx *ctx, const char *what)
+{
+	struct pg_link *l = link_of(ctx);
+
+	if (l == NULL || l->conn == NULL || !l->listens)
+		return;
+	l->listens = 0;
+	(void)pg_run(ctx, what, "UNLISTEN *", PG_WAIT_STATEMENT);
+}
+
+int
+pg_wait_notify(scauth_ctx *ctx, const char *what, long long ms)
+{
+	struct pg_link *l = link_of(ctx);
+	struct pollfd pfd;
+	PGnotify *n;
+	int got = 0;
+
+	if (l == NULL || l->conn == NULL)
+		return 0;
+	pfd.fd = l->pq->socket(l->conn);
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, ms > INT_MAX ? INT_MAX : ms < 0 ? 0 : (int)ms) == -1) {
+		if (errno == EINTR)
+			return 0;
+		return ctx_errno(ctx, SCAUTH_ESYSTEM, "%s: poll", what);
+	}
+	if (!l->pq->consume_input(l->conn)) {
+		/* The next statement connects again; its error says what became of the server. */
+		ctx_trace(ctx, "postgres: the connection was lost while %s", what);
+		pg_release(ctx);
+		return 0;
+	}
+	/* Drained: a payload is the caller's business, and ours carry none. */
+	while ((n = l->pq->notifies(l->conn)) != NULL) {
+		l->pq->freemem(n);
+		got = 1;
+	}
+	return got;
 }
 
 /* The answer of a query of one boolean, without needing CREATE (a least-privileged role). */
