@@ -1,6 +1,7 @@
 /*
  * store.h - the storage layer (store.c, lock.c) and its backends (store_file.c,
- * store_keyring.c, store_secret.c, store_postgres.c, secret_service.c).
+ * store_keyring.c, store_secret.c, store_postgres.c, secret_service.c), with
+ * what the two remote ones keep on this machine (store_cache.c).
  * Not installed.
  */
 #ifndef SCAUTH_STORE_H
@@ -183,16 +184,65 @@ HIDDEN int store_file_prepare(scauth_ctx *ctx, const char *dir, const char *slot
  * there is nothing to finish.
  */
 HIDDEN int store_file_recover(scauth_ctx *ctx, const char *dir, const char *slot);
+
+/* ------------------------------------------------------------------------ */
 /*
- * The pending journal of a remote store in dir: a record its store refused,
- * with BASE, the version it replaces (-1: none).  read: 1 found (*base and
- * out set), 0 none, <0; reads the formats of earlier releases too.
+ * store_cache.c: what a remote store (store_secret.c, store_postgres.c)
+ * keeps on this machine, in dir under the file rules: the copy of each slot
+ * that a load outside the lock serves, and the journal of records the store
+ * did not take.  A backend fills one and passes it to each call.
  */
-HIDDEN int store_pending_write(scauth_ctx *ctx, const char *dir, const char *slot, long long base,
-                               const char *data, size_t len);
-HIDDEN int store_pending_read(scauth_ctx *ctx, const char *dir, const char *slot, long long *base,
-                              struct sbuf *out);
-HIDDEN int store_pending_erase(scauth_ctx *ctx, const char *dir, const char *slot);
+struct store_cache {
+	const char *dir;        /* NULL: nothing is kept here (every load asks the store) */
+	const char *suffix;     /* of the copy's file name, after the slot's ("" or ".fleet") */
+};
+#define PENDING_SUFFIX ".pending"
+#define CACHE_NAME_LEN (STORE_SLOT_LEN + 16)    /* a slot's files: "<slot>.pending" */
+/*
+ * Outside the lock: 1 and the copy in out, or, while the journal keeps a
+ * record, that record without its access token, so that the caller takes
+ * the lock, which stores it first.  0 when neither is here (a new machine,
+ * a new login session), <0 on an error.
+ */
+HIDDEN int cache_load(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl,
+                      struct sbuf *out);
+/*
+ * After the store was read or written under the lock: the copy becomes the
+ * record (found 1: reduced, not rewritten when it is unchanged) or goes
+ * (found 0).  A copy that cannot be written is removed instead, and the
+ * caller's message kept: 0 when the copy is in line or gone, <0 when an old
+ * one may be left.
+ */
+HIDDEN int cache_follow(scauth_ctx *ctx, const struct store_cache *c,
+                        const struct store_slot *sl, int found, const char *data, size_t len);
+/* Removes the copy alone (the journal stays): 0 also when there was none. */
+HIDDEN int cache_forget(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl);
+/* Before a token request: the copy and the journal can be written, so that a new token is kept. */
+HIDDEN int cache_prepare(scauth_ctx *ctx, const struct store_cache *c,
+                         const struct store_slot *sl);
+/*
+ * The journal: keep writes the record with BASE, the version of the store's
+ * record it replaces (-1: the store has none); kept reads it (1 found, *base
+ * and out set; 0 none; it reads the formats of earlier releases too); drop
+ * removes it.
+ */
+HIDDEN int cache_keep(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl,
+                      long long base, const char *data, size_t len);
+HIDDEN int cache_kept(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl,
+                      long long *base, struct sbuf *out);
+HIDDEN int cache_drop(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl);
+/*
+ * The record to store for data: a copy given back (its refresh token held
+ * by the store) gets the store's refresh token again, read with fetch (1
+ * found, 0 none, <0; called only when needed).  With host, the record says
+ * who obtained its token: host for a token new since the store's record,
+ * else the store's record's word.  *fresh: data holds a refresh token of
+ * its own (a login's, a rotated one), which nothing else may hold: the
+ * caller keeps it in the journal when the store does not take it.
+ */
+HIDDEN int cache_whole(scauth_ctx *ctx, const char *data, size_t len,
+                       int (*fetch)(scauth_ctx *ctx, void *arg, struct sbuf *out), void *arg,
+                       const char *host, struct sbuf *out, int *fresh);
 
 /* lock.c: the per-profile refresh lock (flock on <state>/<profile>.lock); use store_lock(). */
 HIDDEN int lock_take(scauth_ctx *ctx, int *fdp);

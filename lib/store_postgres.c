@@ -38,8 +38,6 @@
 #include <unistd.h>
 
 #define COPY_SUFFIX    ".fleet"
-#define PENDING_SUFFIX ".pending"
-#define FILE_NAME_LEN  (STORE_SLOT_LEN + sizeof(PENDING_SUFFIX))  /* a slot's local files */
 #define NSLOTS 2        /* user, app */
 #define MACHINE_FILE   "fleet.machine"
 #define MACHINE_ID_LEN 32       /* hex of 16 random bytes */
@@ -70,7 +68,7 @@ struct pg_intent {
 };
 
 struct pg_slot {
-	char name[STORE_SLOT_LEN];
+	struct store_slot sl;   /* its name: sl.name */
 	int present;            /* the row holds a record; -1 it does not open, -2 refused */
 	long long version;
 	long long base;         /* the version before this transaction's first write */
@@ -161,7 +159,7 @@ find_slot(struct pg_state *st, const char *name)
 	int i;
 
 	for (i = 0; i < NSLOTS; i++)
-		if (st->slot[i].name[0] != '\0' && strcmp(st->slot[i].name, name) == 0)
+		if (st->slot[i].sl.name[0] != '\0' && strcmp(st->slot[i].sl.name, name) == 0)
 			return &st->slot[i];
 	return NULL;
 }
@@ -177,82 +175,55 @@ row_slot(scauth_ctx *ctx, struct pg_state *st, struct pg_result *res, int i)
 	return find_slot(st, name);
 }
 
-static void
-file_name(char *buf, size_t len, const char *slot, const char *suffix)
-{
-	snprintf(buf, len, "%s%s", slot, suffix);
-}
-
 /* ------------------------------------------------------------------------ */
-/* Local files: the copy of a grant, and a record waiting for its commit. */
-
 /*
- * The record without its refresh token, what a machine keeps of a fleet's
- * grant; without its access token too when keep_access is 0.
+ * What this machine keeps (store_cache.c): the copy of a grant
+ * ("<slot>.fleet") and the journal of a record waiting for its commit, in
+ * the state directory.
  */
-static int
-reduce(const char *data, size_t len, int keep_access, struct sbuf *out)
+static struct store_cache
+local(const scauth_ctx *ctx)
 {
-	struct scauth_token *t = NULL;
-	int r;
-
-	if ((r = record_parse(data, len, &t)) != 0)
-		return r;
-	/* Renewable all the same: the database holds the refresh token. */
-	record_reduce(t, keep_access);
-	r = record_serialize(t, out);
-	scauth_token_free(t);
-	return r;
-}
-
-static int
-copy_write(scauth_ctx *ctx, const char *slot, const char *data, size_t len)
-{
-	struct sbuf copy = SBUF_INIT(MAX_RECORD), old = SBUF_INIT(MAX_RECORD);
-	char name[FILE_NAME_LEN];
-	int r;
-
-	file_name(name, sizeof(name), slot, COPY_SUFFIX);
-	if ((r = reduce(data, len, 1, &copy)) != 0)
-		goto out;
-	/* Most locks change nothing: no write, no fsync then. */
-	if (store_file_load(ctx, ctx->state_dir, name, &old) == 1 && old.len == copy.len &&
-	    memcmp(old.p, copy.p, copy.len) == 0)
-		goto out;
-	r = store_file_save(ctx, ctx->state_dir, name, copy.p, copy.len);
-out:
-	sbuf_free(&copy);
-	sbuf_free(&old);
-	return r;
-}
-
-/* Removes the slot's local file with that suffix (COPY_SUFFIX, PENDING_SUFFIX). */
-static int
-local_erase(scauth_ctx *ctx, const char *slot, const char *suffix)
-{
-	char name[FILE_NAME_LEN];
-
-	file_name(name, sizeof(name), slot, suffix);
-	return store_file_erase(ctx, ctx->state_dir, name);
-}
-
-/* The journal is store_file.c's, in the state directory. */
-static int
-pending_write(scauth_ctx *ctx, const char *slot, long long base, const char *data, size_t len)
-{
-	return store_pending_write(ctx, ctx->state_dir, slot, base, data, len);
+	return (struct store_cache){ ctx->state_dir, COPY_SUFFIX };
 }
 
 /* 1 with *base and the record in out when a pending record is there, 0 when not. */
 static int
-pending_read(scauth_ctx *ctx, const char *slot, long long *base, struct sbuf *out)
+pending_read(scauth_ctx *ctx, const struct store_slot *sl, long long *base, struct sbuf *out)
 {
+	struct store_cache c = local(ctx);
 	int r;
 
-	if ((r = store_pending_read(ctx, ctx->state_dir, slot, base, out)) == 1 && *base < 0)
+	if ((r = cache_kept(ctx, &c, sl, base, out)) == 1 && *base < 0)
 		r = ctx_err(ctx, SCAUTH_ECORRUPT, "%s/%s" PENDING_SUFFIX ": a pending record "
-		    "without the version it replaces; remove it", ctx->state_dir, slot);
+		    "without the version it replaces; remove it", ctx->state_dir, sl->name);
 	return r;
+}
+
+static int
+pending_write(scauth_ctx *ctx, const struct store_slot *sl, long long base, const char *data,
+    size_t len)
+{
+	struct store_cache c = local(ctx);
+
+	return cache_keep(ctx, &c, sl, base, data, len);
+}
+
+/* found 1: the copy becomes the record; 0: the copy goes. */
+static int
+copy_follow(scauth_ctx *ctx, const struct store_slot *sl, int found, const char *data, size_t len)
+{
+	struct store_cache c = local(ctx);
+
+	return cache_follow(ctx, &c, sl, found, data, len);
+}
+
+static int
+pending_drop(scauth_ctx *ctx, const struct store_slot *sl)
+{
+	struct store_cache c = local(ctx);
+
+	return cache_drop(ctx, &c, sl);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -268,10 +239,10 @@ row_write(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *d
 	struct pg_result *res = NULL;
 
 	/* Bound to the version the UPDATE gives the row, which is held FOR UPDATE. */
-	if (data != NULL && (r = fleet_seal(ctx, &st->fleet, st->key, s->name, s->version + 1,
+	if (data != NULL && (r = fleet_seal(ctx, &st->fleet, st->key, s->sl.name, s->version + 1,
 	    data, len, &sealed)) != 0)
 		goto out;
-	vals[0] = s->name;
+	vals[0] = s->sl.name;
 	vals[1] = data != NULL ? sealed.p : NULL;
 	vals[2] = st->host;
 	lens[0] = lens[2] = 0;
@@ -304,7 +275,7 @@ row_open(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *da
 {
 	int r;
 
-	r = fleet_open(ctx, &st->fleet, st->key, s->name, s->version, data, len, 1, &s->record);
+	r = fleet_open(ctx, &st->fleet, st->key, s->sl.name, s->version, data, len, 1, &s->record);
 	if (r == 0 || r == 1) {
 		s->present = r;
 		return 0;
@@ -317,7 +288,7 @@ row_open(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s, const char *da
 	if (r == SCAUTH_EUNSAFE) {
 		s->present = -2;
 		snprintf(s->refused, sizeof(s->refused), "%s", scauth_errmsg(ctx));
-		ctx_trace(ctx, "fleet: the row of %s is refused", s->name);
+		ctx_trace(ctx, "fleet: the row of %s is refused", s->sl.name);
 		return 0;
 	}
 	return r;
@@ -338,7 +309,7 @@ static int
 rows_lock(scauth_ctx *ctx, struct pg_state *st, int *found)
 {
 	const struct pq_fns *pq;
-	const char *vals[2] = { st->slot[0].name, st->slot[1].name };
+	const char *vals[2] = { st->slot[0].sl.name, st->slot[1].sl.name };
 	struct pg_result *res = NULL;
 	struct pg_slot *s;
 	int i, n, r;
@@ -459,7 +430,7 @@ static int
 intents_read(scauth_ctx *ctx, struct pg_state *st)
 {
 	const struct pq_fns *pq;
-	const char *vals[2] = { st->slot[0].name, st->slot[1].name };
+	const char *vals[2] = { st->slot[0].sl.name, st->slot[1].sl.name };
 	struct pg_result *res = NULL;
 	struct pg_intent *in;
 	struct pg_slot *s;
@@ -515,7 +486,7 @@ static int
 row_relock(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
 {
 	const struct pq_fns *pq;
-	const char *vals[1] = { s->name };
+	const char *vals[1] = { s->sl.name };
 	struct pg_result *res = NULL;
 	int r;
 
@@ -558,7 +529,7 @@ intent_take(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
 	/* As long as the holder may take to send, hear and store, by its own timeouts. */
 	snprintf(life, sizeof(life), "%ld", ctx->timeout +
 	    2 * pg_seconds(ctx, PG_WAIT_STATEMENT) + INTENT_GRACE_SEC);
-	vals[0] = s->name;
+	vals[0] = s->sl.name;
 	vals[1] = st->host;
 	vals[2] = st->machine;
 	vals[3] = life;
@@ -579,11 +550,11 @@ intent_take(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
 		goto fail;
 	if (!in->mine || !in->set) {
 		r = ctx_err(ctx, SCAUTH_ELOCKED, "the fleet's grant (%s) changed while this machine "
-		    "announced its refresh; try again", s->name);
+		    "announced its refresh; try again", s->sl.name);
 		goto fail;
 	}
 	in->taken = 1;
-	ctx_trace(ctx, "fleet: refresh of %s (from version %lld) announced for %s s", s->name,
+	ctx_trace(ctx, "fleet: refresh of %s (from version %lld) announced for %s s", s->sl.name,
 	    in->from, life);
 	return 0;
 fail:
@@ -718,7 +689,7 @@ intents_resolve(scauth_ctx *ctx, struct pg_state *st)
 	for (i = 0; i < NSLOTS; i++) {
 		if (st->intent[i].resolve == INTENT_KEEP)
 			continue;
-		vals[0] = st->slot[i].name;
+		vals[0] = st->slot[i].sl.name;
 		if ((r = pg_exec(ctx, "committing the grant", st->intent[i].resolve == INTENT_CLEAR ?
 		    "UPDATE " PG_TABLE " SET refreshing_by = NULL, refreshing_id = NULL, "
 		    "refreshing_from = NULL, refreshing_until = NULL WHERE slot = $1" :
@@ -741,17 +712,17 @@ push_pending(scauth_ctx *ctx, struct pg_state *st, struct pg_slot *s)
 	/* A refused row is the operator's to restore: the record waits here until then. */
 	if (s->present == -2)
 		return 0;
-	if ((r = pending_read(ctx, s->name, &base, &rec)) <= 0)
+	if ((r = pending_read(ctx, &s->sl, &base, &rec)) <= 0)
 		goto out;
 	if (s->version == base || intent_descends(st, s, base)) {
-		ctx_trace(ctx, "fleet: pushing the unconfirmed record of %s", s->name);
+		ctx_trace(ctx, "fleet: pushing the unconfirmed record of %s", s->sl.name);
 		s->base = base;
 		if ((r = row_write(ctx, st, s, rec.p, rec.len)) != 0)
 			goto out;
 		s->pushed = 1;
 	} else {
 		/* Its commit got in after all, or a later write superseded it. */
-		ctx_trace(ctx, "fleet: the unconfirmed record of %s is %s", s->name,
+		ctx_trace(ctx, "fleet: the unconfirmed record of %s is %s", s->sl.name,
 		    s->present == 1 && s->record.len == rec.len &&
 		    memcmp(s->record.p, rec.p, rec.len) == 0 ? "in" : "superseded");
 	}
@@ -769,7 +740,6 @@ static int
 pgs_lock(scauth_ctx *ctx)
 {
 	struct pg_state *st;
-	struct store_slot sl;
 	const char *vals[2];
 	struct pg_result *res;
 	int i, found, r;
@@ -785,10 +755,8 @@ pgs_lock(scauth_ctx *ctx)
 	}
 	memset(st->intent, 0, sizeof(st->intent));
 	/* In slot order: "<profile>.app" sorts before "<profile>.user". */
-	slot_make(&sl, ctx->profile, SCAUTH_GRANT_APP);
-	memcpy(st->slot[0].name, sl.name, sizeof(sl.name));
-	slot_make(&sl, ctx->profile, SCAUTH_GRANT_USER);
-	memcpy(st->slot[1].name, sl.name, sizeof(sl.name));
+	slot_make(&st->slot[0].sl, ctx->profile, SCAUTH_GRANT_APP);
+	slot_make(&st->slot[1].sl, ctx->profile, SCAUTH_GRANT_USER);
 	if ((r = pg_begin(ctx, "locking the grant")) != 0)
 		return r;
 	st->in_tx = 1;
@@ -804,8 +772,8 @@ pgs_lock(scauth_ctx *ctx)
 		goto out;
 	if (found < NSLOTS) {
 		/* First use of the profile: the rows that a lock can hold. */
-		vals[0] = st->slot[0].name;
-		vals[1] = st->slot[1].name;
+		vals[0] = st->slot[0].sl.name;
+		vals[1] = st->slot[1].sl.name;
 		if ((r = pg_exec(ctx, "locking the grant", "INSERT INTO " PG_TABLE " (slot) "
 		    "VALUES ($1), ($2) ON CONFLICT (slot) DO NOTHING", 2, vals, NULL, NULL,
 		    PG_WAIT_LOCK, &res)) != 0)
@@ -846,7 +814,7 @@ remember_writes(scauth_ctx *ctx, struct pg_state *st)
 
 	for (i = 0; i < NSLOTS; i++)
 		if (st->slot[i].wrote || st->slot[i].pushed)
-			(void)fleet_remember(ctx, &st->fleet, st->slot[i].name, st->slot[i].version);
+			(void)fleet_remember(ctx, &st->fleet, st->slot[i].sl.name, st->slot[i].version);
 }
 
 /*
@@ -923,7 +891,7 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 		for (i = 0; i < NSLOTS; i++) {
 			s = &st->slot[i];
 			if (s->wrote && s->present == 1)
-				(void)pending_write(ctx, s->name, s->base, s->record.p, s->record.len);
+				(void)pending_write(ctx, &s->sl, s->base, s->record.p, s->record.len);
 		}
 		if (pending_retry(ctx, st) == 0)
 			return 0;
@@ -940,14 +908,11 @@ pgs_unlock(scauth_ctx *ctx, int commit)
 	for (i = 0; i < NSLOTS; i++) {
 		s = &st->slot[i];
 		if (s->settled || s->wrote)
-			(void)local_erase(ctx, s->name, PENDING_SUFFIX);
+			(void)pending_drop(ctx, &s->sl);
 		if (!s->wrote && !s->pushed)
 			continue;
-		if (s->present == 1)
-			r = copy_write(ctx, s->name, s->record.p, s->record.len);
-		else
-			r = local_erase(ctx, s->name, COPY_SUFFIX);
-		if (r != 0)
+		if ((r = copy_follow(ctx, &s->sl, s->present == 1, s->record.p,
+		    s->record.len)) != 0)
 			break;
 	}
 	remember_writes(ctx, st);
@@ -967,44 +932,27 @@ unopened(scauth_ctx *ctx, const char *slot)
 static int
 pgs_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
-	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
-	struct sbuf rec = SBUF_INIT(MAX_RECORD);
+	struct store_cache c = local(ctx);
 	struct pg_slot *s;
-	char name[FILE_NAME_LEN];
-	long long base;
 	int r;
 
-	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, slot)) != NULL) {
-		if ((r = intent_wait(ctx, st, slot)) != 0)
+	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, sl->name)) != NULL) {
+		if ((r = intent_wait(ctx, st, sl->name)) != 0)
 			return r;
 		if (s->present == -1)
-			return unopened(ctx, slot);
+			return unopened(ctx, sl->name);
 		if (s->present == -2)
 			return refused(ctx, s);
 		/* The machine's copy follows the row, a signed-out grant included. */
-		if (s->present == 0) {
-			if ((r = local_erase(ctx, slot, COPY_SUFFIX)) != 0)
-				return r;
-			return 0;
-		}
-		if ((r = copy_write(ctx, slot, s->record.p, s->record.len)) != 0)
+		if ((r = copy_follow(ctx, sl, s->present, s->record.p, s->record.len)) != 0)
 			return r;
+		if (s->present == 0)
+			return 0;
 		return sbuf_add(out, s->record.p, s->record.len) == 0 ? 1 : SCAUTH_ENOMEM;
 	}
-	/*
-	 * Outside the lock: the local copy.  A record still waiting for its
-	 * commit is handed out without its access token, so that the caller
-	 * takes the lock, which stores it first.
-	 */
-	if ((r = pending_read(ctx, slot, &base, &rec)) != 0) {
-		if (r == 1)
-			r = reduce(rec.p, rec.len, 0, out) == 0 ? 1 : SCAUTH_ECORRUPT;
-		sbuf_free(&rec);
-		return r;
-	}
-	file_name(name, sizeof(name), slot, COPY_SUFFIX);
-	if ((r = store_file_load(ctx, ctx->state_dir, name, out)) != 0)
+	/* Outside the lock: the local copy (or a record waiting for its commit). */
+	if ((r = cache_load(ctx, &c, sl, out)) != 0)
 		return r;
 	/* No copy yet (a new machine): the placeholder sends the caller to the row. */
 	if ((r = record_serialize(&(struct scauth_token){ 0 }, out)) != 0)
@@ -1012,70 +960,42 @@ pgs_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 	return 1;
 }
 
+/* cache_whole's fetch: the row as this transaction read it. */
+static int
+row_fetch(scauth_ctx *ctx, void *arg, struct sbuf *out)
+{
+	const struct pg_slot *s = arg;
+
+	if (s->present != 1)
+		return 0;
+	return sbuf_add(out, s->record.p, s->record.len) == 0 ? 1 : SCAUTH_ENOMEM;
+}
+
 /*
- * The record to store.  A local copy given back (refresh_held, no refresh
+ * The record to store: a local copy given back (refresh_held, no refresh
  * token) gets the row's refresh token again, so that it is never lost.  A
  * token obtained since the row's (a login, a refresh) is marked with this
  * host; otherwise the row's mark stays, whoever wrote the record last.
  */
 static int
-whole_record(const struct pg_state *st, const struct pg_slot *s, const char *data, size_t len,
-    struct sbuf *out, int *renewable)
-{
-	struct scauth_token *t = NULL, *o = NULL;
-	const char *by;
-	int r;
-
-	*renewable = 0;
-	if ((r = record_parse(data, len, &t)) != 0)
-		goto out;
-	*renewable = t->refresh != NULL;
-	if (s->present == 1 && record_parse(s->record.p, s->record.len, &o) != 0)
-		o = NULL;
-	if ((r = record_refill(t, o)) != 0)
-		goto out;
-	/*
-	 * Within one second a refresh keeps obtained_at: a new access token
-	 * tells.  A record without one (a 429's memory alone) obtained nothing.
-	 */
-	if (t->access != NULL && (o == NULL || o->obtained_at != t->obtained_at ||
-	    o->access == NULL || !ct_streq(t->access, o->access)))
-		by = st->host;
-	else
-		by = o != NULL ? o->obtained_by : NULL;
-	sfree(t->obtained_by);
-	t->obtained_by = NULL;
-	if (by != NULL && (t->obtained_by = sstrdup(by)) == NULL) {
-		r = SCAUTH_ENOMEM;
-		goto out;
-	}
-	r = record_serialize(t, out);
-out:
-	scauth_token_free(t);
-	scauth_token_free(o);
-	return r;
-}
-
-static int
 pgs_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
-	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
 	struct pg_slot *s;
-	int renewable, r;
+	int fresh, r;
 
-	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
+	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, sl->name)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
 	if (s->present == -2) {
 		r = refused(ctx, s);
 		goto out;
 	}
-	if ((r = whole_record(st, s, data, len, &whole, &renewable)) != 0) {
+	if ((r = cache_whole(ctx, data, len, row_fetch, s, st->host, &whole, &fresh)) != 0) {
 		/* Whatever went wrong, a rotated refresh token in data is kept. */
-		if (renewable &&
-		    pending_write(ctx, slot, s->wrote ? s->base : s->version, data, len) == 0)
-			ctx_trace(ctx, "fleet: kept the record of %s until it can be stored", slot);
+		if (fresh &&
+		    pending_write(ctx, sl, s->wrote ? s->base : s->version, data, len) == 0)
+			ctx_trace(ctx, "fleet: kept the record of %s until it can be stored", sl->name);
 		goto out;
 	}
 	if (!s->wrote)
@@ -1083,9 +1003,9 @@ pgs_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t 
 	intent_saving(st, s, whole.p, whole.len);
 	if ((r = row_write(ctx, st, s, whole.p, whole.len)) != 0) {
 		/* The record may hold a rotated refresh token: this machine keeps it. */
-		if (pending_write(ctx, slot, s->base, whole.p, whole.len) == 0)
+		if (pending_write(ctx, sl, s->base, whole.p, whole.len) == 0)
 			ctx_trace(ctx, "fleet: kept the record of %s until the database takes it",
-			    slot);
+			    sl->name);
 	}
 out:
 	sbuf_free(&whole);
@@ -1095,23 +1015,22 @@ out:
 static int
 pgs_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
 	struct pg_slot *s;
 	int r;
 
-	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, slot)) == NULL)
+	if (!ctx->store_locked || st == NULL || !st->in_tx || (s = find_slot(st, sl->name)) == NULL)
 		return ctx_err(ctx, SCAUTH_EINTERNAL, "fleet store: a write outside the lock");
 	/* A rolled-back row is the operator's to restore: nothing is erased. */
 	if (s->present == -2)
 		return refused(ctx, s);
-	if ((r = local_erase(ctx, slot, PENDING_SUFFIX)) != 0)
+	if ((r = pending_drop(ctx, sl)) != 0)
 		return r;
 	if (!s->wrote)
 		s->base = s->version;
 	intent_erasing(st, s);
 	if (s->present == 0 && !s->wrote)
-		return local_erase(ctx, slot, COPY_SUFFIX);
+		return copy_follow(ctx, sl, 0, NULL, 0);
 	return row_write(ctx, st, s, NULL, 0);
 }
 
@@ -1154,21 +1073,16 @@ pgs_inspect(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 static int
 pgs_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	const char *slot = sl->name;
 	struct pg_state *st = ctx->store_state;
+	struct store_cache c = local(ctx);
 	struct pg_slot *s;
-	char name[FILE_NAME_LEN];
 	int r;
 
 	/* The pending record must be writable before a refresh token is spent. */
-	file_name(name, sizeof(name), slot, PENDING_SUFFIX);
-	if ((r = store_file_prepare(ctx, ctx->state_dir, name)) != 0)
-		return r;
-	file_name(name, sizeof(name), slot, COPY_SUFFIX);
-	if ((r = store_file_prepare(ctx, ctx->state_dir, name)) != 0)
+	if ((r = cache_prepare(ctx, &c, sl)) != 0)
 		return r;
 	/* Prepared under the lock before every token request: the fleet hears of it first. */
-	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, slot)) != NULL)
+	if (ctx->store_locked && st != NULL && st->in_tx && (s = find_slot(st, sl->name)) != NULL)
 		return intent_take(ctx, st, s);
 	return 0;
 }
@@ -1178,9 +1092,9 @@ pgs_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 static int
 pgs_forget(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	const char *slot = sl->name;
+	struct store_cache c = local(ctx);
 
-	return local_erase(ctx, slot, COPY_SUFFIX);
+	return cache_forget(ctx, &c, sl);
 }
 
 static void

@@ -5,8 +5,8 @@
  *
  * The item holds the whole record; the refresh token lives nowhere else.
  * So that a cached get makes no D-Bus call (and costs no GLib), a copy of
- * the record without its refresh token is kept in
- * $XDG_RUNTIME_DIR/soundcloud-auth under the file rules, and only there:
+ * the record without its refresh token (store_cache.c, as every remote
+ * store keeps one) is kept in $XDG_RUNTIME_DIR/soundcloud-auth, and only there:
  * the runtime directory must be ours, closed to others and a tmpfs, so that
  * the copy is never written to a disk and goes at logout.  Without such a
  * directory there is no copy and every call asks the Secret Service.
@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,77 +58,48 @@ private_runtime_dir(char *dir, size_t len)
 	return ok;
 }
 
-static int
-copy_dir(scauth_ctx *ctx, char *dir, size_t len)
-{
-	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) && private_runtime_dir(dir, len))
-		return 1;
-	ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
-	return 0;
-}
-
-/*
- * Makes the copy of a record: everything but the refresh token, with a
- * mark that the Secret Service holds one (scauth_token_renewable).
- */
-static int
-copy_of(const char *data, size_t len, struct sbuf *out)
-{
-	struct scauth_token *t = NULL;
-	int r;
-
-	if ((r = record_parse(data, len, &t)) != 0)
-		return r;
-	record_reduce(t, 1);
-	r = record_serialize(t, out);
-	scauth_token_free(t);
-	return r;
-}
-
-/* Writes (or, failing that, removes) the copy; it is a cache, so this never fails. */
+/* What this machine keeps beside the Secret Service (store_cache.c), when it may keep it. */
 static void
-copy_put(scauth_ctx *ctx, const char *dir, const char *slot, const char *data, size_t len)
+cache_of(scauth_ctx *ctx, struct store_cache *c, char *dir, size_t len)
 {
-	struct sbuf copy = SBUF_INIT(MAX_RECORD);
-	char keep[ERRMSG_LEN];
+	c->suffix = "";
+	c->dir = NULL;
+	if (!(ctx->flags & SCAUTH_CTX_NO_ENV) && private_runtime_dir(dir, len))
+		c->dir = dir;
+	else
+		ctx_trace(ctx, "secret-service: no private tmpfs XDG_RUNTIME_DIR: no local copy");
+}
 
-	/* What went wrong with the copy must not replace the caller's message. */
-	memcpy(keep, ctx->err, sizeof(keep));
-	if (copy_of(data, len, &copy) != 0 ||
-	    store_file_save(ctx, dir, slot, sbuf_str(&copy), copy.len) != 0) {
-		ctx_trace(ctx, "secret-service: local copy not written: %s", ctx->err);
-		/* An old copy must not outlive the item it was taken from. */
-		store_file_erase(ctx, dir, slot);
-	}
-	memcpy(ctx->err, keep, sizeof(keep));
-	sbuf_free(&copy);
+static void
+item_label(const struct store_slot *sl, char *buf, size_t len)
+{
+	snprintf(buf, len, "SoundCloud %s: %s",
+	    sl->grant == SCAUTH_GRANT_APP ? "app token" : "login", sl->profile);
 }
 
 /*
  * A rotated record that the Secret Service refused (the keyring locked, the
- * service gone, mid-refresh) is kept whole in "<slot>.pending" beside the
- * copy, in memory (tmpfs) only, and pushed to the item under the next lock
- * before anything else reads it: the refresh token it holds is the only
- * valid one.
+ * service gone, mid-refresh) is kept whole in the journal, in memory (tmpfs)
+ * only, and pushed to the item under the next lock before anything else
+ * reads it: the refresh token it holds is the only valid one.  0 when no
+ * record is kept or it is now in the item.
  */
-/* Under the lock: 0 when no record is pending or it is now in the item. */
 static int
-pending_push(scauth_ctx *ctx, const char *dir, const char *profile, const char *grant,
-    const char *slot)
+pending_push(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl)
 {
 	struct sbuf rec = SBUF_INIT(MAX_RECORD);
 	char label[MAX_PROFILE_LEN + 32];
 	long long base;
 	int r;
 
-	if ((r = store_pending_read(ctx, dir, slot, &base, &rec)) <= 0)
+	if ((r = cache_kept(ctx, c, sl, &base, &rec)) <= 0)
 		goto out;
-	snprintf(label, sizeof(label), "SoundCloud %s: %s",
-	    strcmp(grant, "app") == 0 ? "app token" : "login", profile);
-	ctx_trace(ctx, "secret-service: storing a pending record (profile %s, %s)", profile, grant);
-	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&rec), rec.len)) != 0)
+	item_label(sl, label, sizeof(label));
+	ctx_trace(ctx, "secret-service: storing a pending record (profile %s, %s)", sl->profile,
+	    sl->grant_name);
+	if ((r = ss_store(ctx, sl->profile, sl->grant_name, label, sbuf_str(&rec), rec.len)) != 0)
 		goto out;
-	r = store_pending_erase(ctx, dir, slot);
+	r = cache_drop(ctx, c, sl);
 out:
 	sbuf_free(&rec);
 	return r;
@@ -135,39 +107,33 @@ out:
 
 /* The item, authoritatively; the copy (when kept) is brought in line with it. */
 static int
-load_item(scauth_ctx *ctx, const struct store_slot *sl, int keep_copy, const char *dir,
+load_item(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl,
     struct sbuf *out)
 {
-	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
 	int r;
 
-	if (keep_copy && ctx->store_locked &&
-	    (r = pending_push(ctx, dir, profile, grant, slot)) != 0)
+	if (ctx->store_locked && (r = pending_push(ctx, c, sl)) != 0)
 		return r;
-	ctx_trace(ctx, "secret-service: lookup (profile %s, %s)", profile, grant);
-	if ((r = ss_lookup(ctx, profile, grant, out)) < 0)
+	ctx_trace(ctx, "secret-service: lookup (profile %s, %s)", sl->profile, sl->grant_name);
+	if ((r = ss_lookup(ctx, sl->profile, sl->grant_name, out)) < 0)
 		return r;
-	if (keep_copy) {
-		if (r == 1)
-			copy_put(ctx, dir, slot, out->p, out->len);
-		else
-			store_file_erase(ctx, dir, slot);
-	}
+	/* The copy is a cache: what becomes of it does not change the answer. */
+	(void)cache_follow(ctx, c, sl, r == 1, out->p, out->len);
 	return r;
 }
 
 static int
 secret_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
-	const char *slot = sl->name;
+	struct store_cache c;
 	char dir[PATH_LEN];
-	int keep_copy, r;
+	int r;
 
-	keep_copy = copy_dir(ctx, dir, sizeof(dir));
-	if (ctx->store_locked || !keep_copy)
-		return load_item(ctx, sl, keep_copy, dir, out);
+	cache_of(ctx, &c, dir, sizeof(dir));
+	if (ctx->store_locked || c.dir == NULL)
+		return load_item(ctx, &c, sl, out);
 	/* The fast path: no D-Bus, no GLib. */
-	if ((r = store_file_load(ctx, dir, slot, out)) != 0)
+	if ((r = cache_load(ctx, &c, sl, out)) != 0)
 		return r;
 	/*
 	 * No copy yet (a new login session, say): the item is read under the
@@ -177,84 +143,53 @@ secret_load(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 	return STORE_LOAD_LOCKED;
 }
 
-/* The lock could not be taken for a load without a copy: the item, the copy left alone. */
+/* The lock could not be taken for a load without a copy: the item, no copy made. */
 static int
 secret_read_through(scauth_ctx *ctx, const struct store_slot *sl, struct sbuf *out)
 {
-	char dir[PATH_LEN] = "";
+	const struct store_cache none = { NULL, "" };
 
-	return load_item(ctx, sl, 0, dir, out);
+	return load_item(ctx, &none, sl, out);
 }
 
-static void
-item_label(const char *profile, const char *grant, char *buf, size_t len)
-{
-	snprintf(buf, len, "SoundCloud %s: %s", strcmp(grant, "app") == 0 ? "app token" : "login",
-	    profile);
-}
-
-/*
- * The record to store: a copy given back gets the item's refresh token
- * again (record_refill).  *whole gets the record, *renewable whether it
- * holds a refresh token.
- */
+/* cache_whole's fetch: the item as it is. */
 static int
-with_refresh(scauth_ctx *ctx, const char *profile, const char *grant, const char *data,
-    size_t len, struct sbuf *whole, int *renewable)
+item_fetch(scauth_ctx *ctx, void *arg, struct sbuf *out)
 {
-	struct sbuf old = SBUF_INIT(MAX_RECORD);
-	struct scauth_token *t = NULL, *o = NULL;
-	int r;
+	const struct store_slot *sl = arg;
 
-	if ((r = record_parse(data, len, &t)) != 0)
-		goto out;
-	if (t->refresh_held && t->refresh == NULL) {
-		if ((r = ss_lookup(ctx, profile, grant, &old)) < 0)
-			goto out;
-		if (r == 1 && record_parse(old.p, old.len, &o) != 0)
-			o = NULL;
-	}
-	if ((r = record_refill(t, o)) != 0)
-		goto out;
-	*renewable = t->refresh != NULL;
-	r = record_serialize(t, whole);
-out:
-	scauth_token_free(t);
-	scauth_token_free(o);
-	sbuf_free(&old);
-	return r;
+	return ss_lookup(ctx, sl->profile, sl->grant_name, out);
 }
 
 static int
 secret_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
-	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
 	char label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
-	int keep_copy, renewable = 0, r;
+	struct store_cache c;
+	int fresh, r;
 
-	if ((r = with_refresh(ctx, profile, grant, data, len, &whole, &renewable)) != 0)
+	if ((r = cache_whole(ctx, data, len, item_fetch, (void *)(uintptr_t)sl, NULL, &whole,
+	    &fresh)) != 0)
 		goto out;
-	item_label(profile, grant, label, sizeof(label));
+	item_label(sl, label, sizeof(label));
 	/*
 	 * The old copy goes before the item changes: a process killed between
 	 * the two writes must leave no copy, rather than one behind the item.
 	 */
-	keep_copy = copy_dir(ctx, dir, sizeof(dir));
-	if (keep_copy)
-		store_file_erase(ctx, dir, slot);
-	ctx_trace(ctx, "secret-service: store (profile %s, %s)", profile, grant);
-	if ((r = ss_store(ctx, profile, grant, label, sbuf_str(&whole), whole.len)) != 0) {
+	cache_of(ctx, &c, dir, sizeof(dir));
+	(void)cache_forget(ctx, &c, sl);
+	ctx_trace(ctx, "secret-service: store (profile %s, %s)", sl->profile, sl->grant_name);
+	if ((r = ss_store(ctx, sl->profile, sl->grant_name, label, sbuf_str(&whole),
+	    whole.len)) != 0) {
 		/* Perhaps the only valid refresh token: kept (in memory) for the next call. */
-		if (keep_copy && renewable &&
-		    store_pending_write(ctx, dir, slot, -1, whole.p, whole.len) == 0)
+		if (fresh && c.dir != NULL && cache_keep(ctx, &c, sl, -1, whole.p, whole.len) == 0)
 			ctx_trace(ctx, "secret-service: kept the record to store it next time");
 		goto out;
 	}
-	if (keep_copy) {
-		store_pending_erase(ctx, dir, slot);
-		copy_put(ctx, dir, slot, whole.p, whole.len);
-	}
+	if (c.dir != NULL)
+		(void)cache_drop(ctx, &c, sl);
+	(void)cache_follow(ctx, &c, sl, 1, whole.p, whole.len);
 	r = 0;
 out:
 	sbuf_free(&whole);
@@ -269,42 +204,41 @@ secret_ready(scauth_ctx *ctx, const struct store_slot *sl)
 }
 
 /*
- * Before a refresh spends the refresh token: the copy must be removable, or
- * the access token it holds would outlive the refresh.  Failing here keeps
- * everything as it was.
+ * Before a refresh spends the refresh token: a keyring that is locked (or
+ * gone) now would refuse the rotated one, and the grant would be lost; the
+ * journal must be writable, and the copy removable, or the access token it
+ * holds would outlive the refresh.  Failing here keeps everything as it was.
  */
 static int
 secret_prepare(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	const char *slot = sl->name;
+	struct store_cache c;
 	char dir[PATH_LEN];
 	int r;
 
-	/*
-	 * Before the refresh token is spent: a keyring that is locked (or gone)
-	 * now would refuse the rotated one, and the grant would be lost.
-	 */
 	if ((r = secret_ready(ctx, sl)) != 0)
 		return r;
-	return copy_dir(ctx, dir, sizeof(dir)) ? store_file_erase(ctx, dir, slot) : 0;
+	cache_of(ctx, &c, dir, sizeof(dir));
+	if ((r = cache_prepare(ctx, &c, sl)) != 0)
+		return r;
+	return cache_forget(ctx, &c, sl);
 }
 
 static int
 secret_erase(scauth_ctx *ctx, const struct store_slot *sl)
 {
-	const char *slot = sl->name, *profile = sl->profile, *grant = sl->grant_name;
+	struct store_cache c;
 	char dir[PATH_LEN];
 	int r;
 
 	/* The copy (and a pending record) first: neither may outlive the item. */
-	if (copy_dir(ctx, dir, sizeof(dir))) {
-		if ((r = store_file_erase(ctx, dir, slot)) != 0)
-			return r;
-		if ((r = store_pending_erase(ctx, dir, slot)) != 0)
-			return r;
-	}
-	ctx_trace(ctx, "secret-service: clear (profile %s, %s)", profile, grant);
-	return ss_clear(ctx, profile, grant);
+	cache_of(ctx, &c, dir, sizeof(dir));
+	if ((r = cache_forget(ctx, &c, sl)) != 0)
+		return r;
+	if (c.dir != NULL && (r = cache_drop(ctx, &c, sl)) != 0)
+		return r;
+	ctx_trace(ctx, "secret-service: clear (profile %s, %s)", sl->profile, sl->grant_name);
+	return ss_clear(ctx, sl->profile, sl->grant_name);
 }
 
 static void

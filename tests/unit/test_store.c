@@ -17,6 +17,7 @@
 #include <keyutils.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,18 +387,20 @@ test_not_regular(void **state)
 	assert_int_equal(rmdir(path), 0);
 }
 
-/* pending_read OLD_TEXT: what store_pending_read() makes of a journal written so. */
+/* pending_read OLD_TEXT: what cache_kept() makes of a journal written so. */
 static int
 pending_read_back(struct fx *f, const char *text, long long *base, struct sbuf *rec)
 {
-	char path[PATH_MAX], slot[64];
+	struct store_cache c = { f->state, ".fleet" };
+	struct store_slot sl;
+	char path[PATH_MAX];
 
-	snprintf(slot, sizeof(slot), "%s.user", f->profile);
+	slot_make(&sl, f->profile, SCAUTH_GRANT_USER);
 	path_of(f, ".user.pending", path, sizeof(path));
 	write_file(path, text, strlen(text), 0600);
 	sbuf_free(rec);
 	*rec = (struct sbuf)SBUF_INIT(MAX_RECORD);
-	return store_pending_read(f->ctx, f->state, slot, base, rec);
+	return cache_kept(f->ctx, &c, &sl, base, rec);
 }
 
 /*
@@ -410,13 +413,15 @@ test_pending_formats(void **state)
 	struct fx *f = *state;
 	struct sbuf rec = SBUF_INIT(MAX_RECORD);
 	const char *record = "scauth-token 1\nrefresh_token pending-refresh\n";
-	char slot[64], text[256];
+	struct store_cache c = { f->state, ".fleet" };
+	struct store_slot sl;
+	char text[256];
 	long long base = 0;
 
 	save_ok(f->ctx, SCAUTH_GRANT_APP, "access-app");       /* the state directory */
-	snprintf(slot, sizeof(slot), "%s.user", f->profile);
-	assert_int_equal(store_pending_write(f->ctx, f->state, slot, 7, record, strlen(record)), 0);
-	assert_int_equal(store_pending_read(f->ctx, f->state, slot, &base, &rec), 1);
+	slot_make(&sl, f->profile, SCAUTH_GRANT_USER);
+	assert_int_equal(cache_keep(f->ctx, &c, &sl, 7, record, strlen(record)), 0);
+	assert_int_equal(cache_kept(f->ctx, &c, &sl, &base, &rec), 1);
 	assert_int_equal(base, 7);
 	assert_string_equal(sbuf_str(&rec), record);
 	/* The fleet's journal of earlier releases. */
@@ -433,9 +438,141 @@ test_pending_formats(void **state)
 	    SCAUTH_ECORRUPT);
 	assert_int_equal(pending_read_back(f, "garbage\n", &base, &rec), SCAUTH_ECORRUPT);
 	assert_non_null(strstr(scauth_errmsg(f->ctx), "not a pending record"));
-	assert_int_equal(store_pending_erase(f->ctx, f->state, slot), 0);
-	assert_int_equal(store_pending_read(f->ctx, f->state, slot, &base, &rec), 0);
+	assert_int_equal(cache_drop(f->ctx, &c, &sl), 0);
+	assert_int_equal(cache_kept(f->ctx, &c, &sl, &base, &rec), 0);
 	sbuf_free(&rec);
+}
+
+/* cache_whole's fetch in the tests: the record in arg, or none. */
+static int
+fetch_text(scauth_ctx *ctx, void *arg, struct sbuf *out)
+{
+	const char *rec = arg;
+
+	(void)ctx;
+	if (rec == NULL)
+		return 0;
+	return sbuf_add(out, rec, strlen(rec)) == 0 ? 1 : SCAUTH_ENOMEM;
+}
+
+/* The fetch that must not be called: a record with its own refresh token needs no store. */
+static int
+fetch_never(scauth_ctx *ctx, void *arg, struct sbuf *out)
+{
+	(void)arg;
+	(void)out;
+	fail_msg("the store was read for a record that did not need it");
+	return ctx_err(ctx, SCAUTH_EINTERNAL, "unreachable");
+}
+
+/*
+ * store_cache.c, the layer under both remote stores: the copy never holds a
+ * refresh token and follows the store, a journal sends the caller to the
+ * lock, and a copy given back gets the store's refresh token again.
+ */
+static void
+test_cache_layer(void **state)
+{
+	struct fx *f = *state;
+	struct store_cache c = { f->state, ".fleet" }, none = { NULL, "" };
+	struct sbuf out = SBUF_INIT(MAX_RECORD);
+	struct scauth_token *t = NULL;
+	struct store_slot sl;
+	char path[PATH_MAX];
+	const char *whole = "scauth-token 1\naccess_token acc-1\nrefresh_token ref-1\n"
+	    "expires_at 4000000000\nobtained_at 1000\nobtained_by hostA\n";
+	const char *rotated = "scauth-token 1\naccess_token acc-2\nrefresh_token ref-2\n"
+	    "expires_at 4000000000\nobtained_at 2000\n";
+	struct stat st;
+	int fresh;
+
+	save_ok(f->ctx, SCAUTH_GRANT_APP, "access-app");       /* the state directory */
+	slot_make(&sl, f->profile, SCAUTH_GRANT_USER);
+	/* Nothing kept yet; nothing kept at all without a directory. */
+	assert_int_equal(cache_load(f->ctx, &c, &sl, &out), 0);
+	assert_int_equal(cache_follow(f->ctx, &none, &sl, 1, whole, strlen(whole)), 0);
+	assert_int_equal(cache_load(f->ctx, &none, &sl, &out), 0);
+
+	/* The copy: the access token, the refresh token left with the store, still renewable. */
+	assert_int_equal(cache_follow(f->ctx, &c, &sl, 1, whole, strlen(whole)), 0);
+	path_of(f, ".user.fleet", path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(cache_load(f->ctx, &c, &sl, &out), 1);
+	assert_null(strstr(sbuf_str(&out), "ref-1"));
+	assert_int_equal(record_parse(out.p, out.len, &t), 0);
+	assert_string_equal(scauth_token_access(t), "acc-1");
+	assert_true(scauth_token_renewable(t));
+	scauth_token_free(t);
+	t = NULL;
+
+	/* Given back to be stored, it gets the store's refresh token again; the host stays. */
+	sbuf_reset(&out);
+	{
+		struct sbuf copy = SBUF_INIT(MAX_RECORD);
+
+		assert_int_equal(cache_load(f->ctx, &c, &sl, &copy), 1);
+		assert_int_equal(cache_whole(f->ctx, copy.p, copy.len, fetch_text, (void *)(uintptr_t)whole,
+		    "hostB", &out, &fresh), 0);
+		assert_false(fresh);
+		assert_int_equal(record_parse(out.p, out.len, &t), 0);
+		assert_string_equal(t->refresh, "ref-1");
+		assert_string_equal(t->obtained_by, "hostA");
+		scauth_token_free(t);
+		t = NULL;
+		/* Without a store's record to take it from, it is stored without one. */
+		sbuf_reset(&out);
+		assert_int_equal(cache_whole(f->ctx, copy.p, copy.len, fetch_text, NULL, NULL,
+		    &out, &fresh), 0);
+		assert_null(strstr(sbuf_str(&out), "refresh_token"));
+		sbuf_free(&copy);
+	}
+	/* A rotated record is fresh, needs no store without a host, and is marked with one. */
+	sbuf_reset(&out);
+	assert_int_equal(cache_whole(f->ctx, rotated, strlen(rotated), fetch_never, NULL, NULL,
+	    &out, &fresh), 0);
+	assert_true(fresh);
+	assert_string_equal(sbuf_str(&out), rotated);
+	sbuf_reset(&out);
+	assert_int_equal(cache_whole(f->ctx, rotated, strlen(rotated), fetch_text, (void *)(uintptr_t)whole,
+	    "hostB", &out, &fresh), 0);
+	assert_int_equal(record_parse(out.p, out.len, &t), 0);
+	assert_string_equal(t->refresh, "ref-2");
+	assert_string_equal(t->obtained_by, "hostB");
+	scauth_token_free(t);
+	t = NULL;
+	sbuf_reset(&out);
+	assert_int_equal(cache_whole(f->ctx, "junk", 4, fetch_never, NULL, NULL, &out, &fresh),
+	    SCAUTH_ECORRUPT);
+	assert_false(fresh);
+
+	/* A journal sends the caller to the lock: the kept record, without its access token. */
+	assert_int_equal(cache_keep(f->ctx, &c, &sl, 3, rotated, strlen(rotated)), 0);
+	sbuf_reset(&out);
+	assert_int_equal(cache_load(f->ctx, &c, &sl, &out), 1);
+	assert_null(strstr(sbuf_str(&out), "acc-2"));
+	assert_null(strstr(sbuf_str(&out), "ref-2"));
+	assert_int_equal(record_parse(out.p, out.len, &t), 0);
+	assert_null(scauth_token_access(t));
+	assert_true(scauth_token_renewable(t));
+	scauth_token_free(t);
+	t = NULL;
+	assert_int_equal(cache_drop(f->ctx, &c, &sl), 0);
+
+	/* The store's slot emptied: the copy goes; forgetting twice is no error. */
+	assert_int_equal(cache_follow(f->ctx, &c, &sl, 0, NULL, 0), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(cache_forget(f->ctx, &c, &sl), 0);
+	sbuf_reset(&out);
+	assert_int_equal(cache_load(f->ctx, &c, &sl, &out), 0);
+
+	/* A copy that cannot be written is removed, and the caller's message stays. */
+	assert_int_equal(cache_follow(f->ctx, &c, &sl, 1, whole, strlen(whole)), 0);
+	ctx_err(f->ctx, SCAUTH_ESTORE, "the caller's own message");
+	assert_int_equal(cache_follow(f->ctx, &c, &sl, 1, "not a record", 12), 0);
+	assert_int_equal(stat(path, &st), -1);
+	assert_string_equal(scauth_errmsg(f->ctx), "the caller's own message");
+	sbuf_free(&out);
 }
 
 static void
@@ -1040,6 +1177,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_creates_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_absent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_formats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symlink_state_dir, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loose_modes, setup, teardown),
