@@ -428,11 +428,11 @@ struct scauth_token {
 	char *label;               /* the caller's own tag (scauth_token_set_label) */
 	char *obtained_by;         /* the host that obtained the token (store_postgres.c) */
 	/*
-	 * 1 in a backend's local copy of a record (store_secret.c): the copy
-	 * lacks the refresh token, which the store itself holds.  A flag kept
-	 * as a time field so that it is written, parsed and copied like one.
+	 * 1 in a remote store's copy of a record on this machine
+	 * (store_cache.c): the copy lacks the refresh token, which the store
+	 * itself holds, and is renewable all the same.
 	 */
-	time_t refresh_held;
+	int refresh_held;
 };
 
 HIDDEN struct scauth_token *record_new(void);

@@ -33,7 +33,11 @@ enum field_kind {
 	F_TOKEN,        /* a secret: 1..MAX_TOKEN_LEN printable ASCII, no space */
 	F_TEXT,         /* shown to people: no control characters */
 	F_TIME,         /* seconds since the epoch, decimal; 0 is "unset" */
+	F_FLAG,         /* an int, 0 or 1; 0 is "unset" */
 };
+
+/* A field kept as a string (freed, copied, checked by value_ok). */
+#define F_IS_STR(kind) ((kind) == F_TOKEN || (kind) == F_TEXT)
 
 static const struct field {
 	const char *key;
@@ -50,7 +54,7 @@ static const struct field {
 	{ "permalink", F_TEXT, offsetof(struct scauth_token, permalink) },
 	{ "username", F_TEXT, offsetof(struct scauth_token, username) },
 	{ "label", F_TOKEN, offsetof(struct scauth_token, label) },
-	{ "refresh_held", F_TIME, offsetof(struct scauth_token, refresh_held) },
+	{ "refresh_held", F_FLAG, offsetof(struct scauth_token, refresh_held) },
 	{ "obtained_by", F_TEXT, offsetof(struct scauth_token, obtained_by) },
 };
 
@@ -78,6 +82,18 @@ ctime_field(const struct scauth_token *t, const struct field *f)
 	return *(const time_t *)(const void *)((const char *)t + f->off);
 }
 
+static int *
+flag_field(struct scauth_token *t, const struct field *f)
+{
+	return (int *)(void *)((char *)t + f->off);
+}
+
+static int
+cflag_field(const struct scauth_token *t, const struct field *f)
+{
+	return *(const int *)(const void *)((const char *)t + f->off);
+}
+
 /* ------------------------------------------------------------------------ */
 /* The object and its accessors. */
 
@@ -96,7 +112,7 @@ scauth_token_free(scauth_token *t)
 		return;
 	/* Identity strings are not secret, but one free path is simpler. */
 	for (i = 0; i < ARRAY_SIZE(fields); i++)
-		if (fields[i].kind != F_TIME)
+		if (F_IS_STR(fields[i].kind))
 			sfree(*str_field(t, &fields[i]));
 	scauth_wipe(t, sizeof(*t));
 	free(t);
@@ -234,6 +250,10 @@ record_dup(const struct scauth_token *t)
 			*time_field(d, &fields[i]) = ctime_field(t, &fields[i]);
 			continue;
 		}
+		if (fields[i].kind == F_FLAG) {
+			*flag_field(d, &fields[i]) = cflag_field(t, &fields[i]);
+			continue;
+		}
 		if ((s = *cstr_field(t, &fields[i])) == NULL)
 			continue;
 		if ((*str_field(d, &fields[i]) = sstrdup(s)) == NULL) {
@@ -272,6 +292,7 @@ value_ok(enum field_kind kind, const char *s, size_t n)
 		}
 		return 1;
 	case F_TIME:
+	case F_FLAG:
 		break;
 	}
 	return 0;
@@ -327,6 +348,10 @@ record_serialize(const struct scauth_token *t, struct sbuf *out)
 				goto out;
 			}
 			r = sbuf_addf(out, "%s %lld\n", f->key, (long long)v);
+		} else if (f->kind == F_FLAG) {
+			if (cflag_field(t, f) == 0)
+				continue;
+			r = sbuf_addf(out, "%s 1\n", f->key);
 		} else {
 			if ((s = *cstr_field(t, f)) == NULL)
 				continue;
@@ -440,6 +465,14 @@ parse_line(struct scauth_token *t, unsigned *seen, const char *line, size_t n,
 			    lineno, f->key);
 			return SCAUTH_ECORRUPT;
 		}
+		return 0;
+	}
+	if (f->kind == F_FLAG) {
+		if (vlen != 1 || (val[0] != '0' && val[0] != '1')) {
+			snprintf(why, whylen, "line %u: %s is not 0 or 1", lineno, f->key);
+			return SCAUTH_ECORRUPT;
+		}
+		*flag_field(t, f) = val[0] == '1';
 		return 0;
 	}
 	if (!value_ok(f->kind, val, vlen)) {

@@ -268,6 +268,10 @@ static const struct {
 	{ "dash in key", "scauth-token 1\naccess-token AB\n", 0, "key" },
 	{ "long key", "scauth-token 1\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa x\n", 0, "key" },
 	{ "secret-looking line", "scauth-token 1\nSECRETVALUE\n", 0, "line 2" },
+	{ "flag 2", "scauth-token 1\nrefresh_held 2\n", 0, "refresh_held is not 0 or 1" },
+	{ "flag as a time", "scauth-token 1\nrefresh_held 1700000000\n", 0, "refresh_held" },
+	{ "empty flag", "scauth-token 1\nrefresh_held \n", 0, "refresh_held" },
+	{ "duplicate flag", "scauth-token 1\nrefresh_held 1\nrefresh_held 1\n", 0, "twice" },
 };
 
 static void
@@ -445,6 +449,55 @@ test_dup_and_accessors(void **state)
 	scauth_token_free(NULL);
 }
 
+/*
+ * A copy of a record held elsewhere: the refresh token leaves, a flag says
+ * the store keeps it (renewable, written and read back as "refresh_held 1",
+ * copied by record_dup), and the refill of a copy given back clears it.
+ */
+static void
+test_reduce_and_refill(void **state)
+{
+	struct scauth_token *t = full_record(), *whole = full_record(), *d = NULL, *back = NULL;
+	struct sbuf out = SBUF_INIT(MAX_RECORD);
+
+	(void)state;
+	record_reduce(t, 1);
+	assert_null(t->refresh);
+	assert_string_equal(t->access, ACCESS);
+	assert_int_equal(t->refresh_held, 1);
+	assert_true(scauth_token_renewable(t));
+	assert_int_equal(record_serialize(t, &out), 0);
+	assert_non_null(strstr(sbuf_str(&out), "\nrefresh_held 1\n"));
+	assert_null(strstr(sbuf_str(&out), REFRESH));
+	assert_int_equal(record_parse(out.p, out.len, &back), 0);
+	assert_int_equal(back->refresh_held, 1);
+	assert_true(scauth_token_renewable(back));
+	assert_non_null(d = record_dup(back));
+	assert_int_equal(d->refresh_held, 1);
+	/* "0" reads as unset, and is not written back. */
+	scauth_token_free(back);
+	back = NULL;
+	assert_int_equal(record_parse("scauth-token 1\nrefresh_held 0\n", 30, &back), 0);
+	assert_int_equal(back->refresh_held, 0);
+	assert_false(scauth_token_renewable(back));
+	assert_int_equal(record_serialize(back, &out), 0);
+	assert_null(strstr(sbuf_str(&out), "refresh_held"));
+
+	assert_int_equal(record_refill(d, whole), 0);
+	assert_string_equal(d->refresh, REFRESH);
+	assert_int_equal(d->refresh_held, 0);
+	/* Reduced without the access token too. */
+	record_reduce(whole, 0);
+	assert_null(whole->access);
+	assert_null(whole->refresh);
+	assert_true(scauth_token_renewable(whole));
+	scauth_token_free(t);
+	scauth_token_free(whole);
+	scauth_token_free(d);
+	scauth_token_free(back);
+	sbuf_free(&out);
+}
+
 int
 main(void)
 {
@@ -461,6 +514,7 @@ main(void)
 		cmocka_unit_test(test_serialize_refuses),
 		cmocka_unit_test(test_serialize_cap),
 		cmocka_unit_test(test_dup_and_accessors),
+		cmocka_unit_test(test_reduce_and_refill),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
