@@ -229,12 +229,69 @@ a_slow_connect_does_not_hold_up_a_loaded_library(void **state)
 	free(home);
 }
 
+/*
+ * A program that exits while a shield is on (another thread's NO_ENV
+ * connect, here the main thread's own) has environ on the filtered copy
+ * until its very end: the library's destructor must leave the copy alone.
+ * This destructor runs after the library's (a lower priority runs later)
+ * and reads environ as exit's last steps would; a freed copy has lost its
+ * first entries to the allocator (ASan: a use after free).
+ */
+static char **exit_environ, *exit_first;
+static char exit_home[4200];
+
+__attribute__((destructor(101))) static void
+environ_after_the_library(void)
+{
+	size_t i;
+
+	if (exit_environ == NULL)
+		return;
+	if (environ != exit_environ || environ[0] != exit_first)
+		_exit(3);
+	for (i = 0; environ[i] != NULL; i++)
+		if (strcmp(environ[i], exit_home) == 0)
+			_exit(0);
+	_exit(4);
+}
+
+static void
+an_exit_with_a_shield_on_leaves_environ_whole(void **state)
+{
+	struct env_shield sh;
+	scauth_ctx *ctx = NULL;
+	pid_t pid;
+	int status;
+
+	(void)state;
+	home = tu_tmpdir();
+	assert_true((pid = fork()) >= 0);
+	if (pid == 0) {
+		if (scauth_ctx_new(&ctx, SCAUTH_CTX_NO_ENV) != 0 ||
+		    scauth_ctx_setopt(ctx, SCAUTH_OPT_HOME, home) != 0 ||
+		    scauth_ctx_load(ctx) != 0 || dl_shield_on(ctx, &sh) != 0)
+			_exit(2);
+		snprintf(exit_home, sizeof(exit_home), "HOME=%s", home);
+		exit_first = environ[0];
+		exit_environ = environ;
+		exit(1);        /* the destructors decide: 0 only when environ is whole */
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("environ after the library's destructor: %s %d (2: no shield, 3: the "
+		    "copy was freed, 4: its HOME entry was)", WIFEXITED(status) ? "exit" :
+		    "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	tu_rmrf(home);
+	free(home);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(threads_keep_the_application_environment),
 		cmocka_unit_test(a_slow_connect_does_not_hold_up_a_loaded_library),
+		cmocka_unit_test(an_exit_with_a_shield_on_leaves_environ_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
