@@ -10,7 +10,8 @@
  *    outside the lock serves, so that a cached get makes no network or D-Bus
  *    call.  It follows the store whenever the store is read or written under
  *    the lock (cache_follow), and may be missing, never behind: a backend
- *    removes it before the store changes, when it cannot know the outcome.
+ *    removes it before it writes the store, and makes it again once the
+ *    write is done; a copy that does not read is dropped.
  *  - the journal ("<slot>.pending"): a record the store did not take,
  *    perhaps holding the only valid refresh token (below).
  *  - the whole record to store (cache_whole): a copy given back gets the
@@ -54,6 +55,7 @@ cache_load(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
     struct sbuf *out)
 {
 	struct sbuf rec = SBUF_INIT(MAX_RECORD);
+	struct scauth_token *t = NULL;
 	char name[CACHE_NAME_LEN];
 	long long base;
 	int r;
@@ -66,13 +68,27 @@ cache_load(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
 	 * first.
 	 */
 	if ((r = cache_kept(ctx, c, sl, &base, &rec)) != 0) {
-		if (r == 1)
-			r = reduce(rec.p, rec.len, 0, out) == 0 ? 1 : SCAUTH_ECORRUPT;
+		if (r == 1 && (r = reduce(rec.p, rec.len, 0, out)) == 0)
+			r = 1;
 		sbuf_free(&rec);
 		return r;
 	}
 	copy_file(c, sl, name, sizeof(name));
-	return store_file_load(ctx, c->dir, name, out);
+	if ((r = store_file_load(ctx, c->dir, name, out)) != 1)
+		return r;
+	/*
+	 * A copy that does not read is this layer's to drop, not the store's
+	 * record to blame: without it, the caller goes to the store.
+	 */
+	if ((r = record_parse(out->p, out->len, &t)) == 0) {
+		scauth_token_free(t);
+		return 1;
+	}
+	if (r == SCAUTH_ENOMEM)
+		return r;
+	ctx_trace(ctx, "%s/%s: not a record; dropped", c->dir, name);
+	sbuf_reset(out);
+	return (r = store_file_erase(ctx, c->dir, name)) != 0 ? r : 0;
 }
 
 int
@@ -88,22 +104,25 @@ cache_follow(scauth_ctx *ctx, const struct store_cache *c, const struct store_sl
 	if (!found)
 		return cache_forget(ctx, c, sl);
 	copy_file(c, sl, name, sizeof(name));
-	/* What goes wrong with the copy must not replace the caller's message. */
+	/* What happens to the copy must not replace the caller's message. */
 	memcpy(keep, ctx->err, sizeof(keep));
-	if ((r = reduce(data, len, 1, &copy)) != 0)
-		goto fail;
+	if ((r = reduce(data, len, 1, &copy)) != 0) {
+		ctx_trace(ctx, "%s: local copy not written: the record does not read", sl->name);
+		goto drop;
+	}
 	/* Most locks change nothing: no write, no fsync then. */
 	if (store_file_load(ctx, c->dir, name, &old) == 1 && old.len == copy.len &&
 	    memcmp(old.p, copy.p, copy.len) == 0)
 		goto out;
 	if ((r = store_file_save(ctx, c->dir, name, copy.p, copy.len)) == 0)
 		goto out;
-fail:
 	ctx_trace(ctx, "%s: local copy not written: %s", sl->name, ctx->err);
+drop:
 	/* A copy that cannot follow the store must not stay behind it. */
-	if ((r = store_file_erase(ctx, c->dir, name)) == 0)
-		memcpy(ctx->err, keep, sizeof(keep));
+	r = store_file_erase(ctx, c->dir, name);
 out:
+	if (r == 0)
+		memcpy(ctx->err, keep, sizeof(keep));
 	sbuf_free(&copy);
 	sbuf_free(&old);
 	return r;
@@ -156,7 +175,10 @@ cache_whole(scauth_ctx *ctx, const char *data, size_t len,
 	if ((t->refresh_held && t->refresh == NULL) || host != NULL) {
 		if ((r = fetch(ctx, arg, &old)) < 0)
 			goto out;
-		if (r == 1 && record_parse(old.p, old.len, &o) != 0)
+		/* A store's record that does not read has no refresh token to give. */
+		if (r == 1 && (r = record_parse(old.p, old.len, &o)) == SCAUTH_ENOMEM)
+			goto out;
+		if (r != 0)
 			o = NULL;
 	}
 	if ((r = record_refill(t, o)) != 0)
@@ -221,6 +243,9 @@ cache_keep(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
 	char name[CACHE_NAME_LEN];
 	int r;
 
+	if (c->dir == NULL)
+		return ctx_err(ctx, SCAUTH_ESTORE, "%s: no place on this machine to keep the "
+		    "record", sl->name);
 	pending_file(sl, name, sizeof(name));
 	if ((r = sbuf_addf(&p, PENDING_HEAD "%lld\n", base)) == 0 &&
 	    (r = sbuf_add(&p, data, len)) == 0)
@@ -249,10 +274,13 @@ cache_kept(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
     long long *base, struct sbuf *out)
 {
 	struct sbuf p = SBUF_INIT(MAX_RECORD + 64);
-	char name[CACHE_NAME_LEN];
+	struct scauth_token *t = NULL;
+	char name[CACHE_NAME_LEN], why[200];
 	const char *nl, *rec;
 	int r;
 
+	if (c->dir == NULL)
+		return 0;
 	pending_file(sl, name, sizeof(name));
 	if ((r = store_file_load(ctx, c->dir, name, &p)) <= 0)
 		goto out;
@@ -271,6 +299,14 @@ cache_kept(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
 		    c->dir, name);
 		goto out;
 	}
+	/* Never pushed over the store's record unless it is one. */
+	if ((r = record_parse_why(rec, p.len - (size_t)(rec - p.p), &t, why, sizeof(why))) != 0) {
+		if (r == SCAUTH_ECORRUPT)
+			r = ctx_err(ctx, r, "%s/%s: the pending record does not read (%s); the "
+			    "store keeps the one before it: remove the file", c->dir, name, why);
+		goto out;
+	}
+	scauth_token_free(t);
 	if ((r = sbuf_add(out, rec, p.len - (size_t)(rec - p.p))) == 0)
 		r = 1;
 out:
@@ -283,6 +319,8 @@ cache_drop(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot
 {
 	char name[CACHE_NAME_LEN];
 
+	if (c->dir == NULL)
+		return 0;
 	pending_file(sl, name, sizeof(name));
 	return store_file_erase(ctx, c->dir, name);
 }

@@ -1001,6 +1001,13 @@ pgs_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t 
 	if (!s->wrote)
 		s->base = s->version;
 	intent_saving(st, s, whole.p, whole.len);
+	/*
+	 * The copy goes before the row changes and comes back after the
+	 * commit (pgs_unlock): a process killed between the two leaves none,
+	 * rather than one behind the row.
+	 */
+	if ((r = copy_follow(ctx, sl, 0, NULL, 0)) != 0)
+		goto out;
 	if ((r = row_write(ctx, st, s, whole.p, whole.len)) != 0) {
 		/* The record may hold a rotated refresh token: this machine keeps it. */
 		if (pending_write(ctx, sl, s->base, whole.p, whole.len) == 0)

@@ -77,6 +77,20 @@ item_label(const struct store_slot *sl, char *buf, size_t len)
 	    sl->grant == SCAUTH_GRANT_APP ? "app token" : "login", sl->profile);
 }
 
+/* 1 when record a was obtained later than record b (both parse). */
+static int
+obtained_later(const struct sbuf *a, const struct sbuf *b)
+{
+	struct scauth_token *ta = NULL, *tb = NULL;
+	int later;
+
+	later = record_parse(a->p, a->len, &ta) == 0 && record_parse(b->p, b->len, &tb) == 0 &&
+	    ta->obtained_at > tb->obtained_at;
+	scauth_token_free(ta);
+	scauth_token_free(tb);
+	return later;
+}
+
 /*
  * A rotated record that the Secret Service refused (the keyring locked, the
  * service gone, mid-refresh) is kept whole in the journal, in memory (tmpfs)
@@ -87,13 +101,25 @@ item_label(const struct store_slot *sl, char *buf, size_t len)
 static int
 pending_push(scauth_ctx *ctx, const struct store_cache *c, const struct store_slot *sl)
 {
-	struct sbuf rec = SBUF_INIT(MAX_RECORD);
+	struct sbuf rec = SBUF_INIT(MAX_RECORD), cur = SBUF_INIT(MAX_RECORD);
 	char label[MAX_PROFILE_LEN + 32];
 	long long base;
 	int r;
 
 	if ((r = cache_kept(ctx, c, sl, &base, &rec)) <= 0)
 		goto out;
+	/*
+	 * An item has no version: one obtained later than the kept record was
+	 * written since by a process that could not see the journal (no runtime
+	 * directory), and stays.
+	 */
+	if ((r = ss_lookup(ctx, sl->profile, sl->grant_name, &cur)) < 0)
+		goto out;
+	if (r == 1 && obtained_later(&cur, &rec)) {
+		ctx_trace(ctx, "secret-service: the pending record of %s is superseded", sl->name);
+		r = cache_drop(ctx, c, sl);
+		goto out;
+	}
 	item_label(sl, label, sizeof(label));
 	ctx_trace(ctx, "secret-service: storing a pending record (profile %s, %s)", sl->profile,
 	    sl->grant_name);
@@ -102,6 +128,7 @@ pending_push(scauth_ctx *ctx, const struct store_cache *c, const struct store_sl
 	r = cache_drop(ctx, c, sl);
 out:
 	sbuf_free(&rec);
+	sbuf_free(&cur);
 	return r;
 }
 
@@ -164,7 +191,7 @@ item_fetch(scauth_ctx *ctx, void *arg, struct sbuf *out)
 static int
 secret_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size_t len)
 {
-	char label[MAX_PROFILE_LEN + 32], dir[PATH_LEN];
+	char label[MAX_PROFILE_LEN + 32], dir[PATH_LEN], why[ERRMSG_LEN];
 	struct sbuf whole = SBUF_INIT(MAX_RECORD);
 	struct store_cache c;
 	int fresh, r;
@@ -183,8 +210,18 @@ secret_save(scauth_ctx *ctx, const struct store_slot *sl, const char *data, size
 	if ((r = ss_store(ctx, sl->profile, sl->grant_name, label, sbuf_str(&whole),
 	    whole.len)) != 0) {
 		/* Perhaps the only valid refresh token: kept (in memory) for the next call. */
-		if (fresh && c.dir != NULL && cache_keep(ctx, &c, sl, -1, whole.p, whole.len) == 0)
+		if (!fresh)
+			goto out;
+		memcpy(why, ctx->err, sizeof(why));
+		if (c.dir != NULL && cache_keep(ctx, &c, sl, -1, whole.p, whole.len) == 0) {
+			memcpy(ctx->err, why, sizeof(why));
 			ctx_trace(ctx, "secret-service: kept the record to store it next time");
+			goto out;
+		}
+		/* Copied: ctx_err() writes where why came from. */
+		r = ctx_err(ctx, r, "%s; the new grant could not be kept on this machine either "
+		    "(%s): log in again", why, c.dir != NULL ? "the runtime directory refused it" :
+		    "no private tmpfs XDG_RUNTIME_DIR");
 		goto out;
 	}
 	if (c.dir != NULL)

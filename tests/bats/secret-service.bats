@@ -417,6 +417,56 @@ login_try() {
 	chmod 700 "$XDG_RUNTIME_DIR"
 }
 
+@test "secret-service: without a runtime directory a refresh still renews the item" {
+	broker_config "refresh_margin = 7200"
+	login
+	local before
+	before=$(rec refresh_token)
+	XDG_RUNTIME_DIR= helper token
+	expect_status 0
+	expect_stat token.refresh_token 1
+	[[ $(rec refresh_token) != "$before" ]] || fail "the item was not renewed"
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+}
+
+@test "secret-service: a pending record older than the item is dropped, never stored over it" {
+	broker_config "refresh_margin = 7200"
+	login
+	# A record kept by a call whose store failed, superseded since by a refresh made where the
+	# journal could not be seen (no runtime directory): older than the item, with a spent token.
+	local stale
+	stale=$(record | sed -e 's/^obtained_at .*/obtained_at 1000/' \
+	    -e 's/^refresh_token .*/refresh_token stale-refresh-token/')
+	XDG_RUNTIME_DIR= helper token
+	expect_status 0
+	mkdir -p -m 700 "$(COPY_DIR)"
+	(umask 077 && printf 'scauth-pending 1 -1\n%s\n' "$stale" >"$(COPY_DIR)/$PROFILE.user.pending")
+	SOUNDCLOUD_AUTH_TRACE=1 helper token
+	expect_status 0
+	expect_stderr "the pending record of $PROFILE.user is superseded"
+	[[ ! -e "$(COPY_DIR)/$PROFILE.user.pending" ]] || fail "the pending record stayed"
+	[[ $(rec refresh_token) != stale-refresh-token ]] || fail "the stale record was stored"
+	expect_stat token.refresh_token 2
+	expect_stat refresh_reuse 0
+	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
+}
+
+@test "secret-service: a pending record that does not read is named, and the item stays" {
+	login
+	local before
+	before=$(record)
+	mkdir -p -m 700 "$(COPY_DIR)"
+	(umask 077 && printf 'scauth-pending 1 -1\nscauth-token 1\nexpires_at soon\n' \
+	    >"$(COPY_DIR)/$PROFILE.user.pending")
+	helper token
+	expect_status 77
+	expect_stderr "$PROFILE.user.pending: the pending record does not read"
+	[[ $(record) == "$before" ]] || fail "the item changed"
+	rm "$(COPY_DIR)/$PROFILE.user.pending"
+	helper token
+	expect_status 0
+}
+
 @test "secret-service: logout removes the items and the copy" {
 	login
 	helper token --client-credentials
@@ -463,6 +513,33 @@ login_try() {
 	expect_stat refresh_reuse 0
 	[[ $(printed) == "$(rec access_token)" ]] || fail "not the stored token"
 	[[ -z $(find "$XDG_RUNTIME_DIR" -name '*.pending' 2>/dev/null) ]] || fail "a pending record stayed"
+}
+
+@test "secret-service: a rotated grant with nowhere to be kept is said to be lost, not kept" {
+	unset DISPLAY WAYLAND_DISPLAY
+	broker_config "refresh_margin = 7200"
+	login
+	sandbox_fault '{"endpoint":"token","kind":"held"}'
+	local pid rc=0 i
+	XDG_RUNTIME_DIR= "$HELPER" token >"$OUT" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	pid=$!
+	# The refresh token is at the server: the keyring locks before the rotated one is stored,
+	# and without a private runtime directory there is no journal to keep it in.
+	for ((i = 0; i < 400; i++)); do
+		[[ $(stat_of token.refresh_token) == 1 ]] && break
+		sleep 0.05
+	done
+	expect_stat token.refresh_token 1
+	ss_lock
+	sandbox_ctl POST release >/dev/null
+	wait "$pid" || rc=$?
+	stderr=$(<"$BATS_TEST_TMPDIR/err")
+	no_token_in "$stderr"
+	[[ $rc -eq 75 ]] || fail "expected exit 75, got $rc: $stderr"
+	expect_stderr "the keyring is locked"
+	expect_stderr "could not be kept on this machine either (no private tmpfs XDG_RUNTIME_DIR): log in again"
+	[[ ! -s $OUT ]] || fail "a token was handed out"
+	ss_unlock
 }
 
 # ------------------------------------------------------------------------------------------

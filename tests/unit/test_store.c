@@ -572,6 +572,40 @@ test_cache_layer(void **state)
 	assert_int_equal(cache_follow(f->ctx, &c, &sl, 1, "not a record", 12), 0);
 	assert_int_equal(stat(path, &st), -1);
 	assert_string_equal(scauth_errmsg(f->ctx), "the caller's own message");
+	/* An old copy that does not read (open to others) is replaced, the message kept too. */
+	write_file(path, "scauth-token 1\n", 15, 0644);
+	ctx_err(f->ctx, SCAUTH_ERATELIMIT, "the caller's own message");
+	assert_int_equal(cache_follow(f->ctx, &c, &sl, 1, whole, strlen(whole)), 0);
+	assert_string_equal(scauth_errmsg(f->ctx), "the caller's own message");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+
+	/* A copy that does not parse is dropped: the caller goes to the store. */
+	write_file(path, "scauth-token 1\ngarbage\n", 23, 0600);
+	sbuf_reset(&out);
+	assert_int_equal(cache_load(f->ctx, &c, &sl, &out), 0);
+	assert_int_equal(out.len, 0);
+	assert_int_equal(stat(path, &st), -1);
+
+	/* A journal whose record does not parse is never taken for one, and is named. */
+	{
+		char jpath[PATH_MAX];
+		long long base;
+
+		path_of(f, ".user.pending", jpath, sizeof(jpath));
+		write_file(jpath, "scauth-pending 1 5\nscauth-token 1\nexpires_at soon\n", 50, 0600);
+		sbuf_reset(&out);
+		assert_int_equal(cache_kept(f->ctx, &c, &sl, &base, &out), SCAUTH_ECORRUPT);
+		assert_non_null(strstr(scauth_errmsg(f->ctx), jpath));
+		assert_non_null(strstr(scauth_errmsg(f->ctx), "does not read"));
+		assert_int_equal(cache_load(f->ctx, &c, &sl, &out), SCAUTH_ECORRUPT);
+		assert_int_equal(cache_drop(f->ctx, &c, &sl), 0);
+		/* No directory: nothing kept, nothing to drop, and nowhere to keep a record. */
+		assert_int_equal(cache_kept(f->ctx, &none, &sl, &base, &out), 0);
+		assert_int_equal(cache_drop(f->ctx, &none, &sl), 0);
+		assert_int_equal(cache_keep(f->ctx, &none, &sl, -1, rotated, strlen(rotated)),
+		    SCAUTH_ESTORE);
+	}
 	sbuf_free(&out);
 }
 
