@@ -1385,22 +1385,22 @@ refused_by() {
 	expect_stat token.errors.invalid_grant 0
 }
 
-# lost_commit [down|after]: machine 1 (A) refreshes through a relay that loses its COMMIT while
-# machine 2 (B) waits on the row; with "down" the relay then refuses A's new connections until
-# pg_relay_up; with "after" the COMMIT reaches the server and only its answer is lost.  Returns when A has exited (exit in $arc, trace in a.err); B runs on ($bpid).
-lost_commit() {
+# lost_commit_begin [CONFIG...]: the first half of a lost COMMIT.  Machine 1 (A) logs in with a
+# token that is due, then refreshes (a trace) through a relay in front of the database ($relay
+# is the conninfo through it), with the extra CONFIG lines; returns when A's token request is
+# held at the sandbox, until the test releases it.  A runs on ($apid): exit in a.rc, token in
+# a.out, trace in a.err.
+lost_commit_begin() {
+	local i
 	fleet_ready "refresh_margin = 300"
 	fleet 1 "refresh_margin = 300"
 	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
 	sc_login
 	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null
 	pg_relay_start "$BATS_TEST_TMPDIR/relay"
-	local i apid
 	relay=$(pg_relay_conninfo scauth "$DB")
-	# The token request stays at the sandbox until B has queued behind A.
 	sandbox_fault '{"endpoint":"token","kind":"held"}'
-	# A (machine 1) talks to the database through the relay, B (machine 2) directly.
-	fleet 1 "refresh_margin = 300" "postgres = $relay"
+	fleet 1 "refresh_margin = 300" "postgres = $relay" "$@"
 	(
 		rc=0
 		SOUNDCLOUD_AUTH_TRACE=1 "$HELPER" token >"$BATS_TEST_TMPDIR/a.out" 2>"$BATS_TEST_TMPDIR/a.err" || rc=$?
@@ -1412,6 +1412,17 @@ lost_commit() {
 		sleep 0.05
 	done
 	[[ $(stat_of token.refresh_token) == 1 ]] || fail "A's refresh did not reach the sandbox"
+}
+
+# lost_commit [down|after]: machine 1 (A) refreshes through a relay that loses its COMMIT while
+# machine 2 (B) waits on the row; with "down" the relay then refuses A's new connections until
+# pg_relay_up; with "after" the COMMIT reaches the server and only its answer is lost.  Returns
+# when A has exited (exit in $arc, trace in a.err); B runs on ($bpid).
+lost_commit() {
+	local i apid
+	# A (machine 1) talks to the database through the relay, B (machine 2) directly; A's token
+	# request stays at the sandbox until B has queued behind A.
+	lost_commit_begin
 	# A's token request is at the sandbox: its next COMMIT is lost.
 	if [[ ${1:-} == after ]]; then
 		pg_relay_cut after
@@ -1502,28 +1513,10 @@ lost_commit_end() {
 }
 
 @test "fleet: an expired intent is taken over; the refresher's record wins over the refusal it caused" {
-	fleet_ready "refresh_margin = 300"
-	fleet 1 "refresh_margin = 300"
-	sandbox_ctl POST ttl '{"seconds":60}' >/dev/null
-	sc_login
-	sandbox_ctl POST ttl '{"seconds":3600}' >/dev/null
-	pg_relay_start "$BATS_TEST_TMPDIR/relay"
-	local relay i
-	relay=$(pg_relay_conninfo scauth "$DB")
+	local relay apid
 	# A's token request stays at the sandbox until the relay is set to lose the COMMIT after it.
-	sandbox_fault '{"endpoint":"token","kind":"held"}'
 	# A's intent lives timeout + 2 x postgres_timeout + 5 = 9 s.
-	fleet 1 "refresh_margin = 300" "postgres = $relay" "timeout = 2" "postgres_timeout = 1"
-	(
-		rc=0
-		"$HELPER" token >/dev/null 2>"$BATS_TEST_TMPDIR/a.err" || rc=$?
-		echo "$rc" >"$BATS_TEST_TMPDIR/a.rc"
-	) 3>&- &
-	local apid=$!
-	for ((i = 0; i < 200; i++)); do
-		[[ $(stat_of token.refresh_token) == 1 ]] && break
-		sleep 0.05
-	done
+	lost_commit_begin "timeout = 2" "postgres_timeout = 1"
 	pg_relay_cut
 	pg_relay_down
 	sandbox_ctl POST release >/dev/null
