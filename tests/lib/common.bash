@@ -55,14 +55,17 @@ sc_teardown_file() {
 
 # Writes $XDG_CONFIG_HOME/soundcloud-auth/config (0600: it holds the secret)
 # with the sandbox's endpoints and the test client; extra "key = value" lines
-# may follow as arguments.
+# may follow as arguments.  No program runs unless the directory is new: some
+# suites (fleet.bats) write a config hundreds of times, and each process costs
+# tens of milliseconds on a loaded machine.
 sc_write_config() {
-	local dir="$XDG_CONFIG_HOME/soundcloud-auth"
-	mkdir -p "$dir"
+	local dir="$XDG_CONFIG_HOME/soundcloud-auth" sandbox
+	sandbox=$(<"$SANDBOX_DIR/config") || return 1
+	[[ -d $dir ]] || mkdir -p "$dir"
 	(
 		umask 077
 		{
-			cat "$SANDBOX_DIR/config"
+			printf '%s\n' "$sandbox"
 			printf 'client_id = %s\n' "$CLIENT_ID"
 			printf 'client_secret = %s\n' "$CLIENT_SECRET"
 			printf 'redirect_uri = %s\n' "$REDIRECT_URI"
