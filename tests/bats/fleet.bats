@@ -26,6 +26,7 @@ setup() {
 	pg_sql -c "CREATE DATABASE $DB OWNER scauth" >/dev/null
 	KEY="$BATS_TEST_TMPDIR/seal.key"
 	OUT="$BATS_TEST_TMPDIR/out"
+	CONNINFO=$(pg_conninfo scauth "$DB")
 	machine 0
 }
 
@@ -34,15 +35,15 @@ teardown() {
 }
 
 # machine N [extra config lines]: makes machine N the current one (a home, state and config of
-# its own, one database and key for all).
+# its own, one database and key for all).  It runs no program once the home exists (the
+# conninfo is the test's $CONNINFO): the kill -9 test alone switches machines some 250 times.
 machine() {
 	local n=$1
 	shift
 	export HOME="$BATS_TEST_TMPDIR/m$n"
-	mkdir -p "$HOME"
+	[[ -d $HOME ]] || mkdir -p "$HOME"
 	export XDG_CONFIG_HOME="$HOME/.config" XDG_STATE_HOME="$HOME/.local/state"
-	sc_write_config "store = file" "postgres = $(pg_conninfo scauth "$DB")" \
-		"seal_key_file = $KEY" "$@"
+	sc_write_config "store = file" "postgres = $CONNINFO" "seal_key_file = $KEY" "$@"
 }
 
 # helper ARGS...: git-credential-soundcloud with stdout in $OUT; sets status, stdout, stderr.
