@@ -448,10 +448,16 @@ pairing_row() {
 	# A listener that accepts and never answers, as a hung server or a black hole does.
 	local port pid start took
 	port=$(free_port)
-	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1")' \
-		"$port" 3>&- &
+	node -e 'require("net").createServer(() => {}).listen(+process.argv[1], "127.0.0.1",
+		() => console.log("listening"))' "$port" >"$BATS_TEST_TMPDIR/listener" 3>&- &
 	pid=$!
-	sleep 0.3
+	# Listening before the helper connects (a refused connection would be 75 as well).
+	local i
+	for ((i = 0; i < 400; i++)); do
+		[[ -s $BATS_TEST_TMPDIR/listener ]] && break
+		sleep 0.05
+	done
+	[[ -s $BATS_TEST_TMPDIR/listener ]] || { kill "$pid"; fail "the silent listener did not start"; }
 	machine 0 "postgres = $(pg_conninfo scauth "$DB" | sed "s/port=$PG_PORT/port=$port/")" \
 		"postgres_connect_timeout = 2"
 	start=$(date +%s%N)
