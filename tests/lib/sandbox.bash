@@ -84,10 +84,11 @@ _sandbox_alive() {
 
 # sandbox_curl ARGS...: curl against the sandbox: its CA, no proxy, no progress, bounded time.
 # Tests hand it secrets (client secrets, codes, verifiers, tokens, Basic credentials), so the
-# arguments reach curl through a config file of mode 0600, never its argv, where ps shows them.
+# arguments reach curl as a config read from a pipe (-K), never its argv, where ps shows them.
+# Built in this shell, without a temporary file or a program per argument: tests call it
+# thousands of times, often on a loaded machine.
 sandbox_curl() {
-	local cfg arg rc
-	cfg=$(mktemp "${BATS_TEST_TMPDIR:-${TMPDIR:-/tmp}}/curlrc.XXXXXX") || return 1
+	local conf='' arg q
 	while (($#)); do
 		arg=$1
 		shift
@@ -95,25 +96,27 @@ sandbox_curl() {
 		-H | -d | -u | -o | -w | -X | -D | --header | --data | --data-raw | --data-binary | \
 			--data-urlencode | --user | --output | --write-out | --request | --dump-header | \
 			--max-time | --connect-timeout | --cacert | --interface)
-			(($#)) || { rm -f "$cfg"; echo "sandbox_curl: $arg needs a value" >&2; return 2; }
-			printf '%s "%s"\n' "$arg" "$(_curlrc_quote "$1")"
+			(($#)) || { echo "sandbox_curl: $arg needs a value" >&2; return 2; }
+			_curlrc_quote q "$1"
+			conf+="$arg \"$q\""$'\n'
 			shift
 			;;
-		-*) printf '%s\n' "$arg" ;;
-		*) printf 'url = "%s"\n' "$(_curlrc_quote "$arg")" ;;
+		-*) conf+="$arg"$'\n' ;;
+		*)
+			_curlrc_quote q "$arg"
+			conf+="url = \"$q\""$'\n'
+			;;
 		esac
-	done >"$cfg"
-	curl --silent --show-error --noproxy '*' --cacert "$SANDBOX_CA" --max-time 30 -K "$cfg"
-	rc=$?
-	rm -f "$cfg"
-	return "$rc"
+	done
+	curl --silent --show-error --noproxy '*' --cacert "$SANDBOX_CA" --max-time 30 \
+		-K <(printf '%s' "$conf")
 }
 
-# A value in double quotes for a curl config file: backslash and quote escaped, newlines as \n.
+# _curlrc_quote VAR VALUE: sets VAR to VALUE quoted for a double-quoted curl config value.
 _curlrc_quote() {
-	local v=${1//\\/\\\\}
+	local v=${2//\\/\\\\}
 	v=${v//\"/\\\"}
-	printf '%s' "${v//$'\n'/\\n}"
+	printf -v "$1" '%s' "${v//$'\n'/\\n}"
 }
 
 # sandbox_ctl METHOD PATH [JSON]: one control call. PATH is relative to /_sandbox/ ("stats") or
